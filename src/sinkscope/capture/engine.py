@@ -1,0 +1,382 @@
+"""Capture: run the model once per batch and keep only reduced statistics (a `Trace`).
+
+The single instrumentation point (METHOD.md "Capture"):
+  * the attention-interface function (`capture.attention`), switched on for the duration of the
+    capture with `model.set_attn_implementation("sinkscope")` and restored afterwards;
+  * forward hooks on each decoder block (input h^{l-1}, output h^l) and on the module whose
+    output is the block's MLP contribution m^l (declared in `capture.adapters`).
+Hidden states are reduced on the fly, on the device where each layer lives (so accelerate
+`device_map` splits and CPU offload work), to norms and cosines (see `PromptTrace`); then
+moved to CPU numpy. Nothing of size T x T or L x T x D is kept.
+
+Batches are right-padded: with a causal mask no real query ever sees a pad key, and pad queries
+are excluded from the per-key sums, so a batch gives exactly the single-prompt numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+
+from sinkscope.capture import attention as attn_fn
+from sinkscope.capture.adapters import Adapter, adapter_for
+from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
+from sinkscope.errors import NumericalError, UnsupportedArchitectureError
+from sinkscope.models.base import LoadedModel
+
+_EPS = 1e-12
+
+
+def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
+    """The ModuleList of the model's `n_layers` transformer blocks (first one found in module order)."""
+    for _, mod in model.named_modules():
+        if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
+            return mod
+    raise UnsupportedArchitectureError(
+        f"could not find the {n_layers} transformer blocks of {type(model).__name__}: "
+        "sinkscope needs a ModuleList of decoder/encoder layers."
+    )
+
+
+def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | None:
+    for name in names:
+        mod: Any = block
+        for part in name.split("."):
+            mod = getattr(mod, part, None)
+            if mod is None:
+                break
+        if isinstance(mod, torch.nn.Module):
+            return mod
+    return None
+
+
+def mlp_modules(lm: LoadedModel, which: str = "output") -> list[torch.nn.Module | None]:
+    """Per block, the module whose output (which="output") or input (which="input") is the MLP's."""
+    adapter = adapter_for(lm.info.model_type)
+    blocks = find_blocks(lm.model, lm.info.n_layers)
+    names = adapter.mlp_output if which == "output" else adapter.mlp_input
+    return [_resolve(b, names) for b in blocks]
+
+
+def _first(x: Any) -> torch.Tensor:
+    return x[0] if isinstance(x, (tuple, list)) else x
+
+
+def _cos_rows(a: torch.Tensor, a_norm: torch.Tensor, b: torch.Tensor, b_norm: torch.Tensor) -> torch.Tensor:
+    """cos between each row of a [C, D] and each row of b [n, D] -> [C, n]."""
+    return (a @ b.T) / (a_norm[:, None] * b_norm[None, :]).clamp_min(_EPS)
+
+
+def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None = None) -> int:
+    """Rows of queries per block, from available memory (not a constant).
+
+    One float32 score slice [B, H, block, T] is sized to 1/256 of the available RAM, clamped to
+    32-128 MB (the softmax needs ~3 such temporaries at once), and at least 16 rows.
+    """
+    if override:
+        return int(override)
+    avail = psutil.virtual_memory().available
+    budget = min(128 << 20, max(32 << 20, avail // 256))
+    return int(max(16, budget // max(1, 4 * batch * heads * n_keys)))
+
+
+class Recorder:
+    """Receives attention sums and block outputs during one forward; fills per-prompt arrays."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        lengths: list[int],
+        padded_len: int,
+        n_candidates: int,
+        query_block: int | None,
+    ) -> None:
+        info = lm.info
+        self.lengths = lengths
+        self.padded_len = padded_len
+        self.n_layers = info.n_layers
+        self.n_candidates = n_candidates
+        self.query_block_override = query_block
+        self.adapter: Adapter = adapter_for(info.model_type)
+        self.blocks = find_blocks(lm.model, info.n_layers)
+        self.layer_map: dict[int, int] = {}
+        for layer, block in enumerate(self.blocks):
+            for sub in block.modules():
+                self.layer_map[id(sub)] = layer
+        self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
+        self.calls = [0] * info.n_layers
+        self.block_used: int | None = None
+        self._hin: torch.Tensor | None = None
+        self._mlp: torch.Tensor | None = None
+        self._valid_cache: dict[torch.device, torch.Tensor] = {}
+        L, C = info.n_layers, n_candidates
+        H, KV = info.n_heads, info.n_kv_heads
+        self.out: list[dict[str, np.ndarray]] = []
+        for n in lengths:
+            nan = lambda *shape: np.full(shape, np.nan, dtype=np.float32)  # noqa: E731
+            self.out.append(
+                dict(
+                    scores=nan(L, H, n),
+                    n_queries=np.zeros((L, n), dtype=np.int32),
+                    key_norm=nan(L, KV, n),
+                    value_norm=nan(L, KV, n),
+                    resid_norm=nan(L, n),
+                    embed_norm=nan(n),
+                    resid_cos=nan(L, C, n),
+                    resid_cos_centred=nan(L, C, n),
+                    mlp_norm=nan(L, n),
+                    attn_norm=nan(L, n),
+                    mlp_cos_resid=nan(L, C, n),
+                    mlp_cos_mlp=nan(L, C, n),
+                    attn_cos_resid=nan(L, C, n),
+                    act_max=nan(L, n),
+                    act_argmax=np.zeros((L, n), dtype=np.int32),
+                    act_median=nan(L),
+                )
+            )
+
+    # ---- what the attention function asks -------------------------------------------------
+    def layer_of(self, module: torch.nn.Module) -> int | None:
+        return self.layer_map.get(id(module))
+
+    def _valid(self, device: torch.device) -> torch.Tensor | None:
+        if all(n == self.padded_len for n in self.lengths):
+            return None
+        if device not in self._valid_cache:
+            pos = torch.arange(self.padded_len, device=device)[None, :]
+            lens = torch.tensor(self.lengths, device=device)[:, None]
+            self._valid_cache[device] = pos < lens
+        return self._valid_cache[device]
+
+    def key_valid(self, device: torch.device) -> torch.Tensor | None:
+        return self._valid(device)
+
+    def query_valid(self, device: torch.device) -> torch.Tensor | None:
+        v = self._valid(device)
+        return None if v is None else v.float()
+
+    def query_block(self, batch: int, heads: int, n_keys: int) -> int:
+        block = choose_query_block(batch, heads, n_keys, self.query_block_override)
+        self.block_used = block
+        return block
+
+    def record_attention(
+        self,
+        layer: int,
+        colsum: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        sliding_window: int | None,
+        is_causal: bool,
+    ) -> None:
+        """METHOD.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j."""
+        self.calls[layer] += 1
+        kn = key.norm(dim=-1).cpu().numpy()  # [B, KV, T]
+        vn = value.norm(dim=-1).cpu().numpy()
+        cs = colsum.cpu().numpy()
+        for b, n in enumerate(self.lengths):
+            nq = expected_nq(n, sliding_window, is_causal)
+            o = self.out[b]
+            o["n_queries"][layer] = nq
+            o["scores"][layer] = cs[b, :, :n] / nq[None, :]
+            o["key_norm"][layer] = kn[b, :, :n]
+            o["value_norm"][layer] = vn[b, :, :n]
+
+    # ---- block hooks -------------------------------------------------------------------------
+    def block_pre_hook(self, layer: int) -> Callable:
+        def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            self._hin = args[0] if args else kwargs.get("hidden_states")
+            self._mlp = None
+
+        return hook
+
+    def mlp_hook(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        self._mlp = _first(output)
+
+    def block_hook(self, layer: int) -> Callable:
+        def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            h = _first(output)
+            if not torch.isfinite(h).all():
+                raise NumericalError(
+                    f"non-finite values (NaN or inf) in the output of block {layer}; "
+                    "try --dtype float32 or check the weights."
+                )
+            self._reduce(layer, h, self._hin, self._mlp if self.adapter.residual == "pre" else None)
+            self._hin, self._mlp = None, None
+
+        return hook
+
+    @torch.no_grad()
+    def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
+        C = self.n_candidates
+        for b, n in enumerate(self.lengths):
+            o = self.out[b]
+            hf = h[b, :n].float()
+            rn = hf.norm(dim=-1)
+            c = min(C, n)
+            o["resid_norm"][layer] = rn.cpu().numpy()
+            o["resid_cos"][layer, :c] = _cos_rows(hf[:c], rn[:c], hf, rn).cpu().numpy()
+            cen = hf - hf.mean(dim=0, keepdim=True)
+            cn = cen.norm(dim=-1)
+            o["resid_cos_centred"][layer, :c] = _cos_rows(cen[:c], cn[:c], cen, cn).cpu().numpy()
+            del cen
+            absval = hf.abs()
+            amax, aarg = absval.max(dim=-1)
+            o["act_max"][layer] = amax.cpu().numpy()
+            o["act_argmax"][layer] = aarg.cpu().numpy().astype(np.int32)
+            o["act_median"][layer] = float(absval.flatten().median())
+            del absval
+            if hin is not None and layer == 0:
+                o["embed_norm"][:] = hin[b, :n].float().norm(dim=-1).cpu().numpy()
+            if m is not None and hin is not None:
+                mf = m[b, :n].float()
+                a = hf - hin[b, :n].float() - mf
+                mn, an = mf.norm(dim=-1), a.norm(dim=-1)
+                o["mlp_norm"][layer] = mn.cpu().numpy()
+                o["attn_norm"][layer] = an.cpu().numpy()
+                o["mlp_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], mf, mn).cpu().numpy()
+                o["mlp_cos_mlp"][layer, :c] = _cos_rows(mf[:c], mn[:c], mf, mn).cpu().numpy()
+                o["attn_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], a, an).cpu().numpy()
+
+    @contextmanager
+    def hooked(self):
+        handles = []
+        try:
+            for layer, block in enumerate(self.blocks):
+                handles.append(block.register_forward_pre_hook(self.block_pre_hook(layer), with_kwargs=True))
+                handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
+                if self.mlp_out[layer] is not None:
+                    handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook))
+            attn_fn.activate(self)
+            yield self
+        finally:
+            attn_fn.deactivate(self)
+            for h in handles:
+                h.remove()
+
+
+@contextmanager
+def sinkscope_attention(model: torch.nn.Module):
+    """Switch `model` to the sinkscope attention function for the duration of the block."""
+    attn_fn.register()
+    before = getattr(model.config, "_attn_implementation", None)
+    if not getattr(model, "_supports_attention_backend", False):
+        raise UnsupportedArchitectureError(
+            f"{type(model).__name__} ({model.config.model_type}) does not route attention through the HF "
+            "attention interface, so sinkscope cannot measure it without patching model code. "
+            "See docs/ARCHITECTURES.md for the supported architectures."
+        )
+    model.set_attn_implementation(attn_fn.NAME)
+    try:
+        yield
+    finally:
+        if before is not None:
+            model.set_attn_implementation(before)
+
+
+def _input_device(model: torch.nn.Module) -> torch.device:
+    return model.get_input_embeddings().weight.device
+
+
+@torch.no_grad()
+def _chunked_nll(lm: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, n: int) -> np.ndarray:
+    """Next-token NLL from the final hidden states, in chunks of 256 positions (no [T, V] logits)."""
+    head = lm.model.get_output_embeddings()
+    if head is None:
+        raise UnsupportedArchitectureError(f"{lm.info.architecture} has no LM head: NLL is not defined.")
+    adapter = adapter_for(lm.info.model_type)
+    cap = getattr(lm.model.config, adapter.logit_softcap_attr or "", None) if adapter.logit_softcap_attr else None
+    scale = getattr(lm.model.config, adapter.logit_scale_attr, None) if adapter.logit_scale_attr else None
+    out = np.empty(max(n - 1, 0), dtype=np.float32)
+    for s in range(0, n - 1, 256):
+        e = min(s + 256, n - 1)
+        x = hidden[s:e].to(head.weight.device)
+        logits = head(x).float()
+        if scale is not None:
+            logits = logits * scale if lm.info.model_type == "cohere" else logits / scale
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        logp = torch.log_softmax(logits, dim=-1)
+        tgt = ids[s + 1 : e + 1].to(logp.device)
+        out[s:e] = (-logp.gather(-1, tgt[:, None])[:, 0]).cpu().numpy()
+    return out
+
+
+def capture(
+    lm: LoadedModel,
+    texts: Sequence[str],
+    token_ids: Sequence[Sequence[int]],
+    tokens: Sequence[Sequence[str]],
+    settings: CaptureSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Trace:
+    """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
+
+    `progress(k)` is called after each batch with the number of prompts done in it.
+    """
+    settings = settings or CaptureSettings()
+    model = lm.model
+    base = getattr(model, "base_model", model)
+    device = _input_device(model)
+    prompts: list[PromptTrace | None] = [None] * len(token_ids)
+    # Sort by length so batches pad little; results are put back in input order.
+    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+    t0 = time.perf_counter()
+    block_used = None
+    with sinkscope_attention(model):
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            lengths = [len(token_ids[i]) for i in idx]
+            T = max(lengths)
+            pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+            ids = torch.full((len(idx), T), pad, dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, : lengths[r]] = torch.tensor(list(token_ids[i]), dtype=torch.long)
+            ids = ids.to(device)
+            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block)
+            with rec.hooked(), torch.no_grad():
+                out = base(input_ids=ids, use_cache=False)
+            missing = [layer for layer, c in enumerate(rec.calls) if c == 0]
+            if missing:
+                raise UnsupportedArchitectureError(
+                    f"{lm.info.architecture}: attention of layer(s) {missing} did not go through the HF "
+                    "attention interface; sinkscope cannot measure this architecture."
+                )
+            block_used = rec.block_used
+            hidden = out.last_hidden_state if settings.with_nll else None
+            for r, i in enumerate(idx):
+                arrays = rec.out[r]
+                nll = _chunked_nll(lm, hidden[r, : lengths[r]], ids[r, : lengths[r]], lengths[r]) if hidden is not None else None
+                prompts[i] = PromptTrace(
+                    text=texts[i],
+                    tokens=list(tokens[i]),
+                    token_ids=np.asarray(token_ids[i], dtype=np.int64),
+                    nll=nll,
+                    **arrays,
+                )
+            del out, hidden, rec
+            if progress is not None:
+                progress(len(idx))
+    settings.query_block = settings.query_block or block_used
+    return Trace(
+        prompts=[p for p in prompts if p is not None],
+        settings=settings,
+        timings={"capture_s": time.perf_counter() - t0},
+    )
+
+
+def expected_nq(n: int, window: int | None, causal: bool = True) -> np.ndarray:
+    """Queries that can see each key of an n-token prompt (exposed for tests and docs)."""
+    j = np.arange(n)
+    if not causal:
+        return np.full(n, n)
+    return (np.full(n, n) if window is None else np.minimum(n, j + window)) - j
+
+
+__all__ = ["capture", "Recorder", "find_blocks", "mlp_modules", "choose_query_block", "expected_nq"]

@@ -1,0 +1,138 @@
+"""`Trace`: everything one capture pass keeps, already reduced (no T x T, no full hidden states).
+
+Shapes use L = decoder blocks, H = query heads, KV = key/value heads, T = tokens of the prompt
+(padding removed), C = primary-candidate positions (the first `n_candidates` tokens, METHOD.md
+section 2). All float arrays are float32 numpy, computed in float32 whatever the model dtype.
+
+Symbols (METHOD.md "Notation"): h_t^l is the residual stream after block l, a_t^l and m_t^l what
+block l's attention and MLP add to it (so h^l = h^{l-1} + a^l + m^l; a is derived as
+h^l - h^{l-1} - m^l, which is exact for pre-norm, post-norm-added (Gemma) and parallel-residual
+blocks alike).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Names of the per-prompt arrays, in save order. Kept in one place so save/load never drift.
+ARRAY_FIELDS = (
+    "token_ids",
+    "scores",
+    "n_queries",
+    "key_norm",
+    "value_norm",
+    "resid_norm",
+    "embed_norm",
+    "resid_cos",
+    "resid_cos_centred",
+    "mlp_norm",
+    "attn_norm",
+    "mlp_cos_resid",
+    "mlp_cos_mlp",
+    "attn_cos_resid",
+    "act_max",
+    "act_argmax",
+    "act_median",
+    "nll",
+)
+
+
+@dataclass
+class PromptTrace:
+    """Reduced capture of one prompt.
+
+    scores[l, h, j]     METHOD.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
+                        queries i that can see key j (causal: i >= j; sliding window: also
+                        i - j < window; encoders: all i), n_j = n_queries[l, j]. For a purely
+                        causal layer n_j = T - j, i.e. exactly the METHOD formula.
+    n_queries[l, j]     number of queries that can see key j at layer l (int32).
+    key_norm[l, k, j]   ||k_j|| per KV head k, after RoPE (as attention sees it). METHOD §8.
+    value_norm[l, k, j] ||v_j|| per KV head.
+    resid_norm[l, t]    ||h_t^l||.
+    embed_norm[t]       ||h_t^{-1}|| (input of block 0).
+    resid_cos[l, c, t]  cos(h_t^l, h_c^l) for candidate position c.
+    resid_cos_centred   the same after subtracting the layer's mean residual over the prompt's tokens.
+    mlp_norm[l, t]      ||m_t^l||;   attn_norm[l, t] ||a_t^l||.
+    mlp_cos_resid[l,c,t] cos(m_t^l, h_c^l);  mlp_cos_mlp[l,c,t] cos(m_t^l, m_c^l);
+    attn_cos_resid[l,c,t] cos(a_t^l, h_c^l).
+    act_max[l, t]       max_d |h_{t,d}^l| (massive activations, Sun et al. 2024);
+    act_argmax[l, t]    the dimension d where it is reached; act_median[l] median |h^l| over (t, d).
+    nll[t]              next-token negative log-likelihood of token t+1 given tokens <= t
+                        (length T-1), only when the capture was asked for it, else None.
+    """
+
+    text: str
+    tokens: list[str]
+    token_ids: np.ndarray
+    scores: np.ndarray
+    n_queries: np.ndarray
+    key_norm: np.ndarray
+    value_norm: np.ndarray
+    resid_norm: np.ndarray
+    embed_norm: np.ndarray
+    resid_cos: np.ndarray
+    resid_cos_centred: np.ndarray
+    mlp_norm: np.ndarray
+    attn_norm: np.ndarray
+    mlp_cos_resid: np.ndarray
+    mlp_cos_mlp: np.ndarray
+    attn_cos_resid: np.ndarray
+    act_max: np.ndarray
+    act_argmax: np.ndarray
+    act_median: np.ndarray
+    nll: np.ndarray | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_ids.shape[0])
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.scores.shape[0])
+
+    def layer_scores(self) -> np.ndarray:
+        """s_j^l = mean over heads of s_j^{l,h} (METHOD.md §1), float32 [L, T]."""
+        return self.scores.mean(axis=1)
+
+    def save(self, path: Path) -> None:
+        """Write one compressed .npz (tokens and text included)."""
+        arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
+        arrays["text"] = np.array(self.text)
+        arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "PromptTrace":
+        with np.load(path, allow_pickle=False) as z:
+            kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
+            kw["text"] = str(z["text"])
+            kw["tokens"] = [str(s) for s in z["tokens"]]
+        return cls(**kw)
+
+
+@dataclass
+class CaptureSettings:
+    """How a capture was taken; written to the manifest."""
+
+    n_candidates: int = 3
+    dtype: str = "float32"
+    query_block: int | None = None  # None: chosen from available memory
+    with_nll: bool = False
+    batch_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Trace:
+    """All prompts of one capture pass over one model."""
+
+    prompts: list[PromptTrace]
+    settings: CaptureSettings = field(default_factory=CaptureSettings)
+    timings: dict[str, float] = field(default_factory=dict)
