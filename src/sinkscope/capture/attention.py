@@ -104,11 +104,11 @@ def sinkscope_attention(
     s_aux = kwargs.get("s_aux")
     q_offset = n_k - n_q  # absolute position of query 0 (decoding with a cache)
 
-    q = query.float().reshape(bsz, n_kv, groups, n_q, head_dim)
+    # Scale folded into q once (softcap, if any, applies to the scaled scores as in HF's eager code).
+    q = (query.float() * scale).reshape(bsz, n_kv, groups, n_q, head_dim)
     k = key.float()
     v = value.float()
-    k_t = k.transpose(-1, -2).unsqueeze(2)  # [B, KV, 1, d, T_k]
-    v_g = v.unsqueeze(2)  # [B, KV, 1, T_k, d_v]
+    k_t = k.transpose(-1, -2)  # [B, KV, d, T_k]
     out = torch.empty(bsz, n_q, n_heads, v.shape[-1], dtype=query.dtype, device=query.device)
 
     device = query.device
@@ -117,10 +117,10 @@ def sinkscope_attention(
     colsum = torch.zeros(bsz, n_kv, groups, n_k, dtype=torch.float32, device=device) if sink else None
     aux = None
     if s_aux is not None:
-        aux = s_aux.float().reshape(1, n_kv, groups, 1)
+        aux = s_aux.float().reshape(1, n_kv, groups, 1, 1)
+    may_empty_rows = key_valid is not None or attention_mask is not None
 
     block = sink.query_block(bsz, n_heads, n_k) if sink is not None else _default_block(bsz, n_heads, n_k)
-    k_pos_all = torch.arange(n_k, device=device)
     for s in range(0, n_q, block):
         e = min(s + block, n_q)
         lo, hi = 0, n_k
@@ -128,41 +128,49 @@ def sinkscope_attention(
             hi = min(n_k, e + q_offset)
             if window is not None:
                 lo = max(0, s + q_offset - window + 1)
-        scores = torch.matmul(q[:, :, :, s:e], k_t[..., lo:hi]) * scale  # [B, KV, G, b, t]
+        b = e - s
+        # The G query heads sharing a KV head are stacked as rows: one plain batched matmul per KV
+        # head, no broadcast copies of K.
+        qb = q[:, :, :, s:e].reshape(bsz, n_kv, groups * b, head_dim)
+        scores = torch.matmul(qb, k_t[..., lo:hi]).view(bsz, n_kv, groups, b, hi - lo)  # [B, KV, G, b, t]
         if softcap is not None:
-            scores = torch.tanh(scores / softcap) * softcap
-        allowed = None
+            scores = torch.tanh(scores.div_(softcap)).mul_(softcap)
         if is_causal:
+            # Only two edge strips of the block can be masked: the diagonal (k > q) and, with a
+            # sliding window, the lower edge (k <= q - window). Everything between is visible.
             q_pos = torch.arange(s, e, device=device)[:, None] + q_offset
-            k_pos = k_pos_all[None, lo:hi]
-            allowed = k_pos <= q_pos
+            d0 = max(lo, s + q_offset)
+            if d0 < hi:
+                k_pos = torch.arange(d0, hi, device=device)[None, :]
+                scores[..., d0 - lo :].masked_fill_(k_pos > q_pos, float("-inf"))
             if window is not None:
-                allowed = allowed & (k_pos > q_pos - window)
-            allowed = allowed[None, None, None]
+                w1 = min(hi, e - 1 + q_offset - window + 1)
+                if w1 > lo:
+                    k_pos = torch.arange(lo, w1, device=device)[None, :]
+                    scores[..., : w1 - lo].masked_fill_(k_pos <= q_pos - window, float("-inf"))
         if key_valid is not None:
-            kv_ok = key_valid[:, None, None, None, lo:hi]
-            allowed = kv_ok if allowed is None else (allowed & kv_ok)
+            scores.masked_fill_(~key_valid[:, None, None, None, lo:hi], float("-inf"))
         if attention_mask is not None:
             m = attention_mask[:, :, s:e, lo:hi].unsqueeze(1) if attention_mask.dim() == 4 else attention_mask
             if m.dtype == torch.bool:
-                allowed = m if allowed is None else (allowed & m)
+                scores.masked_fill_(~m, float("-inf"))
             else:
-                scores = scores + m.float()
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, float("-inf"))
+                scores.add_(m.float())
         if aux is None:
             probs = torch.softmax(scores, dim=-1)
         else:
-            top = torch.maximum(scores.amax(dim=-1, keepdim=True), aux[..., None])
-            probs = torch.exp(scores - top)
-            denom = probs.sum(dim=-1, keepdim=True) + torch.exp(aux[..., None] - top)
-            probs = probs / denom
-        probs = torch.nan_to_num(probs, nan=0.0)  # rows with no visible key (padding queries)
-        blk = torch.matmul(probs, v_g[..., lo:hi, :])  # [B, KV, G, b, d_v]
-        out[:, s:e] = blk.reshape(bsz, n_heads, e - s, -1).transpose(1, 2).to(out.dtype)
+            top = torch.maximum(scores.amax(dim=-1, keepdim=True), aux)
+            probs = torch.exp(scores.sub_(top))
+            denom = probs.sum(dim=-1, keepdim=True).add_(torch.exp(aux - top))
+            probs.div_(denom)
+        del scores
+        if may_empty_rows:
+            probs = torch.nan_to_num_(probs, nan=0.0)  # rows with no visible key (padding queries)
+        blk = torch.matmul(probs.view(bsz, n_kv, groups * b, hi - lo), v[:, :, lo:hi])  # [B, KV, G*b, d_v]
+        out[:, s:e] = blk.view(bsz, n_heads, b, -1).transpose(1, 2).to(out.dtype)
         if colsum is not None:
             if query_valid is not None:
-                probs = probs * query_valid[:, None, None, s:e, None]
+                probs.mul_(query_valid[:, None, None, s:e, None])
             colsum[..., lo:hi] += probs.sum(dim=-2)
     if sink is not None and layer is not None:
         sink.record_attention(layer, colsum.reshape(bsz, n_heads, n_k), k, v, window, is_causal)

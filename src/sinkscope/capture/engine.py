@@ -32,6 +32,10 @@ from sinkscope.models.base import LoadedModel
 
 _EPS = 1e-12
 
+# An intervention on MLP outputs: called as edit(layer, m [B, T, D]) inside the MLP hook; returns
+# the replacement tensor, or None to leave the layer untouched (see sinkscope.interventions).
+MlpEdit = Callable[[int, torch.Tensor], "torch.Tensor | None"]
+
 
 def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
     """The ModuleList of the model's `n_layers` transformer blocks (first one found in module order)."""
@@ -76,13 +80,14 @@ def _cos_rows(a: torch.Tensor, a_norm: torch.Tensor, b: torch.Tensor, b_norm: to
 def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None = None) -> int:
     """Rows of queries per block, from available memory (not a constant).
 
-    One float32 score slice [B, H, block, T] is sized to 1/256 of the available RAM, clamped to
-    32-128 MB (the softmax needs ~3 such temporaries at once), and at least 16 rows.
+    One float32 score slice [B, H, block, T] is sized to 1/1024 of the available RAM, clamped to
+    8-32 MB (the softmax needs ~2 such temporaries at once; small blocks also let causal blocks
+    skip the keys after their last query), and at least 16 rows.
     """
     if override:
         return int(override)
     avail = psutil.virtual_memory().available
-    budget = min(128 << 20, max(32 << 20, avail // 256))
+    budget = min(32 << 20, max(8 << 20, avail // 1024))
     return int(max(16, budget // max(1, 4 * batch * heads * n_keys)))
 
 
@@ -96,8 +101,10 @@ class Recorder:
         padded_len: int,
         n_candidates: int,
         query_block: int | None,
+        edit: MlpEdit | None = None,
     ) -> None:
         info = lm.info
+        self.edit = edit
         self.lengths = lengths
         self.padded_len = padded_len
         self.n_layers = info.n_layers
@@ -138,6 +145,8 @@ class Recorder:
                     act_max=nan(L, n),
                     act_argmax=np.zeros((L, n), dtype=np.int32),
                     act_median=nan(L),
+                    resid_cand=nan(L, C, info.hidden_size),
+                    mlp_cand=nan(L, C, info.hidden_size),
                 )
             )
 
@@ -196,17 +205,23 @@ class Recorder:
 
         return hook
 
-    def mlp_hook(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
-        self._mlp = _first(output)
+    def mlp_hook(self, layer: int) -> Callable:
+        """Reads m^l; when an `edit` is set (interventions), the edit's return value replaces it."""
+
+        def hook(module: torch.nn.Module, args: tuple, output: Any) -> Any:
+            m = _first(output)
+            new = self.edit(layer, m) if self.edit is not None else None
+            if new is not None:
+                m = new
+                output = (new, *output[1:]) if isinstance(output, tuple) else new
+            self._mlp = m
+            return output if new is not None else None
+
+        return hook
 
     def block_hook(self, layer: int) -> Callable:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             h = _first(output)
-            if not torch.isfinite(h).all():
-                raise NumericalError(
-                    f"non-finite values (NaN or inf) in the output of block {layer}; "
-                    "try --dtype float32 or check the weights."
-                )
             self._reduce(layer, h, self._hin, self._mlp if self.adapter.residual == "pre" else None)
             self._hin, self._mlp = None, None
 
@@ -219,9 +234,15 @@ class Recorder:
             o = self.out[b]
             hf = h[b, :n].float()
             rn = hf.norm(dim=-1)
+            if not bool(torch.isfinite(rn).all()):  # a NaN/inf anywhere in h_t makes its norm non-finite
+                raise NumericalError(
+                    f"non-finite values (NaN or inf) in the output of block {layer} (prompt row {b}); "
+                    "try --dtype float32 or check the weights."
+                )
             c = min(C, n)
             o["resid_norm"][layer] = rn.cpu().numpy()
             o["resid_cos"][layer, :c] = _cos_rows(hf[:c], rn[:c], hf, rn).cpu().numpy()
+            o["resid_cand"][layer, :c] = hf[:c].cpu().numpy()
             cen = hf - hf.mean(dim=0, keepdim=True)
             cn = cen.norm(dim=-1)
             o["resid_cos_centred"][layer, :c] = _cos_rows(cen[:c], cn[:c], cen, cn).cpu().numpy()
@@ -239,6 +260,7 @@ class Recorder:
                 a = hf - hin[b, :n].float() - mf
                 mn, an = mf.norm(dim=-1), a.norm(dim=-1)
                 o["mlp_norm"][layer] = mn.cpu().numpy()
+                o["mlp_cand"][layer, :c] = mf[:c].cpu().numpy()
                 o["attn_norm"][layer] = an.cpu().numpy()
                 o["mlp_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], mf, mn).cpu().numpy()
                 o["mlp_cos_mlp"][layer, :c] = _cos_rows(mf[:c], mn[:c], mf, mn).cpu().numpy()
@@ -252,7 +274,7 @@ class Recorder:
                 handles.append(block.register_forward_pre_hook(self.block_pre_hook(layer), with_kwargs=True))
                 handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
                 if self.mlp_out[layer] is not None:
-                    handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook))
+                    handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
             attn_fn.activate(self)
             yield self
         finally:
@@ -315,11 +337,17 @@ def capture(
     tokens: Sequence[Sequence[str]],
     settings: CaptureSettings | None = None,
     progress: Callable[[int], None] | None = None,
+    edit: MlpEdit | None = None,
 ) -> Trace:
     """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
 
-    `progress(k)` is called after each batch with the number of prompts done in it.
+    `progress(k)` is called after each batch with the number of prompts done in it. `edit`
+    modifies MLP outputs in flight (interventions); the capture then describes the edited run.
     """
+    if edit is not None and any(m is None for m in mlp_modules(lm)):
+        raise UnsupportedArchitectureError(
+            f"{lm.info.architecture}: no additive MLP output to intervene on (post-LN encoder blocks)."
+        )
     settings = settings or CaptureSettings()
     model = lm.model
     base = getattr(model, "base_model", model)
@@ -339,7 +367,7 @@ def capture(
             for r, i in enumerate(idx):
                 ids[r, : lengths[r]] = torch.tensor(list(token_ids[i]), dtype=torch.long)
             ids = ids.to(device)
-            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block)
+            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block, edit=edit)
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
             missing = [layer for layer, c in enumerate(rec.calls) if c == 0]

@@ -37,6 +37,8 @@ ARRAY_FIELDS = (
     "act_max",
     "act_argmax",
     "act_median",
+    "resid_cand",
+    "mlp_cand",
     "nll",
 )
 
@@ -61,6 +63,8 @@ class PromptTrace:
     attn_cos_resid[l,c,t] cos(a_t^l, h_c^l).
     act_max[l, t]       max_d |h_{t,d}^l| (massive activations, Sun et al. 2024);
     act_argmax[l, t]    the dimension d where it is reached; act_median[l] median |h^l| over (t, d).
+    resid_cand[l, c, :] the full residual vector h_c^l of each candidate (the primary-sink
+                        direction of METHOD.md §4; L x C x D, small); mlp_cand[l, c, :] m_c^l.
     nll[t]              next-token negative log-likelihood of token t+1 given tokens <= t
                         (length T-1), only when the capture was asked for it, else None.
     """
@@ -84,6 +88,8 @@ class PromptTrace:
     act_max: np.ndarray
     act_argmax: np.ndarray
     act_median: np.ndarray
+    resid_cand: np.ndarray | None = None
+    mlp_cand: np.ndarray | None = None
     nll: np.ndarray | None = None
 
     @property

@@ -1,0 +1,136 @@
+"""Capture benchmark: wall time and peak RSS of sinkscope's capture against plain forwards.
+
+    python benchmarks/capture.py                 # the issue's grid (SmolLM2 512..16384, Qwen-1.5B 2048, 8192)
+    python benchmarks/capture.py --quick         # SmolLM2 at 512 and 2048 only
+    python benchmarks/capture.py --models smollm2-135m --lengths 1024,4096
+
+Every measurement runs in a fresh process (so peak RSS is that run's own) and does, on the same
+token ids:
+  sdpa   plain forward of the base model (no LM head) with HF's sdpa attention;
+  eager  the same with eager attention and output_attentions=True (what today's tools need),
+         skipped where its L x H x T x T maps would not fit in memory;
+  scan   sinkscope's capture (blockwise attention + reductions), same base-model forward.
+The baseline is the base model without the LM head for all three, so no run pays for [T, vocab]
+logits. Ratios are printed against sdpa measured in the same run. Peak RSS includes the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+GRID = {"smollm2-135m": [512, 2048, 4096, 8192, 16384], "qwen2.5-coder-1.5b": [2048, 8192]}
+QUICK = {"smollm2-135m": [512, 2048]}
+
+
+def _ids(lm, n: int) -> list[int]:
+    from sinkscope.inputs import bundled_path
+
+    text = "\n\n".join(json.loads(line)["text"] for line in bundled_path("prompts.jsonl").read_text().splitlines() if line.strip())
+    ids = lm.tokenizer(text)["input_ids"]
+    while len(ids) < n:
+        ids = ids + ids
+    return ids[:n]
+
+
+def child(model: str, n: int, how: str) -> dict:
+    import torch
+
+    import sinkscope
+    from sinkscope.capture.engine import capture
+    from sinkscope.capture.trace import CaptureSettings
+
+    torch.set_grad_enabled(False)
+    lm = sinkscope.load_model(model)
+    ids = _ids(lm, n)
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    x = torch.tensor([ids])
+    base = lm.model.base_model
+    t0 = time.perf_counter()
+    if how == "sdpa":
+        lm.model.set_attn_implementation("sdpa")
+        base(input_ids=x, use_cache=False)
+    elif how == "eager":
+        lm.model.set_attn_implementation("eager")
+        base(input_ids=x, use_cache=False, output_attentions=True)
+    else:
+        capture(lm, ["bench"], [ids], [[""] * n], CaptureSettings())
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"model": model, "T": n, "how": how, "wall_s": wall, "peak_mb": peak, "loaded_mb": rss_loaded}
+
+
+def eager_fits(model: str, n: int) -> tuple[bool, float]:
+    from sinkscope.models.catalog import CATALOG
+
+    e = CATALOG[model]
+    need_gb = e.layers * e.heads * n * n * 4 / 2**30 * 1.5  # all maps + softmax temporaries
+    avail_gb = __import__("psutil").virtual_memory().available / 2**30
+    return need_gb < 0.7 * avail_gb, need_gb
+
+
+def run_one(model: str, n: int, how: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", model, str(n), how]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"model": model, "T": n, "how": how, "error": (p.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--models", default=None, help="comma-separated catalog names")
+    ap.add_argument("--lengths", default=None, help="comma-separated token counts (with --models)")
+    ap.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child[0], int(a.child[1]), a.child[2])))
+        return
+    grid = QUICK if a.quick else GRID
+    if a.models:
+        lengths = [int(x) for x in a.lengths.split(",")] if a.lengths else None
+        grid = {m: lengths or GRID.get(m, [512, 2048]) for m in a.models.split(",")}
+    import sinkscope
+
+    for m in grid:  # pull/convert once, outside the timed children
+        sinkscope.load_model(m)
+    rows = []
+    hdr = f"{'model':20s} {'T':>6s} {'sdpa s':>8s} {'eager s':>8s} {'scan s':>8s} {'scan/sdpa t':>11s} " \
+          f"{'sdpa MB':>8s} {'eager MB':>9s} {'scan MB':>8s} {'scan/sdpa mem':>13s} {'scan MB/1k tok':>14s}"
+    print(hdr)
+    for m, lengths in grid.items():
+        for n in lengths:
+            r = {"sdpa": run_one(m, n, "sdpa")}
+            fits, need = eager_fits(m, n)
+            r["eager"] = run_one(m, n, "eager") if fits else {"skipped": f"needs ~{need:.0f} GB"}
+            r["scan"] = run_one(m, n, "scan")
+            rows.append({"model": m, "T": n, **r})
+            s, e, c = r["sdpa"], r["eager"], r["scan"]
+
+            def g(d, k, fmt):
+                return format(d[k], fmt) if k in d else ("skip" if "skipped" in d else "err")
+
+            tr = c["wall_s"] / s["wall_s"] if "wall_s" in c and "wall_s" in s else float("nan")
+            mr = c["peak_mb"] / s["peak_mb"] if "peak_mb" in c and "peak_mb" in s else float("nan")
+            act = (c["peak_mb"] - c["loaded_mb"]) / (n / 1000) if "peak_mb" in c else float("nan")
+            print(f"{m:20s} {n:6d} {g(s,'wall_s','8.2f')} {g(e,'wall_s','8.2f')} {g(c,'wall_s','8.2f')} {tr:11.2f} "
+                  f"{g(s,'peak_mb','8.0f')} {g(e,'peak_mb','9.0f')} {g(c,'peak_mb','8.0f')} {mr:13.2f} {act:14.1f}",
+                  flush=True)
+            for d in (s, e, c):
+                if "error" in d:
+                    print(f"   {d['how']}: {d['error']}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

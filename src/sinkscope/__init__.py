@@ -1,0 +1,43 @@
+"""sinkscope: find, measure and explain attention sinks in Hugging Face transformer LMs.
+
+    import sinkscope
+    lm = sinkscope.load_model("smollm2-135m")
+    res = sinkscope.scan(lm, ["text one", "text two"], mode="general")
+    res.sinks; res.scores(0); res.tokens(0); res.save("out"); sinkscope.ScanResult.load("out")
+
+Layers (data flows one way): models -> capture (Trace) -> analysis (Findings) -> report.
+The quantities are specified in METHOD.md (cited by section in every docstring).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from sinkscope.errors import SinkscopeError  # noqa: E402
+
+__all__ = ["__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig"]
+
+
+def __getattr__(name: str):
+    # Lazy imports keep `import sinkscope` (and `sinkscope --help`) fast: torch loads on first use.
+    if name == "load_model":
+        from sinkscope.models import load_model
+
+        return load_model
+    if name in ("scan", "ScanResult"):
+        from sinkscope import pipeline as _pipeline
+
+        return getattr(_pipeline, name)
+    if name == "LoadedModel":
+        from sinkscope.models.base import LoadedModel
+
+        return LoadedModel
+    if name == "DetectConfig":
+        from sinkscope.analysis import DetectConfig
+
+        return DetectConfig
+    if name in ("intervene",):
+        from sinkscope.interventions import intervene
+
+        return intervene
+    raise AttributeError(f"module 'sinkscope' has no attribute '{name}'")

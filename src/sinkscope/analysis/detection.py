@@ -1,0 +1,336 @@
+"""Primary sink, primary window, sink-likeness and sink records (METHOD.md §2, §3).
+
+`detect(pt, cfg)` turns one `PromptTrace` into a `Detection`: the primary position p, its window,
+the sink-like mask, the per-layer scores and baselines, and a DataFrame with one record per token
+that is sink-like somewhere (plus one for the primary itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sinkscope.analysis.config import DetectConfig
+from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
+from sinkscope.capture.trace import PromptTrace
+from sinkscope.errors import InputError
+
+KINDS = ("primary", "secondary", "noise", "unclassified")
+
+RECORD_COLUMNS = (
+    "position",
+    "token",
+    "token_id",
+    "kind",
+    "is_primary_position",
+    "primary_like",
+    "birth",
+    "death",
+    "lifetime",
+    "longest_run",
+    "coverage",
+    "mean_score",
+    "peak_score",
+    "baseline",
+    "score_ratio",
+    "anti_aligned",
+    "n_queries",
+    "rel_birth",
+)
+
+
+def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
+    """Primary position p (METHOD §2): among the first `n_candidates` positions, the one with the
+    largest mean over layers of ||h_t^l||:  p = argmax_{t < C} (1/L) sum_l resid_norm[l, t].
+
+    resid_norm: [L, T]. Ties go to the earlier position. C is clipped to T.
+    """
+    rn = np.asarray(resid_norm, dtype=np.float64)
+    if rn.ndim != 2 or rn.shape[1] == 0:
+        raise InputError(f"resid_norm must have shape [L, T] with T >= 1, got {rn.shape}.")
+    if n_candidates < 1:
+        raise InputError(f"n_candidates={n_candidates} is invalid: must be >= 1.")
+    c = min(int(n_candidates), rn.shape[1])
+    return int(np.argmax(rn[:, :c].mean(axis=0)))
+
+
+def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
+    """Primary window [start, end) (METHOD §2), the layers where p carries its massive norm.
+
+    n_l = ||h_p^l||, d_l = n_{l+1} - n_l (l = 0..L-2);
+    start = argmax_l d_l + 1 (the layer after the largest jump);
+    end = (argmin_{l >= start} d_l) + 1, i.e. start + argmin(d[start:]) + 1 (the last layer before
+    the largest drop that follows, inclusive, is end - 1). Applied to the letter: no check that the
+    minimum is negative.
+
+    Guards: L == 1 -> (0, 1); start == L - 1 (the largest jump is into the last layer, so d[start:]
+    is empty) -> end = L. Ties go to the earlier layer. Always 0 <= start < end <= L.
+    """
+    rn = np.asarray(resid_norm, dtype=np.float64)
+    if rn.ndim != 2:
+        raise InputError(f"resid_norm must have shape [L, T], got {rn.shape}.")
+    n_layers = rn.shape[0]
+    if not 0 <= p < rn.shape[1]:
+        raise InputError(f"primary position p={p} is outside the prompt (T={rn.shape[1]}).")
+    if n_layers < 2:
+        return 0, n_layers
+    n = rn[:, p]
+    d = np.diff(n)
+    start = int(np.argmax(d)) + 1
+    tail = d[start:]
+    if tail.size == 0:
+        return start, n_layers
+    end = start + int(np.argmin(tail)) + 1
+    return start, end
+
+
+def sink_like(cos: np.ndarray, tau: float) -> np.ndarray:
+    """Sink-likeness (METHOD §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T].
+
+    The sign is deliberately dropped here; anti-aligned tokens (cos <= -tau) count as sink-like and
+    are flagged from the signed cosine (`np.sign(cos)`, see `Detection.cos`). NaN cosines (zero
+    vectors) are never sink-like.
+    """
+    c = np.asarray(cos, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.abs(c) >= tau
+
+
+def _longest_run(layers: np.ndarray) -> int:
+    if layers.size == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(layers) != 1)
+    bounds = np.concatenate(([-1], breaks, [layers.size - 1]))
+    return int(np.diff(bounds).max())
+
+
+def _ratio(num: float, den: float) -> float:
+    if not np.isfinite(num) or not np.isfinite(den):
+        return float("nan")
+    if den == 0.0:
+        return float("inf") if num > 0 else float("nan")
+    return float(num / den)
+
+
+@dataclass(eq=False)
+class Detection:
+    """Result of `detect` for one prompt.
+
+    p             primary position.
+    window        primary window [start, end) (METHOD §2).
+    n_layers, n_tokens
+    cos           signed cosine to the primary used by the detector, [L, T] (raw or centred).
+    sink_like     |cos| >= tau, [L, T] (all layers; column p is False).
+    scanned       sink_like restricted to the scanned layers (window in paper mode, all layers in
+                  general mode): S_t = {l : scanned[l, t]}.
+    layer_scores  s_t^l, [L, T];  head_fraction  F_t^l(eps), [L, T].
+    baseline      b_t^l (see `scores.baseline_scores`), [L, T].
+    classifiable  bool [T] (min over layers of n_queries >= min_queries).
+    records       DataFrame, one row per token with non-empty S_t plus the primary (columns
+                  `RECORD_COLUMNS`, sorted by position).
+    config        the DetectConfig that produced it.
+    """
+
+    p: int
+    window: tuple[int, int]
+    n_layers: int
+    n_tokens: int
+    cos: np.ndarray
+    sink_like: np.ndarray
+    scanned: np.ndarray
+    layer_scores: np.ndarray
+    head_fraction: np.ndarray
+    baseline: np.ndarray
+    classifiable: np.ndarray
+    records: pd.DataFrame
+    config: DetectConfig = field(default_factory=DetectConfig)
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    @property
+    def secondary(self) -> pd.DataFrame:
+        """Records of kind 'secondary'."""
+        return self.records[self.records["kind"] == "secondary"]
+
+    def alive(self, positions: np.ndarray | list[int]) -> np.ndarray:
+        """bool [L, len(positions)]: whether each token is in its S_t at each layer."""
+        return self.scanned[:, np.asarray(positions, dtype=int)]
+
+
+def _validate_trace(pt: PromptTrace) -> None:
+    L, H, T = np.asarray(pt.scores).shape
+    expect = {
+        "n_queries": (L, T),
+        "resid_norm": (L, T),
+    }
+    for name, shape in expect.items():
+        got = np.asarray(getattr(pt, name)).shape
+        if got != shape:
+            raise InputError(
+                f"PromptTrace.{name} has shape {got}, expected {shape} (from scores {(L, H, T)})."
+            )
+    for name in ("resid_cos", "resid_cos_centred"):
+        got = np.asarray(getattr(pt, name)).shape
+        if len(got) != 3 or got[0] != L or got[2] != T or got[1] < 1:
+            raise InputError(f"PromptTrace.{name} has shape {got}, expected [{L}, C, {T}] with C >= 1.")
+    if len(pt.tokens) != T or np.asarray(pt.token_ids).shape != (T,):
+        raise InputError(f"PromptTrace tokens/token_ids must have length T={T}.")
+
+
+def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
+    """Find the primary sink and classify every sink-like token (METHOD §2, §3).
+
+    1. p = `primary_position(resid_norm, C)` with C = min(cfg.n_candidates, candidates captured in
+       `resid_cos`); window = `primary_window(resid_norm, p)`.
+    2. cos = resid_cos[:, p, :] (or resid_cos_centred[:, p, :] when cfg.cosine == "centred");
+       sink-like where |cos| >= tau. Scanned layers: the window (paper mode) or all (general).
+    3. For each t != p with S_t = {scanned layers where t is sink-like} non-empty:
+       birth = min S_t, death = max S_t, lifetime = |S_t|, longest_run = longest contiguous run,
+       coverage = |S_t ∩ window| / |window|, mean_score / peak_score = mean / max of s_t^l over
+       S_t, baseline = mean of b_t^l over S_t, score_ratio = mean_score / baseline,
+       anti_aligned = (#{l in S_t : cos < 0} > |S_t| / 2), n_queries = min_l n_queries[l, t],
+       rel_birth = birth / L.
+    4. Classes.
+       paper mode (to the letter of the paper): lifetime >= L - paper_margin -> 'primary'
+       (primary-like); else paper_noise_max < lifetime -> 'secondary'; else 'noise'. The
+       primary-like test comes first, so where the ranges overlap (L - 15 <= 4, e.g. L = 18)
+       nothing can be secondary. No min_queries rule (the paper has none).
+       general mode: min_l n_queries < min_queries -> 'unclassified'; else 'primary' if
+       coverage >= primary_cover AND score_ratio >= k; else 'secondary' if
+       lifetime >= cfg.min_secondary_lifetime(L) AND score_ratio >= k; else 'noise'.
+       Deviation from the literal §3 text: primary-like also needs score_ratio >= k, because
+       cosine to the primary alone is not evidence of a sink (METHOD pitfalls, Gemma3: most
+       tokens share the primary's direction). A NaN ratio (empty baseline pool) never confirms.
+    5. The primary p gets its own row: kind 'primary', is_primary_position True,
+       birth/death = window start / end - 1, lifetime = longest_run = window length, scores and
+       baseline over the window layers.
+
+    Baseline pool exclusion: keys sink-like at that layer (any layer, scanned or not) and p.
+    """
+    cfg = cfg or DetectConfig()
+    _validate_trace(pt)
+    ls = layer_scores(pt.scores)
+    n_layers, n_tokens = ls.shape
+    cos_all = pt.resid_cos_centred if cfg.cosine == "centred" else pt.resid_cos
+    n_cand = min(cfg.n_candidates, np.asarray(cos_all).shape[1])
+    p = primary_position(pt.resid_norm, n_cand)
+    start, end = primary_window(pt.resid_norm, p)
+    window_len = end - start
+    in_window = np.zeros(n_layers, dtype=bool)
+    in_window[start:end] = True
+
+    cos = np.asarray(cos_all, dtype=np.float64)[:, p, :]
+    like = sink_like(cos, cfg.tau)
+    like[:, p] = False
+    scan_layers = in_window if cfg.mode == "paper" else np.ones(n_layers, dtype=bool)
+    scanned = like & scan_layers[:, None]
+
+    nq = np.asarray(pt.n_queries)
+    ok = classifiable(nq, cfg.min_queries)
+    nq_min = nq.min(axis=0)
+    exclude = like.copy()
+    exclude[:, p] = True
+    base = baseline_scores(ls, exclude, nq, cfg.baseline, min_queries=cfg.min_queries)
+    hf = head_fraction(pt.scores, cfg.eps)
+    min_life = cfg.min_secondary_lifetime(n_layers)
+
+    rows: list[dict] = []
+    token_ids = np.asarray(pt.token_ids)
+
+    def base_row(t: int, layers: np.ndarray) -> dict:
+        mean_score = float(ls[layers, t].mean())
+        baseline = float(np.nanmean(base[layers, t])) if np.isfinite(base[layers, t]).any() else float("nan")
+        return {
+            "position": t,
+            "token": str(pt.tokens[t]),
+            "token_id": int(token_ids[t]),
+            "birth": int(layers[0]),
+            "death": int(layers[-1]),
+            "lifetime": int(layers.size),
+            "longest_run": _longest_run(layers),
+            "coverage": float(in_window[layers].sum() / window_len),
+            "mean_score": mean_score,
+            "peak_score": float(ls[layers, t].max()),
+            "baseline": baseline,
+            "score_ratio": _ratio(mean_score, baseline),
+            "n_queries": int(nq_min[t]),
+            "rel_birth": float(layers[0] / n_layers),
+        }
+
+    for t in range(n_tokens):
+        if t == p:
+            row = base_row(t, np.arange(start, end))
+            row.update(kind="primary", is_primary_position=True, primary_like=True, anti_aligned=False)
+            rows.append(row)
+            continue
+        layers = np.flatnonzero(scanned[:, t])
+        if layers.size == 0:
+            continue
+        row = base_row(t, layers)
+        life, ratio = row["lifetime"], row["score_ratio"]
+        confirmed = bool(ratio >= cfg.k)  # NaN never confirms; inf (zero baseline) does
+        if cfg.mode == "paper":
+            if life >= n_layers - cfg.paper_margin:
+                kind = "primary"
+            elif life > cfg.paper_noise_max:
+                kind = "secondary"
+            else:
+                kind = "noise"
+        elif not ok[t]:
+            kind = "unclassified"
+        elif row["coverage"] >= cfg.primary_cover and confirmed:
+            kind = "primary"
+        elif life >= min_life and confirmed:
+            kind = "secondary"
+        else:
+            kind = "noise"
+        n_neg = int((cos[layers, t] < 0).sum())
+        row.update(
+            kind=kind,
+            is_primary_position=False,
+            primary_like=kind == "primary",
+            anti_aligned=bool(n_neg * 2 > layers.size),
+        )
+        rows.append(row)
+
+    records = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+    records = records.astype(
+        {
+            "position": "int64",
+            "token_id": "int64",
+            "birth": "int64",
+            "death": "int64",
+            "lifetime": "int64",
+            "longest_run": "int64",
+            "n_queries": "int64",
+            "is_primary_position": "bool",
+            "primary_like": "bool",
+            "anti_aligned": "bool",
+            "coverage": "float64",
+            "mean_score": "float64",
+            "peak_score": "float64",
+            "baseline": "float64",
+            "score_ratio": "float64",
+            "rel_birth": "float64",
+        }
+    )
+    records = records.sort_values("position", kind="stable").reset_index(drop=True)
+    return Detection(
+        p=p,
+        window=(start, end),
+        n_layers=n_layers,
+        n_tokens=n_tokens,
+        cos=cos,
+        sink_like=like,
+        scanned=scanned,
+        layer_scores=ls,
+        head_fraction=hf,
+        baseline=base,
+        classifiable=ok,
+        records=records,
+        config=cfg,
+    )

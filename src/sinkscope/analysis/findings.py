@@ -1,0 +1,206 @@
+"""`analyze`: run every analysis (METHOD.md §1-§7 and prior-work metrics) over a set of prompts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sinkscope.analysis.config import DetectConfig
+from sinkscope.analysis.detection import Detection, detect
+from sinkscope.analysis.formation import formation_columns
+from sinkscope.analysis.levels import Levels, levels
+from sinkscope.analysis.massive import act_heads, massive_activations
+from sinkscope.analysis.normlaw import NormLaw, norm_law
+from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
+from sinkscope.capture.trace import PromptTrace
+from sinkscope.errors import InputError
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe scalar: numpy -> python, NaN / inf -> None."""
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _median(s: pd.Series) -> float:
+    v = s.to_numpy(dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
+@dataclass(eq=False)
+class Findings:
+    """Everything `analyze` computes for one model over its prompts.
+
+    config               the DetectConfig used.
+    n_prompts, n_layers
+    detections           per-prompt `Detection`.
+    sinks                all sink records (detection + formation columns) with a `prompt` column
+                         (prompt index) first.
+    layers               per-layer tables of all prompts with a `prompt` column.
+    layers_pooled        mean of the per-layer tables (`pooled_layer_table`).
+    norm_law             pooled over all secondary sinks (METHOD §5).
+    levels               sink levels over all secondary sinks (METHOD §7).
+    weakening            from the pooled layer table; weakening_per_prompt per prompt (§6).
+    massive              massive activations (ratio > 100) with a `prompt` column.
+    act                  ACT heads (Yu et al.) with a `prompt` column.
+    """
+
+    config: DetectConfig
+    n_prompts: int
+    n_layers: int
+    detections: list[Detection]
+    sinks: pd.DataFrame
+    layers: pd.DataFrame
+    layers_pooled: pd.DataFrame
+    norm_law: NormLaw
+    levels: Levels
+    weakening: Weakening
+    weakening_per_prompt: list[Weakening] = field(default_factory=list)
+    massive: pd.DataFrame = field(default_factory=pd.DataFrame)
+    act: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def secondary(self) -> pd.DataFrame:
+        return self.sinks[self.sinks["kind"] == "secondary"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the big tables, for findings.json (NaN stays float: callers that write
+        JSON must map it to null, as `summary()` already does)."""
+        return {
+            "config": self.config.to_dict(),
+            "summary": self.summary(),
+            "prompts": [
+                {"prompt": i, "p": d.p, "window": list(d.window), "n_tokens": d.n_tokens}
+                for i, d in enumerate(self.detections)
+            ],
+            "norm_law": self.norm_law.to_dict(),
+            "weakening": self.weakening.to_dict(),
+            "weakening_per_prompt": [w.to_dict() for w in self.weakening_per_prompt],
+            "levels": self.levels.to_dict(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers (JSON-safe: NaN -> None) for the CLI "findings" block.
+
+        Medians are over secondary sinks of all prompts; mlp cos is cos(m_t^b, h_p^b) signed
+        (`median_mlp_cos`) and oriented to the sink's own sign (`median_mlp_cos_oriented`).
+        """
+        sec = self.secondary
+        kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
+        nl, wk = self.norm_law, self.weakening
+        out = {
+            "mode": self.config.mode,
+            "n_prompts": self.n_prompts,
+            "n_layers": self.n_layers,
+            "n_secondary": len(sec),
+            "n_primary_like": int(kinds.get("primary", 0)),
+            "n_noise": int(kinds.get("noise", 0)),
+            "n_unclassified": int(kinds.get("unclassified", 0)),
+            "primary_positions": sorted({d.p for d in self.detections}),
+            "median_birth": _median(sec["birth"]),
+            "median_rel_birth": _median(sec["rel_birth"]),
+            "median_lifetime": _median(sec["lifetime"]),
+            "median_mlp_cos": _median(sec["mlp_cos_primary"]),
+            "median_mlp_cos_oriented": _median(sec["mlp_cos_oriented"]),
+            "median_mlp_share": _median(sec["mlp_share"]),
+            "norm_law_n": nl.n,
+            "spearman_norm_score": nl.score.spearman,
+            "spearman_norm_score_ci": list(nl.score.spearman_ci),
+            "pearson_norm_score": nl.score.pearson,
+            "spearman_norm_lifetime": nl.lifetime.spearman,
+            "spearman_norm_lifetime_ci": list(nl.lifetime.spearman_ci),
+            "norm_law_reason": nl.reason or nl.score.reason,
+            "primary_plateau": wk.plateau,
+            "dip_layer": wk.dip_layer,
+            "dip_ratio": wk.dip_ratio,
+            "weakened": wk.weakened,
+            "weakened_layers": list(wk.weakened_layers),
+            "dip_coincides_with_births": wk.coincides_with_births,
+            "n_levels": self.levels.n_levels,
+            "levels": [
+                {"birth": list(lv.birth_range), "lifetime": list(lv.lifetime_range), "share": lv.share}
+                for lv in self.levels.levels
+            ],
+            "n_massive_layers": int(self.massive.loc[self.massive["over_1000"], "layer"].nunique())
+            if len(self.massive)
+            else 0,
+            "n_act_heads": int(self.act[["layer", "head"]].drop_duplicates().shape[0])
+            if len(self.act)
+            else 0,
+        }
+        return {k: _clean(v) for k, v in out.items()}
+
+
+def analyze(
+    prompts: list[PromptTrace],
+    cfg: DetectConfig | None = None,
+    *,
+    min_share: float = 0.05,
+    tol: int = 1,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Findings:
+    """Run detection (§2-3), formation (§4), the norm law (§5), weakening (§6), levels (§7) and the
+    prior-work metrics over all prompts of one model. All prompts must have the same number of
+    layers. Pooled quantities (norm law, levels, pooled weakening) use all prompts together.
+    """
+    cfg = cfg or DetectConfig()
+    if not prompts:
+        raise InputError("analyze: no prompts to analyse.")
+    n_layers_set = {pt.n_layers for pt in prompts}
+    if len(n_layers_set) != 1:
+        raise InputError(
+            f"analyze: prompts come from models with different numbers of layers {sorted(n_layers_set)}; "
+            "analyse one model at a time."
+        )
+    n_layers = n_layers_set.pop()
+    detections: list[Detection] = []
+    sink_parts, layer_parts, tables, massive_parts, act_parts = [], [], [], [], []
+    for i, pt in enumerate(prompts):
+        det = detect(pt, cfg)
+        detections.append(det)
+        rec = formation_columns(det.records, pt, det.p)
+        rec.insert(0, "prompt", i)
+        sink_parts.append(rec)
+        tab = layer_table(pt, det)
+        tables.append(tab)
+        lt = tab.copy()
+        lt.insert(0, "prompt", i)
+        layer_parts.append(lt)
+        m = massive_activations(pt)
+        m.insert(0, "prompt", i)
+        massive_parts.append(m)
+        a = act_heads(pt, min_queries=cfg.min_queries)
+        a.insert(0, "prompt", i)
+        act_parts.append(a)
+    sinks = pd.concat(sink_parts, ignore_index=True)
+    layers_df = pd.concat(layer_parts, ignore_index=True)
+    pooled = pooled_layer_table(tables)
+    return Findings(
+        config=cfg,
+        n_prompts=len(prompts),
+        n_layers=n_layers,
+        detections=detections,
+        sinks=sinks,
+        layers=layers_df,
+        layers_pooled=pooled,
+        norm_law=norm_law(sinks, n_boot=n_boot, seed=seed),
+        levels=levels(sinks, n_layers, min_share=min_share, tol=tol),
+        weakening=weakening(pooled),
+        weakening_per_prompt=[weakening(t) for t in tables],
+        massive=pd.concat(massive_parts, ignore_index=True),
+        act=pd.concat(act_parts, ignore_index=True),
+    )

@@ -1,0 +1,125 @@
+"""Attention sink scores (METHOD.md §1) and the baselines sinks are compared against.
+
+All functions take the reduced arrays of a `PromptTrace` (numpy, no torch) and return float64
+arrays. Shapes: L layers, H query heads, T tokens.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Literal
+
+import numpy as np
+
+from sinkscope.errors import InputError
+
+BaselineHow = Literal["matched", "global"]
+
+
+def layer_scores(scores: np.ndarray) -> np.ndarray:
+    """Per-layer sink score s_j^l = (1/H) sum_h s_j^{l,h} (METHOD §1).
+
+    scores: [L, H, T] per-head scores s_j^{l,h}. Returns float64 [L, T].
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 3:
+        raise InputError(f"scores must have shape [L, H, T], got shape {scores.shape}.")
+    return scores.astype(np.float64).mean(axis=1)
+
+
+def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
+    """Head fraction F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (METHOD §1; Gu et al. "Sink^eps").
+
+    scores: [L, H, T]. Returns float64 [L, T] in [0, 1]. The inequality is strict.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 3:
+        raise InputError(f"scores must have shape [L, H, T], got shape {scores.shape}.")
+    return (scores > eps).mean(axis=1).astype(np.float64)
+
+
+def classifiable(n_queries: np.ndarray, min_queries: int) -> np.ndarray:
+    """Keys that may be classified (METHOD §1): min_l n_queries[l, t] >= min_queries.
+
+    n_queries: [L, T] number of queries that see key t at layer l. Returns bool [T].
+    """
+    n_queries = np.asarray(n_queries)
+    if n_queries.ndim != 2:
+        raise InputError(f"n_queries must have shape [L, T], got shape {n_queries.shape}.")
+    return n_queries.min(axis=0) >= min_queries
+
+
+def _sorted_median(values: list[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    if n % 2:
+        return values[mid]
+    return 0.5 * (values[mid - 1] + values[mid])
+
+
+def baseline_scores(
+    layer_scores: np.ndarray,
+    exclude_mask: np.ndarray,
+    n_queries: np.ndarray,
+    how: BaselineHow = "matched",
+    *,
+    min_queries: int = 16,
+    min_matched: int = 8,
+    factor: float = 2.0,
+) -> np.ndarray:
+    """Baseline score b^l_t a key is compared against (METHOD §3, pitfall "Late keys look like sinks").
+
+    The reference pool at layer l is P_l = {u : classifiable(u) and not exclude_mask[l, u]}, i.e.
+    non-sink keys seen by >= `min_queries` queries at every layer.
+
+    - "global":  b^l_t = median_{u in P_l} s_u^l (the same for every t).
+    - "matched": b^l_t = median_{u in P_l, n_t^l / factor <= n_u^l <= factor * n_t^l} s_u^l,
+      a position-matched baseline (n^l = n_queries[l], both bounds inclusive, factor = 2); where
+      fewer than `min_matched` (8) keys match, the global value of the layer is used.
+
+    Where P_l is empty the baseline is NaN (callers treat a NaN ratio as "not confirmed").
+    layer_scores, exclude_mask, n_queries: [L, T]. Returns float64 [L, T].
+
+    Cost: one sort per layer and a sliding window over distinct n_queries values, never T x T.
+    """
+    ls = np.asarray(layer_scores, dtype=np.float64)
+    ex = np.asarray(exclude_mask, dtype=bool)
+    nq = np.asarray(n_queries)
+    if ls.ndim != 2 or ex.shape != ls.shape or nq.shape != ls.shape:
+        raise InputError(
+            "baseline_scores: layer_scores, exclude_mask and n_queries must all be [L, T]; got "
+            f"{ls.shape}, {ex.shape}, {nq.shape}."
+        )
+    if how not in ("matched", "global"):
+        raise InputError(f"baseline how={how!r} is invalid: must be 'matched' or 'global'.")
+    n_layers, _ = ls.shape
+    ok = classifiable(nq, min_queries)
+    out = np.full(ls.shape, np.nan, dtype=np.float64)
+    for layer in range(n_layers):
+        pool = np.flatnonzero(ok & ~ex[layer])
+        if pool.size == 0:
+            continue
+        global_med = float(np.median(ls[layer, pool]))
+        if how == "global":
+            out[layer, :] = global_med
+            continue
+        order = np.argsort(nq[layer, pool], kind="stable")
+        nq_sorted = nq[layer, pool][order].astype(np.float64)
+        s_sorted = ls[layer, pool][order]
+        vals = np.unique(nq[layer]).astype(np.float64)
+        lo = np.searchsorted(nq_sorted, vals / factor, side="left")
+        hi = np.searchsorted(nq_sorted, vals * factor, side="right")
+        window: list[float] = []
+        lo_cur = hi_cur = 0
+        res = np.empty(vals.size, dtype=np.float64)
+        for i in range(vals.size):
+            while hi_cur < hi[i]:
+                bisect.insort(window, float(s_sorted[hi_cur]))
+                hi_cur += 1
+            while lo_cur < lo[i]:
+                j = bisect.bisect_left(window, float(s_sorted[lo_cur]))
+                window.pop(j)
+                lo_cur += 1
+            res[i] = _sorted_median(window) if len(window) >= min_matched else global_med
+        out[layer, :] = res[np.searchsorted(vals, nq[layer].astype(np.float64))]
+    return out

@@ -1,0 +1,72 @@
+"""Small random-init configs of every architecture family sinkscope is tested on (METHOD.md "Capture").
+
+Each entry: model_type -> (config overrides, kind). kind "causal" builds AutoModelForCausalLM,
+"encoder" builds AutoModel (bidirectional attention: scores average over all queries).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+SMALL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, vocab_size=256)
+GQA = dict(num_key_value_heads=2)
+WINDOW = 8  # shorter than the test texts, so sliding-window masks matter
+
+ARCHS: dict[str, tuple[dict, str]] = {
+    "llama": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
+    "mistral": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW}, "causal"),
+    "qwen2": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
+    "qwen3": ({**SMALL, **GQA, "intermediate_size": 128, "head_dim": 16}, "causal"),
+    "qwen2_moe": ({**SMALL, **GQA, "intermediate_size": 128, "moe_intermediate_size": 32,
+                   "shared_expert_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2}, "causal"),
+    "qwen3_moe": ({**SMALL, **GQA, "intermediate_size": 128, "moe_intermediate_size": 32, "head_dim": 16,
+                   "num_experts": 4, "num_experts_per_tok": 2}, "causal"),
+    "gemma2": ({**SMALL, **GQA, "intermediate_size": 128, "head_dim": 16, "sliding_window": WINDOW,
+                "attn_logit_softcapping": 5.0, "final_logit_softcapping": 30.0}, "causal"),
+    "gemma3_text": ({**SMALL, "num_key_value_heads": 1, "intermediate_size": 128, "head_dim": 16,
+                     "sliding_window": WINDOW,
+                     "layer_types": ["sliding_attention", "full_attention", "sliding_attention"]}, "causal"),
+    "phi3": ({**SMALL, **GQA, "intermediate_size": 128, "pad_token_id": 0}, "causal"),
+    "olmo2": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
+    "gpt_neox": ({**SMALL, "intermediate_size": 128}, "causal"),
+    "gpt2": ({"n_embd": 64, "n_layer": 3, "n_head": 4, "vocab_size": 256}, "causal"),
+    "starcoder2": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW}, "causal"),
+    "gpt_oss": ({**SMALL, **GQA, "intermediate_size": 64, "head_dim": 16, "sliding_window": WINDOW,
+                 "num_local_experts": 4, "num_experts_per_tok": 2}, "causal"),
+    "bert": ({**SMALL, "intermediate_size": 128}, "encoder"),
+}
+
+
+class ToyTokenizer:
+    """Just enough tokenizer for capture on random-init models (ids are given directly)."""
+
+    pad_token_id = 0
+    bos_token_id = None
+    eos_token_id = 1
+    chat_template = None
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": [2 + (ord(c) % 250) for c in text]}
+
+    def decode(self, ids):
+        return "".join(chr(97 + (i % 26)) for i in ids)
+
+
+def build(model_type: str, attn: str = "eager", seed: int = 0):
+    overrides, kind = ARCHS[model_type]
+    cfg = AutoConfig.for_model(model_type, **overrides)
+    torch.manual_seed(seed)
+    cls = AutoModelForCausalLM if kind == "causal" else AutoModel
+    model = cls.from_config(cfg, attn_implementation=attn).eval()
+    # Random init leaves learned sink logits / softcaps at values that hide bugs; make them matter.
+    for name, p in model.named_parameters():
+        if name.endswith("sinks"):
+            with torch.no_grad():
+                p.copy_(torch.randn_like(p))
+    return model
+
+
+def random_ids(n: int, seed: int, vocab: int = 256) -> list[int]:
+    return [int(x) for x in np.random.RandomState(seed).randint(2, vocab, size=n)]
