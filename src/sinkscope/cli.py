@@ -49,7 +49,7 @@ def user_errors():
     try:
         yield
     except SinkscopeError as e:
-        err_console.print(f"[bold red]error:[/] {e}")
+        err_console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: nothing was written.")
@@ -73,7 +73,8 @@ def _progress():
 @app.command()
 def scan(
     text: Annotated[Optional[list[str]], typer.Argument(help="Text(s) to scan. Default: the bundled example.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help=".txt (one prompt) or .jsonl (a \"text\" field per line).")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", "-f", help=".txt (one prompt) or .jsonl (a \"text\" field per line). `bundled` = the bundled prompt set (113 prompts: math with worked solutions, code, prose, chat).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N prompts of --file.")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Catalog name (see `sinkscope models`), local folder, .gguf file or hub id.")] = "smollm2-135m",
     chat: Annotated[bool, typer.Option(help="Wrap each text as a user turn with the tokenizer's chat template.")] = False,
     mode: Annotated[str, typer.Option(help="general: scale-free rule, all layers, confirmed by attention score (METHOD.md §3). paper: the published rule to the letter.")] = "general",
@@ -99,7 +100,8 @@ def scan(
     Examples:\n
       sinkscope scan\n
       sinkscope scan "The quick brown fox" --model gemma3-270m\n
-      sinkscope scan --file prompts.jsonl --generate 256 --chat --out runs/smol
+      sinkscope scan --file prompts.jsonl --generate 256 --chat --out runs/smol\n
+      sinkscope scan --file bundled --limit 20 --generate 256
     """
     with user_errors():
         from sinkscope.inputs import bundled_path, read_prompt_file
@@ -115,7 +117,13 @@ def scan(
             raise _input_error(f"--batch-size must be >= 1 (got {batch_size}).")
         pairs: list[tuple[str, str]] = [(t, f"arg {i}") for i, t in enumerate(text or [])]
         if file is not None:
-            pairs += read_prompt_file(file, on_error=on_error)  # type: ignore[arg-type]
+            path = bundled_path("prompts.jsonl") if file == "bundled" else Path(file)
+            from_file = read_prompt_file(path, on_error=on_error)  # type: ignore[arg-type]
+            if limit is not None:
+                if limit < 1:
+                    raise _input_error(f"--limit must be >= 1 (got {limit}).")
+                from_file = from_file[:limit]
+            pairs += from_file
         if not pairs:
             pairs = read_prompt_file(bundled_path("example.txt"))
             pairs = [(t, "bundled:example.txt") for t, _ in pairs]
@@ -143,6 +151,8 @@ def scan(
 
             res = sinkscope.scan(lm, pairs, config=cfg, chat=chat, generate=generate, batch_size=batch_size, progress=progress)
         saved = res.save(dest, overwrite=overwrite)
+        from sinkscope.report.html import write_report
+        write_report(res, saved, strict=False)
         print_scan(res, console, top=top)
         console.print(f"\nwrote [bold]{saved}[/] (manifest.json, sinks.parquet, layers.parquet, findings.json, prompts/)")
 
@@ -174,6 +184,35 @@ def levels(
             )
         lv = levels_fn(pd.concat(frames, ignore_index=True), n_layers.pop(), min_share=min_share, tol=tol)
         print_levels(lv, console)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A scan output folder.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file to write. Default: RUN/report.html.")] = None,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Also write RUN/figures/{heatmap,weakening,normlaw,levels}.{png,svg} (matplotlib) for papers.")] = True,
+) -> None:
+    """Write the report of a scan folder: one self-contained HTML file (no network, opens offline)
+    and paper figures. `scan` already writes both; use this after re-analysis or to refresh them.
+
+    Examples:\n
+      sinkscope report runs/smol\n
+      sinkscope report runs/smol --out smol.html --no-figures
+    """
+    with user_errors():
+        from sinkscope.pipeline import ScanResult
+        from sinkscope.report.html import write_report
+
+        if not run.is_dir():
+            raise _input_error(f"'{run}' is not a folder; pass a scan output folder (see `sinkscope scan --out`).")
+        if out is not None and out.suffix.lower() not in (".html", ".htm"):
+            raise _input_error(f"--out must name an .html file (got '{out}').")
+        res = ScanResult.load(run)
+        files = write_report(res, out or run, run_dir=run, figures=figures)
+        console.print(f"wrote [bold]{files.html}[/] ({files.size_bytes / 1e6:.1f} MB, self-contained)")
+        if files.figures:
+            names = sorted({p.stem for p in files.figures})
+            console.print(f"wrote [bold]{files.figures[0].parent}[/]/ ({', '.join(names)}; .png and .svg)")
 
 
 def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:

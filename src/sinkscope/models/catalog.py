@@ -16,7 +16,6 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Union
 
 from sinkscope.errors import ModelNotFoundError
 
@@ -71,7 +70,7 @@ class PackageFolder:
     kind: str = "safetensors"
 
 
-WeightSource = Union[PackageFile, AssembleFunction, ConcatParts, PackageFolder]
+WeightSource = PackageFile | AssembleFunction | ConcatParts | PackageFolder
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,8 +53,14 @@ def _print_table() -> None:
     for r in list_models():
         inst = f"[green]yes[/] {r.cache_mb / 1000:.1f} GB" if r.installed and r.cache_mb else "[dim]no[/]"
         table.add_row(
-            r.name + (" *" if r.default else ""), r.family, str(r.layers), f"{r.heads}/{r.kv_heads}",
-            r.params, r.licence, f"{r.download_mb} MB", inst,
+            r.name + (" *" if r.default else ""),
+            r.family,
+            str(r.layers),
+            f"{r.heads}/{r.kv_heads}",
+            r.params,
+            r.licence,
+            f"{r.download_mb} MB",
+            inst,
         )
     out.print(table)
     out.print(

@@ -44,16 +44,35 @@ from sinkscope.models.catalog import (
 # Encoder-only families (bidirectional attention) for configs whose attention modules do not
 # carry an `is_causal` flag.
 _ENCODER_TYPES = {
-    "bert", "roberta", "distilbert", "electra", "deberta", "deberta-v2", "xlm-roberta", "albert",
-    "mpnet", "camembert", "modernbert", "xlm", "flaubert", "ernie", "nomic_bert", "jina_bert",
+    "bert",
+    "roberta",
+    "distilbert",
+    "electra",
+    "deberta",
+    "deberta-v2",
+    "xlm-roberta",
+    "albert",
+    "mpnet",
+    "camembert",
+    "modernbert",
+    "xlm",
+    "flaubert",
+    "ernie",
+    "nomic_bert",
+    "jina_bert",
 }
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _DTYPES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
 }
 
 
@@ -285,7 +304,9 @@ def wrap_pair(
     if flags:
         is_causal = any(flags)
     else:
-        is_causal = getattr(cfg, "model_type", "") not in _ENCODER_TYPES or bool(getattr(cfg, "is_decoder", False))
+        is_causal = getattr(cfg, "model_type", "") not in _ENCODER_TYPES or bool(
+            getattr(cfg, "is_decoder", False)
+        )
 
     adds_bos, start_tok = _detect_bos(tokenizer)
     try:
@@ -411,11 +432,13 @@ def _load_hf(
             raise CorruptWeightsError(f"Could not load the weights of {ref} ({msg}). {hint}") from None
         except Exception as e:  # SafetensorError is not an OSError
             if type(e).__name__ == "SafetensorError":
-                raise CorruptWeightsError(f"Weights of {ref} are truncated or corrupt ({e}). {hint}") from None
+                raise CorruptWeightsError(
+                    f"Weights of {ref} are truncated or corrupt ({e}). {hint}"
+                ) from None
             raise
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path, **hub_kwargs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if _is_network_error(e):
                 raise
             raise ModelNotFoundError(
@@ -450,8 +473,13 @@ def _load_catalog(name: str, dtype: Any, device_map: Any) -> LoadedModel:
     _check_safetensors(folder, hint)
     meta = read_meta(spec.name) or {}
     return _load_hf(
-        str(folder), spec.name, dtype, device_map, hint,
-        source=str(folder), source_hash=meta.get("weights_sha256"),
+        str(folder),
+        spec.name,
+        dtype,
+        device_map,
+        hint,
+        source=str(folder),
+        source_hash=meta.get("weights_sha256"),
         extra={"catalog": spec.name, "upstream": spec.upstream},
     )
 
@@ -484,7 +512,11 @@ def _load_gguf_file(path: Path, ref: str, dtype: Any, device_map: Any) -> Loaded
     with quiet_transformers():
         model, tokenizer = load_gguf(path, dtype=dtype, device_map=device_map, hint=hint)
     return wrap_pair(
-        model, tokenizer, ref=ref, source=str(path), source_hash=sha256_file(path),
+        model,
+        tokenizer,
+        ref=ref,
+        source=str(path),
+        source_hash=sha256_file(path),
         extra={"gguf": True},
     )
 
@@ -496,8 +528,15 @@ def _load_gguf_file(path: Path, ref: str, dtype: Any, device_map: Any) -> Loaded
 
 def _is_network_error(e: BaseException) -> bool:
     names = {type(x).__name__ for x in _chain(e)}
-    if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout",
-                "ReadTimeout", "ConnectError", "TimeoutException"}:
+    if names & {
+        "LocalEntryNotFoundError",
+        "OfflineModeIsEnabled",
+        "ConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "ConnectError",
+        "TimeoutException",
+    }:
         return True
     return "couldn't connect to" in str(e).lower()
 
@@ -549,9 +588,11 @@ def _load_hub(ref: str, dtype: Any, device_map: Any) -> LoadedModel:
     hint = "Delete it from the Hugging Face cache (~/.cache/huggingface) and download it again."
     # 1. already in the local HF cache? (works offline, no network touched)
     try:
-        return _load_hf(ref, ref, dtype, device_map, hint, source=ref, source_hash=None, local_files_only=True)
-    except OSError:
-        pass
+        return _load_hf(
+            ref, ref, dtype, device_map, hint, source=ref, source_hash=None, local_files_only=True
+        )
+    except (OSError, CorruptWeightsError, ModelNotFoundError):
+        pass  # not (completely) cached: try the hub itself
     # 2. not cached: is the hub reachable at all?
     if _offline_env():
         raise _unreachable(ref, "offline mode is on (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)") from None

@@ -29,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sinkscope.errors import CorruptWeightsError, SinkscopeError
 from sinkscope.models.catalog import (
@@ -131,7 +132,7 @@ def _package_versions(spec: ModelSpec) -> dict[str, str | None]:
 
 
 @contextlib.contextmanager
-def quiet_transformers(steps: "_Steps | None" = None) -> Iterator[None]:
+def quiet_transformers(steps: _Steps | None = None) -> Iterator[None]:
     """Silence transformers' tqdm bars and info/warning logs while our own display runs.
 
     The GGUF dequantisation loop (a bare `tqdm.auto.tqdm` in transformers) is redirected to
@@ -146,7 +147,7 @@ def quiet_transformers(steps: "_Steps | None" = None) -> Iterator[None]:
     gguf_mod = None
     orig = None
     try:
-        import transformers.modeling_gguf_pytorch_utils as gguf_mod  # noqa: PLC0415
+        import transformers.modeling_gguf_pytorch_utils as gguf_mod
 
         orig = getattr(gguf_mod, "tqdm", None)
     except Exception:  # noqa: BLE001 - module layout changed: just leave its bar alone
@@ -221,14 +222,17 @@ def check_gguf(path: Path, hint: str) -> None:
 
 
 def clear_quantizer(model: Any) -> None:
-    """Forget the GGUF quantizer so the (already dequantised) model can be saved / used as plain."""
+    """Forget the GGUF quantizer so the (already dequantised) model can be saved / used as plain.
+
+    transformers refuses `save_pretrained` while `model.hf_quantizer` is set; the weights are
+    ordinary tensors already (we load with `GgufConfig(dequantize=True)`).
+    """
     q = getattr(model, "hf_quantizer", None)
     if q is not None and hasattr(q, "remove_quantization_config"):
-        q.remove_quantization_config(model)
-    for obj in (model,):
-        if getattr(obj, "hf_quantizer", None) is not None:
-            obj.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
+        q.remove_quantization_config(model)  # drops hf_quantizer, config.quantization_config, ...
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+    with contextlib.suppress(AttributeError):
         del model.config.quantization_config
     with contextlib.suppress(Exception):
         model.is_quantized = False
@@ -254,11 +258,11 @@ def load_gguf(
     dtype = torch.float32 if dtype is None else dtype
     # An empty folder as the "repo" so no stray config/tokenizer files beside the GGUF are mixed in.
     with tempfile.TemporaryDirectory(prefix="sinkscope-gguf-") as empty:
-        kwargs: dict[str, Any] = dict(
-            gguf_file=str(path),
-            dtype=dtype,
-            quantization_config=GgufConfig(dequantize=True),
-        )
+        kwargs: dict[str, Any] = {
+            "gguf_file": str(path),
+            "dtype": dtype,
+            "quantization_config": GgufConfig(dequantize=True),
+        }
         if device_map is not None:
             kwargs["device_map"] = device_map
         try:
@@ -266,8 +270,10 @@ def load_gguf(
                 model = AutoModelForCausalLM.from_pretrained(
                     empty, attn_implementation=attn_implementation, **kwargs
                 )
-            except ValueError as e:
-                if attn_implementation and "attn_implementation" in str(e):
+            except ValueError as e:  # class without sdpa support (e.g. Gemma2): its default attention
+                if attn_implementation and (
+                    "attn_implementation" in str(e) or "scaled_dot_product_attention" in str(e)
+                ):
                     model = AutoModelForCausalLM.from_pretrained(empty, **kwargs)
                 else:
                     raise
@@ -285,6 +291,7 @@ def load_gguf(
                 f"{hint}"
             ) from None
     clear_quantizer(model)
+    model.config.name_or_path = str(path)
     model.eval()
     return model, tokenizer
 
@@ -303,7 +310,7 @@ class _Steps:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "_Steps":
+    def __enter__(self) -> _Steps:  # noqa: PYI034
         if self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -321,7 +328,7 @@ class _Steps:
             self._progress.console.print(self.title, highlight=False)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
 
@@ -363,7 +370,7 @@ def _pip_install(spec: ModelSpec, reinstall: bool = False) -> None:
     if reinstall:
         cmd.append("--force-reinstall")
     cmd += list(spec.packages)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
         raise PullError(
@@ -391,8 +398,8 @@ def _obtain_gguf(spec: ModelSpec, workdir: Path, steps: _Steps) -> Path:
     if isinstance(src, PackageFile):
         steps.start("locate GGUF")
         p = package_dir(src.module) / src.relpath
-        if not p.is_file():
-            raise PullError(f"{p} is missing from package {src.module!r}; run `sinkscope models pull {spec.name} --force`.")
+        if not p.is_file():  # damaged install: the caller reinstalls once
+            raise CorruptWeightsError(f"{p} is missing from package {src.module!r}.")
         steps.done()
         return p
     if isinstance(src, ConcatParts):
@@ -402,7 +409,7 @@ def _obtain_gguf(spec: ModelSpec, workdir: Path, steps: _Steps) -> Path:
             parts.append(Path(getattr(mod, src.function)()))
         missing = [str(p) for p in parts if not p.is_file()]
         if missing:
-            raise PullError(f"Part files missing for {spec.name!r}: {', '.join(missing)}")
+            raise CorruptWeightsError(f"Part files missing for {spec.name!r}: {', '.join(missing)}")
         total = sum(p.stat().st_size for p in parts)
         steps.start(f"assemble GGUF ({len(parts)} parts)", total=total, unit="B")
         dest = workdir / f"{spec.name}.gguf"
@@ -413,7 +420,10 @@ def _obtain_gguf(spec: ModelSpec, workdir: Path, steps: _Steps) -> Path:
         steps.start("assemble GGUF")
         mod = importlib.import_module(src.module)
         dest = workdir / f"{spec.name}.gguf"
-        out = getattr(mod, src.function)(dest)
+        try:
+            out = getattr(mod, src.function)(dest)
+        except (FileNotFoundError, ValueError) as e:  # missing chunk / sha256 mismatch
+            raise CorruptWeightsError(f"{src.module}.{src.function}() failed: {e}") from None
         steps.done()
         return Path(out) if out else dest
     raise TypeError(f"not a GGUF source: {src!r}")
@@ -436,7 +446,9 @@ def _build_model(spec: ModelSpec, workdir: Path, steps: _Steps) -> tuple[Any, An
                 model = cls.from_pretrained(str(folder), dtype=torch.float32)
                 tok = transformers.AutoTokenizer.from_pretrained(str(folder))
             except Exception as e:  # noqa: BLE001
-                raise CorruptWeightsError(f"Could not read {folder} ({type(e).__name__}: {e}). {hint}") from None
+                raise CorruptWeightsError(
+                    f"Could not read {folder} ({type(e).__name__}: {e}). {hint}"
+                ) from None
         steps.done()
         facts["source_file"] = str(folder)
         return model, tok, facts
@@ -448,8 +460,7 @@ def _build_model(spec: ModelSpec, workdir: Path, steps: _Steps) -> tuple[Any, An
         steps.done()
         if digest != spec.gguf_sha256:
             raise CorruptWeightsError(
-                f"The GGUF of {spec.name!r} ({gguf}) has sha256 {digest}, expected {spec.gguf_sha256}. "
-                f"{hint}"
+                f"The GGUF of {spec.name!r} ({gguf}) has sha256 {digest}, expected {spec.gguf_sha256}. {hint}"
             )
         facts["gguf_sha256"] = digest
     else:
@@ -502,7 +513,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
             with _Steps(progress, title) as steps:
                 more = f" (+{len(spec.packages) - 1} more)" if len(spec.packages) > 1 else ""
                 steps.start(f"pip install {spec.packages[0]}{more}")
-                if force or not packages_present(spec):
+                if not packages_present(spec):  # damaged installs are reinstalled below
                     _pip_install(spec)
                 steps.done()
                 work = staging / "work"

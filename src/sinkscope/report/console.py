@@ -72,19 +72,60 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
     return t
 
 
-def findings_block(summary: dict[str, Any]) -> Table:
-    t = Table(title="findings", show_header=False, box=None)
+def _ci(ci: Any) -> str:
+    return f"[{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]" if ci and ci[0] is not None else ""
+
+
+def findings_lines(summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None) -> list[tuple[str, str]]:
+    """The headline findings as (label, text) rows (METHOD.md §3-§7)."""
+    s = summary
+    rows = [
+        ("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
+         f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"),
+    ]
+    if s["n_secondary"]:
+        rows += [
+            ("birth / lifetime", f"median birth block {_fmt(s['median_birth'])} (relative depth {_fmt(s['median_rel_birth'], 2)}), "
+             f"median lifetime {_fmt(s['median_lifetime'])} blocks"),
+            ("forming MLP", f"median cos(m_t^b, h_p^b) {_fmt(s['median_mlp_cos'])} "
+             f"(oriented {_fmt(s['median_mlp_cos_oriented'])}); median MLP share of the jump {_fmt(s['median_mlp_share'], 2)}"),
+            ("norm law", f"Spearman(||m||, score) {_fmt(s['spearman_norm_score'], 2)} {_ci(s['spearman_norm_score_ci'])}, "
+             f"(||m||, lifetime) {_fmt(s['spearman_norm_lifetime'], 2)} {_ci(s['spearman_norm_lifetime_ci'])}, n={s['norm_law_n']}"
+             + (f"  ({s['norm_law_reason']})" if s.get("norm_law_reason") else "")),
+        ]
+    rows.append(("primary weakening", f"plateau score {_fmt(s['primary_plateau'])}, dip at block {_fmt(s['dip_layer'])} "
+                 f"(x{_fmt(s['dip_ratio'], 2)} of plateau); weakened: {'yes' if s['weakened'] else 'no'}"
+                 + (f", blocks {s['weakened_layers'][0]}-{s['weakened_layers'][-1]}" if s['weakened_layers'] else "")
+                 + (f"; births within weakened blocks: {_fmt(s['dip_coincides_with_births'], 2)}"
+                    if s.get('dip_coincides_with_births') is not None else "")))
+    lv = "; ".join(f"births {x['birth'][0]}-{x['birth'][1]}, lifetimes {x['lifetime'][0]}-{x['lifetime'][1]} ({x['share']:.0%})"
+                   for x in s["levels"])
+    rows.append(("sink levels", f"{s['n_levels']}" + (f": {lv}" if lv else "")))
+    if massive is not None and len(massive):
+        big = massive[massive["over_1000"]] if "over_1000" in massive else massive
+        if len(big):
+            layers = sorted(big["layer"].unique())
+            top = big.sort_values("ratio", ascending=False).iloc[0]
+            win = f"; primary window blocks {windows[0][0]}-{windows[0][1] - 1}" if windows else ""
+            rows.append(("massive activations", f">1000x median in blocks {layers[0]}-{layers[-1]} "
+                         f"(top: dim {int(top['dim'])} at position {int(top['position'])}, {top['ratio']:,.0f}x){win}"))
+    return rows
+
+
+def findings_block(summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None) -> Table:
+    t = Table(title="findings", show_header=False, box=None, title_justify="left")
     t.add_column("what", style="bold")
     t.add_column("value")
-    for key, val in summary.items():
-        t.add_row(key.replace("_", " "), _fmt(val) if not isinstance(val, (list, tuple)) else ", ".join(_fmt(v) for v in val))
+    for label, text in findings_lines(summary, massive, windows):
+        t.add_row(label, text)
     return t
 
 
 def print_scan(res, console: Console, top: int = 20) -> None:
     console.print(prompts_table(res))
     console.print(sinks_table(res.sinks, top=top))
-    console.print(findings_block(res.summary()))
+    windows = [d.window for d in res.findings.detections]
+    console.print(findings_block(res.summary(), res.findings.massive, windows))
 
 
 def print_levels(levels, console: Console) -> None:
