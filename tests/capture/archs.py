@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+from sinkscope.capture.engine import mlp_modules
+
 SMALL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, vocab_size=256)
 GQA = dict(num_key_value_heads=2)
 WINDOW = 8  # shorter than the test texts, so sliding-window masks matter
@@ -70,3 +72,36 @@ def build(model_type: str, attn: str = "eager", seed: int = 0):
 
 def random_ids(n: int, seed: int, vocab: int = 256) -> list[int]:
     return [int(x) for x in np.random.RandomState(seed).randint(2, vocab, size=n)]
+
+
+def eager_reference(model, lm, ids):
+    """Per-head scores, block-output norms, MLP and attention contribution norms from eager attention."""
+    mods = mlp_modules(lm)
+    store: dict[int, torch.Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, o[0] if isinstance(o, tuple) else o))
+        for layer, m in enumerate(mods)
+        if m is not None
+    ]
+    before = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            dev = model.get_input_embeddings().weight.device
+            out = model.base_model(torch.tensor([ids], device=dev), output_attentions=True, output_hidden_states=True)
+    finally:
+        model.set_attn_implementation(before)
+        for h in handles:
+            h.remove()
+    L = model.config.num_hidden_layers
+    scores = np.stack([a[0].sum(dim=1).numpy() for a in out.attentions])  # [L, H, T] column sums
+    n_queries = np.stack([(a[0, 0] > 0).sum(dim=0).numpy() for a in out.attentions])  # [L, T]
+    hs = [h[0] for h in out.hidden_states]
+    resid = np.stack([hs[layer + 1].norm(dim=-1).numpy() for layer in range(L - 1)])
+    mlp = {layer: v[0].norm(dim=-1).numpy() for layer, v in store.items()}
+    attn = {
+        layer: (hs[layer + 1] - hs[layer] - store[layer][0]).norm(dim=-1).numpy()
+        for layer in range(L - 1)
+        if layer in store
+    }
+    return scores, n_queries, resid, mlp, attn

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from archs import ARCHS, ToyTokenizer, build, random_ids
+from archs import ARCHS, ToyTokenizer, build, eager_reference, random_ids
 
-from sinkscope.capture.engine import capture, choose_query_block, expected_nq, mlp_modules
+from sinkscope.capture.engine import capture, choose_query_block, expected_nq
 from sinkscope.capture.trace import CaptureSettings
 from sinkscope.errors import UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
@@ -27,42 +27,13 @@ def _run(lm, lengths=LENGTHS, **kw):
     return ids, capture(lm, [f"p{i}" for i in range(len(ids))], ids, [["t"] * len(x) for x in ids], settings)
 
 
-def _eager_reference(model, lm, ids):
-    """Per-head scores, block-output norms, MLP and attention contribution norms from eager attention."""
-    mods = mlp_modules(lm)
-    store: dict[int, torch.Tensor] = {}
-    handles = [
-        m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, o[0] if isinstance(o, tuple) else o))
-        for layer, m in enumerate(mods)
-        if m is not None
-    ]
-    try:
-        with torch.no_grad():
-            out = model.base_model(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
-    finally:
-        for h in handles:
-            h.remove()
-    L = model.config.num_hidden_layers
-    scores = np.stack([a[0].sum(dim=1).numpy() for a in out.attentions])  # [L, H, T] column sums
-    n_queries = np.stack([(a[0, 0] > 0).sum(dim=0).numpy() for a in out.attentions])  # [L, T]
-    hs = [h[0] for h in out.hidden_states]
-    resid = np.stack([hs[layer + 1].norm(dim=-1).numpy() for layer in range(L - 1)])
-    mlp = {layer: v[0].norm(dim=-1).numpy() for layer, v in store.items()}
-    attn = {
-        layer: (hs[layer + 1] - hs[layer] - store[layer][0]).norm(dim=-1).numpy()
-        for layer in range(L - 1)
-        if layer in store
-    }
-    return scores, n_queries, resid, mlp, attn
-
-
 @pytest.mark.parametrize("model_type", sorted(ARCHS))
 def test_capture_matches_eager(model_type):
     model = build(model_type)
     lm = _lm(model)
     ids, trace = _run(lm)
     for i, pt in enumerate(trace.prompts):
-        colsum, n_queries, resid, mlp, attn = _eager_reference(model, lm, ids[i])
+        colsum, n_queries, resid, mlp, attn = eager_reference(model, lm, ids[i])
         assert (pt.n_queries == n_queries).all(), model_type  # causal, windowed or bidirectional
         ref_scores = colsum / pt.n_queries[:, None, :]
         assert np.abs(ref_scores - pt.scores).max() <= TOL, model_type
