@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev || exit 1
+bash scripts/install-browser.sh  # chromium + playwright for the report tests (skipped if impossible)
 PY=${PYTHON:-python3}
 "$PY" -m pytest "$@"
 rc=$?

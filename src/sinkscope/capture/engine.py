@@ -294,6 +294,11 @@ def sinkscope_attention(model: torch.nn.Module):
             "attention interface, so sinkscope cannot measure it without patching model code. "
             "See docs/ARCHITECTURES.md for the supported architectures."
         )
+    if getattr(model.config, "attention_chunk_size", None):
+        raise UnsupportedArchitectureError(
+            f"{type(model).__name__} uses chunked attention (attention_chunk_size="
+            f"{model.config.attention_chunk_size}), which sinkscope does not implement yet."
+        )
     model.set_attn_implementation(attn_fn.NAME)
     try:
         yield

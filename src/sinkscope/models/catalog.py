@@ -184,6 +184,7 @@ _SPECS = (
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)",
         description="Qwen2.5-Coder-1.5B-Instruct; needs ~9 GB RAM in float32",
         pull_estimate="about 4-5 minutes",
+        gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
     ModelSpec(
         name="minilm-l6",

