@@ -473,7 +473,7 @@ def sweep(
         console.print(
             f"sweep [bold]{rep.out}[/]: {len(rep.models)} model(s) x {rep.n_prompts} prompt(s) = {rep.n_units}; "
             f"ran {rep.n_ran}, already done {rep.n_already}, skipped {rep.n_skipped} ({rep.executor}, {rep.elapsed_s:.0f} s)",
-            soft_wrap=True,
+            soft_wrap=True, highlight=False,
         )
         console.print(f"next: [bold]sinkscope compare {rep.out}[/]", soft_wrap=True)
 

@@ -283,7 +283,7 @@ def _start(args: list[str]) -> subprocess.Popen:
 def _wait_for_first_record(proc: subprocess.Popen, out: Path, timeout: float = 300) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:
-        if list((out / "done").glob("*/*.json")) if (out / "done").is_dir() else []:
+        if records(out):  # complete records only (not a writer's .tmp-* file)
             return
         if proc.poll() is not None:
             raise AssertionError(f"sweep exited ({proc.returncode}) before the first record: {proc.communicate()}")
@@ -334,7 +334,7 @@ def test_kill_9_then_resume(tmp_path):
     args = ["--models", MODEL, "--file", str(f), "--out", str(out)]
     proc = _start(args)
     _wait_for_first_record(proc, out)
-    time.sleep(0.3)  # most likely in the middle of the next unit
+    time.sleep(0.05)  # most likely in the middle of the next unit
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL

@@ -17,6 +17,10 @@ HF's `repeat_kv` order). w is "the attention-weighted value contribution that th
 returns" of §8: since every query reads the same v_t, w = ||sum_i A_{i,t} v_t|| exactly, the norm
 of everything key t hands to the queries of head h (before the output projection).
 
+Layer indexing: ||k|| and ||v|| at layer l are what block l's attention reads, i.e. projections of the
+normed residual after block l - 1, while ||h_t^l|| is after block l. A sink written by block b's MLP
+therefore shows its residual jump at l = b and its small key / value norms from l = b + 1 on.
+
 Ratios are sink / non-sink mean at the same layer (same prompt): the paper's first figure shows
 sinks drawing attention while their value norms sit far below the other tokens' (a "no-op").
 

@@ -405,7 +405,7 @@ def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, titl
     manifest_text = html.escape(json.dumps(_clean(res.manifest), indent=2, ensure_ascii=False))
     has_extra = bool(d["extra"])
     nav = [("tokens", "Tokens"), ("heatmap", "Heatmap"), ("sinks", "Sinks"), ("weakening", "Weakening"),
-           ("normlaw", "Norm law"), ("levels", "Levels")]
+           ("normlaw", "Norm law"), ("levels", "Levels"), ("properties", "Properties")]
     if has_extra:
         nav.append(("interventions", "Interventions"))
     nav.append(("manifest", "Manifest"))
@@ -433,6 +433,7 @@ def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, titl
         "NAV": nav_html,
         "CARDS": _cards(res),
         "EXTRA": extra_section,
+        "PROPS": _properties_section(res),
         "MANIFEST": manifest_text,
         "VERSION": html.escape(__version__),
         "DATA": _script_json(d),
@@ -441,6 +442,14 @@ def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, titl
     }
     # one pass, so text inserted for one placeholder (a token, the manifest) is never re-scanned
     return re.sub(r"%%([A-Z]+)%%", lambda mt: subs[mt.group(1)], _PAGE)
+
+
+def _properties_section(res) -> str:
+    """METHOD.md §8 (residual / key / value norms of sinks vs non-sinks), as an inline-SVG fragment."""
+    from sinkscope.report.anatomy_html import properties_html
+
+    frag = properties_html(res)
+    return frag.replace("<section", '<section id="properties"', 1) if 'id="properties"' not in frag else frag
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -784,6 +793,7 @@ _PAGE = """<!doctype html>
 <p class="cap">Secondary sinks of the run counted by (birth layer, lifetime); dashed boxes are the levels: connected clusters holding at least the minimum share (METHOD.md §7).</p>
 <div class="grid2"><div id="ss-levels" class="chart"></div><div id="ss-levels-table"></div></div>
 </section>
+%%PROPS%%
 %%EXTRA%%
 <section id="manifest"><details><summary><h2>Manifest</h2><span class="cap"> versions, model and weight hash, every threshold, timings</span></summary>
 <pre class="manifest">%%MANIFEST%%</pre></details></section>
