@@ -46,4 +46,8 @@ def __getattr__(name: str):
         from sinkscope.interventions import intervene
 
         return intervene
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("sinkscope.sweep")
     raise AttributeError(f"module 'sinkscope' has no attribute '{name}'")

@@ -80,6 +80,7 @@ def test_each_mode_changes_exactly_the_targeted_vectors(lm, mode):
     with Recorder(lm) as rec:
         res = intervene(lm, TEXT, layer=LAYER, position=TARGETS, mode=mode)
     assert isinstance(res, InterventionResult)
+    assert sinkscope.intervene is intervene  # the package-level entry point
     assert len(rec.runs) == 2  # the clean pass, then the intervened pass
     clean, edited = rec.runs
     T = clean["h"][0].shape[0]

@@ -4,12 +4,13 @@ block-2 MLP writing along the primary-sink direction.
 Text: the first two bundled math prompts (572 tokens). Measured on this project's 2-core machine
 (`python tests/interventions/measure_smollm2.py`, all 10 secondary sinks, all born at block 2):
   project-out at the birth block removed 10/10 (share 1.00; lifetime 6.8 -> 0, m.u -> ~1e-5);
-  zero removed 7/10 (the 3 strongest keep lifetime 5-6 with a lower score);
-  project-out at the 6 strongest sinks (this test): 6/6.
+  zero removed 7/10 (positions 6, 25, 154 stay secondary, lifetime 5-6, lower score);
+  this test edits the 4 strongest (positions 6, 25, 39, 154): 4/4 removed.
   induce at block 2, token 50 (' time', not a sink): score over layers >= 2 for
-  ALPHA = 0/100/200/400 is 0.00089 / 0.0039 / 0.0074 / 0.0098, lifetime 0 / 0 / 7 / 7
-  (secondary from ALPHA = 200), primary-like at ALPHA = 800 (lifetime 23).
-The bounds below sit well under those numbers. Two forward passes share a batch (batch_size=2).
+  ALPHA = 0 (clean) / 100 / 200 / 400 is 0.00089 / 0.0039 / 0.0074 / 0.0098, lifetime
+  0 / 0 / 7 / 7 (secondary from ALPHA = 200), primary-like at ALPHA = 800 (lifetime 23).
+The bounds below sit well under those numbers. 8 forward passes of 572 tokens in all (the clean
+one is shared; two edited copies per batch): about a minute on 2 idle cores.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sinkscope.interventions import auto, dose_response
 
 pytestmark = pytest.mark.realmodel
 
-MAX_SINKS = 6  # the strongest ones: keeps the module to ~1-2 minutes on 2 cores
+MAX_SINKS = 4  # the strongest ones: keeps the module to about a minute on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,10 @@ def test_project_out_at_birth_removes_most_secondary_sinks(auto_po):
     s = auto_po.summary()["modes"]["project-out"]
     t = auto_po.table
     assert s["n_sinks"] == MAX_SINKS  # the text has 10
+    assert t["position"].tolist() == [6, 25, 39, 154]
     assert set(t["layer"]) <= {1, 2}  # born at blocks 1-2 (METHOD.md, SmolLM2)
-    # measured: 6/6 removed; required: at least 2/3
-    assert s["share_removed"] >= 0.66, t[["position", "token", "kind_after", "lifetime_after"]]
+    # measured: 4/4 removed (10/10 over all sinks); required: at least 3 of 4
+    assert s["share_removed"] >= 0.75, t[["position", "token", "kind_after", "lifetime_after"]]
     assert s["mean_lifetime_after"] < 0.5 * s["mean_lifetime_before"]
     # the MLP wrote the sink along the primary direction, and nothing is left of it after the edit
     assert (t["mlp_proj_before"] > 0.95 * t["mlp_norm_before"]).all()
@@ -56,11 +58,13 @@ def test_project_out_at_birth_removes_most_secondary_sinks(auto_po):
 
 
 def test_induce_score_grows_with_alpha(smollm2, auto_po):
-    d = dose_response(smollm2, layer=2, position=50, mode="induce", grid=[0, 100, 200, 400], clean=auto_po.clean, batch_size=2)
-    assert d.token == " time" and d.clean_kind == "none"
-    assert d.table["score"].iloc[0] == pytest.approx(d.clean_score, rel=1e-4)
-    assert d.monotone("score"), d.table
-    assert d.monotone("lifetime"), d.table
-    assert d.table["score"].iloc[-1] > 3 * d.clean_score
+    # ALPHA = 0 is the clean run (bit-identical, tested on the toy model), so it is not re-run
+    d = dose_response(smollm2, layer=2, position=50, mode="induce", grid=[100, 200, 400], clean=auto_po.clean, batch_size=2)
+    assert d.token == " time" and d.clean_kind == "none" and d.clean_lifetime == 0
+    scores = [d.clean_score, *d.table["score"]]
+    lifetimes = [d.clean_lifetime, *d.table["lifetime"]]
+    assert np.all(np.diff(scores) >= 0), scores  # monotone non-decreasing in ALPHA (measured: increasing)
+    assert np.all(np.diff(lifetimes) >= 0), lifetimes
+    assert scores[-1] > 3 * d.clean_score
     last = d.table.iloc[-1]
     assert last["lifetime"] >= 5 and last["kind"] == "secondary"  # an induced secondary sink

@@ -77,18 +77,27 @@ def _cos_rows(a: torch.Tensor, a_norm: torch.Tensor, b: torch.Tensor, b_norm: to
     return (a @ b.T) / (a_norm[:, None] * b_norm[None, :]).clamp_min(_EPS)
 
 
-def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None = None) -> int:
-    """Rows of queries per block, from available memory (not a constant).
+def _lower_median(x: torch.Tensor) -> float:
+    """torch.median's convention (the lower middle value); numpy's partition is ~10x faster on CPU."""
+    if x.device.type != "cpu":
+        return float(x.flatten().median())
+    a = x.detach().reshape(-1).numpy()
+    k = (a.size - 1) // 2
+    return float(np.partition(a, k)[k])
 
-    One float32 score slice [B, H, block, T] is sized to 1/1024 of the available RAM, clamped to
-    8-32 MB (the softmax needs ~2 such temporaries at once; small blocks also let causal blocks
-    skip the keys after their last query), and at least 16 rows.
+
+def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None = None) -> int:
+    """Rows of queries per block, from available memory and cache size (not a constant row count).
+
+    One float32 score slice [B, H, block, T] is sized to ~4 MB (measured fastest on CPU: it stays
+    in cache, and small blocks let causal blocks skip the keys after their last query), never more
+    than 1/1024 of the available RAM; at least 16 rows, at most 1024.
     """
     if override:
         return int(override)
     avail = psutil.virtual_memory().available
-    budget = min(32 << 20, max(8 << 20, avail // 1024))
-    return int(max(16, budget // max(1, 4 * batch * heads * n_keys)))
+    budget = min(4 << 20, max(1 << 20, avail // 1024))
+    return int(min(1024, max(16, budget // max(1, 4 * batch * heads * n_keys))))
 
 
 class Recorder:
@@ -251,7 +260,7 @@ class Recorder:
             amax, aarg = absval.max(dim=-1)
             o["act_max"][layer] = amax.cpu().numpy()
             o["act_argmax"][layer] = aarg.cpu().numpy().astype(np.int32)
-            o["act_median"][layer] = float(absval.flatten().median())
+            o["act_median"][layer] = _lower_median(absval)
             del absval
             if hin is not None and layer == 0:
                 o["embed_norm"][:] = hin[b, :n].float().norm(dim=-1).cpu().numpy()

@@ -114,16 +114,16 @@ class DoseResult:
 
     def plot(self, stem: str | Path) -> list[Path]:
         """Score and lifetime against the grid value; writes STEM.png and STEM.svg."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         stem = Path(stem)
         t = self.table.sort_values("value")
         x = t["value"].to_numpy(dtype=np.float64)
         label = "ALPHA (m' = m + ALPHA u)" if self.mode == "induce" else "NORM (m' = NORM m/||m||)"
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+        fig = Figure(figsize=(9, 3.6), constrained_layout=True)  # no pyplot: the caller's backend is left alone
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, 2)
         for ax, col, ref, ylab in (
             (axes[0], "score", self.clean_score, "mean score, layers >= b"),
             (axes[1], "lifetime", self.clean_lifetime, "lifetime (sink-like layers)"),
@@ -138,7 +138,6 @@ class DoseResult:
         paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
         for p in paths:
             fig.savefig(p, dpi=120)
-        plt.close(fig)
         return paths
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
