@@ -66,8 +66,8 @@ def deactivate(sink: AttentionSink) -> None:
 
 
 def _default_block(batch: int, heads: int, n_keys: int) -> int:
-    # ~64 MB for one float32 score slice when nothing tells us better.
-    return max(1, min(1024, (64 << 20) // max(1, 4 * batch * heads * n_keys)))
+    # ~4 MB for one float32 score slice (cache-sized; see capture.engine.choose_query_block).
+    return max(16, min(1024, (4 << 20) // max(1, 4 * batch * heads * n_keys)))
 
 
 def sinkscope_attention(
