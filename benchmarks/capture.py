@@ -41,9 +41,11 @@ def _ids(lm, n: int) -> list[int]:
     return ids[:n]
 
 
-def child(model: str, n: int, how: str) -> dict:
+def child(model: str, n: int, how: str, threads: int) -> dict:
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     import sinkscope
     from sinkscope.capture.engine import capture
     from sinkscope.capture.trace import CaptureSettings
@@ -81,8 +83,8 @@ def eager_fits(model: str, n: int) -> tuple[bool, float]:
     return need_gb < 0.7 * avail_gb, need_gb
 
 
-def run_one(model: str, n: int, how: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", model, str(n), how]
+def run_one(model: str, n: int, how: str, threads: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", model, str(n), how, str(threads)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return {"model": model, "T": n, "how": how, "error": (p.stderr.strip().splitlines() or ["?"])[-1]}
@@ -95,10 +97,13 @@ def main() -> None:
     ap.add_argument("--models", default=None, help="comma-separated catalog names")
     ap.add_argument("--lengths", default=None, help="comma-separated token counts (with --models)")
     ap.add_argument("--json", default=None, help="also write the rows as JSON to this file")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads in every child (0 = torch's default). Use 1 on a shared machine: "
+                         "OpenMP spin-waiting makes many-small-op code pay far more than sdpa under contention.")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child[0], int(a.child[1]), a.child[2])))
+        print(json.dumps(child(a.child[0], int(a.child[1]), a.child[2], int(a.child[3]))))
         return
     grid = QUICK if a.quick else GRID
     if a.models:
@@ -111,14 +116,18 @@ def main() -> None:
     rows = []
     hdr = f"{'model':20s} {'T':>6s} {'sdpa s':>8s} {'eager s':>8s} {'scan s':>8s} {'scan/sdpa t':>11s} " \
           f"{'sdpa MB':>8s} {'eager MB':>9s} {'scan MB':>8s} {'scan/sdpa mem':>13s} {'scan +MB/1k tok':>15s}"
+    import torch
+
+    print(f"torch {torch.__version__}, threads per run: {a.threads or torch.get_num_threads()}, "
+          f"cpus: {os.cpu_count()}")
     print(hdr)
     for m, lengths in grid.items():
         prev = None  # (T, scan peak) of the previous length: the slope shows linear growth in T
         for n in lengths:
-            r = {"sdpa": run_one(m, n, "sdpa")}
+            r = {"sdpa": run_one(m, n, "sdpa", a.threads)}
             fits, need = eager_fits(m, n)
-            r["eager"] = run_one(m, n, "eager") if fits else {"skipped": f"needs ~{need:.0f} GB"}
-            r["scan"] = run_one(m, n, "scan")
+            r["eager"] = run_one(m, n, "eager", a.threads) if fits else {"skipped": f"needs ~{need:.0f} GB"}
+            r["scan"] = run_one(m, n, "scan", a.threads)
             rows.append({"model": m, "T": n, **r})
             s, e, c = r["sdpa"], r["eager"], r["scan"]
 

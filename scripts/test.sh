@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev || exit 1
 bash scripts/install-browser.sh  # chromium + playwright for the report tests (skipped if impossible)
 PY=${PYTHON:-python3}
+"$PY" -m ruff check src tests benchmarks scripts || exit 1
 "$PY" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

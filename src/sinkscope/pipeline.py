@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +32,7 @@ from sinkscope.analysis import DetectConfig, Findings, analyze
 from sinkscope.capture.engine import capture
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.errors import InputError
+from sinkscope.fileio import jsonable, write_dir_atomic
 from sinkscope.inputs import Prompt, prepare
 from sinkscope.models.base import LoadedModel
 
@@ -45,25 +43,6 @@ def _version() -> str:
     from sinkscope import __version__
 
     return __version__
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return None if not np.isfinite(v) else v
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if hasattr(x, "to_dict"):
-        return _jsonable(x.to_dict())
-    return x
 
 
 @dataclass
@@ -128,31 +107,7 @@ class ScanResult:
     # ---- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the result folder atomically (see module docstring)."""
-        dest = Path(path)
-        if dest.exists() and not overwrite:
-            raise InputError(f"output folder '{dest}' already exists; choose another --out or pass --overwrite.")
-        parent = dest.parent if str(dest.parent) else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=parent))
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the folder normal permissions
-        except OSError as e:
-            raise InputError(f"cannot write to '{parent}' ({e.strerror}); choose a writable --out.") from e
-        try:
-            self._write(tmp)
-            if dest.exists():
-                old = parent / f".{dest.name}.old-{os.getpid()}"
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return dest
+        return write_dir_atomic(path, self._write, overwrite=overwrite)
 
     def _write(self, d: Path) -> None:
         (d / "prompts").mkdir()
@@ -161,8 +116,8 @@ class ScanResult:
         self.findings.sinks.to_parquet(d / "sinks.parquet", index=False)
         self.findings.layers.to_parquet(d / "layers.parquet", index=False)
         self.findings.massive.to_parquet(d / "massive.parquet", index=False)
-        (d / "findings.json").write_text(json.dumps(_jsonable(self.findings.to_dict()), indent=2))
-        (d / "manifest.json").write_text(json.dumps(_jsonable(self.manifest), indent=2))
+        (d / "findings.json").write_text(json.dumps(jsonable(self.findings.to_dict()), indent=2))
+        (d / "manifest.json").write_text(json.dumps(jsonable(self.manifest), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> "ScanResult":

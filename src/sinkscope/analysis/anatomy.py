@@ -38,9 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +48,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from sinkscope.errors import InputError
+from sinkscope.fileio import jsonable, write_dir_atomic
 
 AlphaUnit = Literal["input_norm", "pc_std", "absolute"]
 EffectiveAt = Literal["any", "largest"]
@@ -376,10 +374,10 @@ class AnatomyResult:
                 self.pcs.loc[self.pcs["pc"].isin(self.effective["pc"].unique()), "diff_share"].sum()
             ) if len(self.pcs) else 0.0,
         }
-        return _clean(out)
+        return jsonable(out)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({
+        return jsonable({
             "layer": self.layer,
             "config": self.config.to_dict(),
             "summary": self.summary(),
@@ -392,19 +390,7 @@ class AnatomyResult:
         """Write DIR/anatomy.json, pcs.parquet, curves.parquet, directions.parquet, samples.parquet
         atomically (a temporary sibling folder renamed into place). `extra(tmp_dir)` may add files
         (the CLI adds the HTML fragment and the figures) before the rename."""
-        dest = Path(path)
-        if dest.exists() and not overwrite:
-            raise InputError(f"output folder '{dest}' already exists; choose another --out or pass --overwrite.")
-        parent = dest.parent if str(dest.parent) else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=parent))
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)
-        except OSError as e:
-            raise InputError(f"cannot write to '{parent}' ({e.strerror}); choose a writable --out.") from e
-        try:
+        def write(tmp: Path) -> None:
             (tmp / "anatomy.json").write_text(json.dumps(self.to_dict(), indent=2))
             self.pcs.to_parquet(tmp / "pcs.parquet", index=False)
             self.curves.to_parquet(tmp / "curves.parquet", index=False)
@@ -412,34 +398,8 @@ class AnatomyResult:
             self.samples.to_parquet(tmp / "samples.parquet", index=False)
             if extra is not None:
                 extra(tmp)
-            if dest.exists():
-                old = parent / f".{dest.name}.old-{os.getpid()}"
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return dest
 
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    return x
+        return write_dir_atomic(path, write, overwrite=overwrite)
 
 
 # ---- the model-free core ----------------------------------------------------------------------------
@@ -758,7 +718,7 @@ def anatomy(
             "scan_mlp_norm": float(pt.mlp_norm[b, t]),
         })
     out.samples = pd.DataFrame(rows)
-    out.meta = _clean({
+    out.meta = jsonable({
         "model": info.ref,
         "model_type": info.model_type,
         "dtype": info.dtype,

@@ -117,7 +117,7 @@ def pull_cmd(
         _fail(e)
     except KeyboardInterrupt:
         _err.print("[red]interrupted[/]: nothing was cached")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     _out.print(str(path), highlight=False, soft_wrap=True)
 
 

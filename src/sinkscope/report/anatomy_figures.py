@@ -76,7 +76,7 @@ def fig_properties(res_or_props: Any, prompt: int | None = None):
               ("value_norm", "value norm ||v|| (mean over KV heads)"))
     for ax, (col, title) in zip(axes, panels):
         first_sec = True
-        for (grp, pos), df in lay.groupby(["group", "position"], sort=False):
+        for (grp, _pos), df in lay.groupby(["group", "position"], sort=False):
             df = df.sort_values("layer")
             y = df[col].to_numpy(dtype=float)
             x = df["layer"].to_numpy()
