@@ -19,10 +19,14 @@ from sinkscope.reproduce import (
     Plan,
     bundled_prompts,
     choose_threads,
+    distinct_sinks,
+    pick_causal_targets,
+    prefix_keys,
     render_markdown,
     resolve_plans,
     rules_markdown,
     select_prompts,
+    summarize_model,
     verdict_existence,
     verdict_formation,
     verdict_levels,
@@ -36,8 +40,11 @@ from sinkscope.reproduce import (
 # ---- hand-made numbers -------------------------------------------------------------------------
 def existence(**kw):
     d = {
-        "n_layers": 24, "n_prompts": 4, "n_tokens": 2000, "n_secondary": 20, "per_1k_tokens": 10.0,
-        "n_prompts_with_secondary": 4, "share_in_generated": 0.5, "n_primary_like": 0, "birth_layers": [8, 14],
+        "n_layers": 24, "n_prompts": 4, "n_tokens": 2000, "n_tokens_distinct": 1950, "n_secondary": 20,
+        "n_secondary_records": 26, "per_1k_tokens": 10.3, "n_prompts_with_secondary": 4, "share_in_generated": 0.5,
+        "shared_prefix_tokens": 24, "share_in_shared_prefix": 0.1,
+        "position": {"median": 150.0, "q1": 80.0, "q3": 300.0, "min": 5.0, "max": 450.0},
+        "n_primary_like": 0, "birth_layers": [8, 14],
         "rel_birth": {"median": 0.5, "q1": 0.4, "q3": 0.6, "min": 0.35, "max": 0.61},
         "share_early": 0.0, "share_middle": 1.0, "share_late": 0.0,
         "lifetime": {"median": 8.0, "q1": 6.0, "q3": 10.0, "min": 5.0, "max": 12.0},
@@ -247,6 +254,57 @@ def test_rules_text_uses_the_constants():
     assert "dip / plateau < 0.5" in rules_markdown()
 
 
+# ---- distinct sinks (shared prefixes) ------------------------------------------------------------
+def _two_prompt_scan(change_at: int):
+    """Two synthetic prompts (tests/analysis/synth.py, 5 secondary sinks each at positions 20, 35,
+    50, 64, 70) whose token ids agree up to `change_at`."""
+    from analysis import synth
+
+    from sinkscope.analysis import DetectConfig, analyze
+    from sinkscope.capture.trace import CaptureSettings, Trace
+    from sinkscope.pipeline import ScanResult
+
+    a, b = synth.make_trace(synth.spec24()), synth.make_trace(synth.spec24())
+    b.token_ids = b.token_ids.copy()
+    b.token_ids[change_at] += 1000
+    cfg = DetectConfig()
+    manifest = {"prompts": [{"n_prompt_tokens": 100}, {"n_prompt_tokens": 100}]}
+    return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg), cfg, manifest)
+
+
+def test_prefix_keys():
+    a, b = prefix_keys([1, 2, 3, 4]), prefix_keys([1, 2, 9, 4])
+    assert a[:2] == b[:2] and a[2] != b[2] and a[3] != b[3]  # same token after a different prefix differs
+
+
+def test_distinct_sinks_counts_a_sink_in_a_shared_prefix_once():
+    res = _two_prompt_scan(change_at=30)
+    assert len(res.findings.secondary) == 10
+    d = distinct_sinks(res)
+    sec = d.res.findings.secondary
+    # the sink at position 20 lies in the shared prefix [0, 30): kept once (prompt 0)
+    assert d.n_records == 10 and len(sec) == 9
+    assert sorted(sec.loc[sec["position"] == 20, "prompt"]) == [0]
+    assert d.shared_prefix == 30 and d.n_tokens_distinct == 128 + 98
+    assert d.res.findings.norm_law.n == 9 and d.res.findings.levels.n_sinks == 9
+    e = summarize_model(d)["existence"]
+    assert e["n_secondary"] == 9 and e["n_secondary_records"] == 10
+    assert e["share_in_shared_prefix"] == pytest.approx(1 / 9)
+    assert e["per_1k_tokens"] == pytest.approx(1000 * 9 / 226)
+    assert e["birth_layers"] == [0, 10] and e["share_in_generated"] == 0.0
+    # nothing shared: nothing dropped
+    assert len(distinct_sinks(_two_prompt_scan(change_at=0)).res.findings.secondary) == 10
+
+
+def test_causal_targets_are_distinct_and_capped():
+    d = distinct_sinks(_two_prompt_scan(change_at=100))  # every sink of prompt 1 repeats prompt 0's
+    picks = pick_causal_targets(d, Plan(1, 0, intervene_prompts=2, max_sinks=3))
+    # prompt 0: its 3 strongest (scores 0.26, 0.22, 0.18); prompt 1: the other two, not the repeats
+    assert [(i, t) for i, t, _ in picks] == [(0, 70), (0, 64), (0, 35), (1, 50), (1, 20)]
+    assert [b for _, _, b in picks] == [0, 7, 8, 10, 6]
+    assert len(pick_causal_targets(d, Plan(1, 0, intervene_prompts=1, max_sinks=2))) == 2
+
+
 # ---- prompts, plans, threads -------------------------------------------------------------------
 def test_select_prompts_is_deterministic_prefix_and_math_first():
     rows = bundled_prompts()
@@ -314,7 +372,8 @@ def test_quick_reproduce_on_smollm2(tmp_path, smollm2):
     assert fm["median_cos"] > 0.9 and fm["causal"]["n_sinks"] >= 1
     assert smol["norm_law"]["spearman_score"] > 0.5
     # the table rows carry those numbers
-    assert f"| smollm2-135m | 30 | {e['n_tokens']} | {e['n_secondary']} |" in md
+    assert (f"| smollm2-135m | 30 | {e['n_tokens']} ({e['n_tokens_distinct']}) | "
+            f"{e['n_secondary']} ({e['n_secondary_records']}) |") in md
     for m in CATALOG_DECODERS[1:]:
         assert f"| {m} | not testable here |" in md  # every model row, not run in quick mode
     for key in ("normlaw", "weakening", "levels"):

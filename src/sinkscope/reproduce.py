@@ -79,15 +79,19 @@ class Plan:
     max_sinks: int = 3
 
 
-# Chosen by measurement on the project's 2-core machine (shared, 1 torch thread; see
-# docs/REPRODUCTION.md "Setup"): greedy generation costs ~0.1 s/token (SmolLM2, Gemma3),
-# ~0.4 s/token (Qwen-0.5B) and ~1.2 s/token (Qwen-1.5B); a capture of ~450 tokens ~3 s, 3 s, 7 s,
-# 16 s. Each plan costs ~8-10 min, the causal checks ~5 min together: ~40 min in total.
+# Chosen by measurement on the project's 2-core machine (shared with other work, 1 torch thread).
+# Greedy generation costs ~0.05-0.1 s/token (SmolLM2, Gemma3), ~0.1-0.4 s/token (Qwen-0.5B) and
+# ~0.5-1.2 s/token (Qwen-1.5B), light vs heavy load; a capture of ~450 tokens ~2-3, 3, 4-7 and
+# 8-16 s. A first full run (32/32/16/8 prompts x 128/128/64/48 tokens) took 3.6 + 6.5 + 3.3 +
+# 5.5 = 19 min under light load, and showed that every Qwen secondary sink sits in the chat
+# template's system prompt (shared by all prompts), so the Qwen plans trade prompts for longer
+# continuations (the paper's sinks come from long generated reasoning): ~25 min light load,
+# ~50 min heavy.
 FULL_PLANS: dict[str, Plan] = {
     "smollm2-135m": Plan(prompts=32, generate=128),
     "gemma3-270m": Plan(prompts=32, generate=128),
-    "qwen2.5-coder-0.5b": Plan(prompts=16, generate=64),
-    "qwen2.5-coder-1.5b": Plan(prompts=8, generate=48),
+    "qwen2.5-coder-0.5b": Plan(prompts=12, generate=192),
+    "qwen2.5-coder-1.5b": Plan(prompts=6, generate=128),
 }
 DEFAULT_PLAN = Plan(prompts=8, generate=48)  # a model outside the catalog
 QUICK_MODELS = ("smollm2-135m",)
@@ -116,6 +120,9 @@ RULES: dict[str, float] = {
     "levels_max_span": 0.25,  # a level is discrete when its birth and lifetime spans are <= 25% of L
     "levels_cover": 0.8,  # discrete levels must hold this share of the sinks (reproduced) ...
     "levels_cover_partly": 0.5,  # ... or this share (partly)
+    # not a verdict rule: add a centred-cosine re-analysis row when that detector keeps fewer than
+    # this share of the distinct secondary sinks (METHOD.md pitfalls: a shared dominant direction)
+    "centred_variant_below": 0.5,
 }
 
 
@@ -242,8 +249,79 @@ def _ci(pair: Any) -> list[float | None]:
     return [_f(pair[0]), _f(pair[1])] if pair is not None else [None, None]
 
 
-def summarize_existence(res, cfg_centred_n: int | None = None) -> dict[str, Any]:
-    """Claim 1 numbers of a `ScanResult` (secondary sinks pooled over prompts)."""
+# ---- distinct sinks ------------------------------------------------------------------------------
+def prefix_keys(token_ids: Sequence[int]) -> list[int]:
+    """key[t] identifies the prefix token_ids[:t + 1] (a hash chain). Two positions with the same
+    key have the same prefix, so a causal model computes the same states there."""
+    keys, h = [], 0
+    for tok in token_ids:
+        h = hash((h, int(tok)))
+        keys.append(h)
+    return keys
+
+
+def _common_prefix(ids: list[Sequence[int]]) -> int:
+    if len(ids) < 2:
+        return 0
+    first = ids[0]
+    n = min(len(x) for x in ids)
+    for t in range(n):
+        if any(int(x[t]) != int(first[t]) for x in ids[1:]):
+            return t
+    return n
+
+
+@dataclass
+class Distinct:
+    """A scan whose repeated secondary sinks are counted once (see `distinct_sinks`)."""
+
+    res: Any  # ScanResult with de-duplicated secondary records, norm law and levels
+    keys: list[list[int]]  # prefix_keys of every prompt
+    n_records: int  # secondary records before de-duplication
+    n_tokens_distinct: int  # distinct prefixes over all prompts
+    shared_prefix: int  # length of the token prefix common to all prompts (0 for one prompt)
+
+
+def distinct_sinks(res) -> Distinct:
+    """Count each secondary sink once. A chat template puts the same system prompt before every
+    text, and a causal model computes identical residual states over an identical prefix, so a
+    sink there (birth, lifetime, ||m||) repeats in every prompt: counting it once per prompt would
+    inflate the count, the norm-law n (and narrow its intervals) and the level shares. Records of
+    secondary sinks whose prefix (token ids up to and including the sink) already appeared are
+    dropped, keeping the first occurrence in prompt order; the norm law and levels are recomputed
+    on what is left (`analysis.norm_law`, `analysis.levels`, same defaults). The weakening (per-layer
+    means over prompts) is unchanged."""
+    from dataclasses import replace
+
+    from sinkscope.analysis import levels as levels_fn
+    from sinkscope.analysis import norm_law as norm_law_fn
+    from sinkscope.pipeline import ScanResult
+
+    keys = [prefix_keys(p.token_ids) for p in res.prompts]
+    sinks = res.sinks
+    sec = sinks[sinks["kind"] == "secondary"]
+    k = [keys[int(i)][int(t)] for i, t in zip(sec["prompt"], sec["position"])]
+    dup = sec.index[np.asarray(_seen_before(k), dtype=bool)]
+    kept = sinks.drop(index=dup).reset_index(drop=True)
+    f = res.findings
+    nf = replace(f, sinks=kept, norm_law=norm_law_fn(kept), levels=levels_fn(kept, f.n_layers))
+    distinct = len({x for ks in keys for x in ks})
+    shared = _common_prefix([p.token_ids for p in res.prompts])
+    return Distinct(ScanResult(res.trace, nf, res.config, res.manifest), keys, len(sec), distinct, shared)
+
+
+def _seen_before(values: Sequence[Any]) -> list[bool]:
+    seen: set = set()
+    out = []
+    for v in values:
+        out.append(v in seen)
+        seen.add(v)
+    return out
+
+
+def summarize_existence(d: Distinct, n_centred: int | None = None) -> dict[str, Any]:
+    """Claim 1 numbers of a de-duplicated scan (`distinct_sinks`), pooled over prompts."""
+    res = d.res
     f = res.findings
     sinks = res.sinks
     sec = f.secondary
@@ -254,10 +332,11 @@ def summarize_existence(res, cfg_centred_n: int | None = None) -> dict[str, Any]
     lo, hi = RULES["middle_lo"], RULES["middle_hi"]
     n = len(sec)
     prim = sinks[sinks["is_primary_position"]]
+    pos = sec["position"].to_numpy(dtype=int)
     in_gen = 0
     if n and len(n_prompt_tok) == f.n_prompts:
         starts = np.asarray(n_prompt_tok)[sec["prompt"].to_numpy(dtype=int)]
-        in_gen = int((sec["position"].to_numpy(dtype=int) >= starts).sum())
+        in_gen = int((pos >= starts).sum())
     ms_sec = _f(np.nanmean(sec["mean_score"].to_numpy(dtype=np.float64))) if n else None
     ms_prim = _f(np.nanmean(prim["mean_score"].to_numpy(dtype=np.float64))) if len(prim) else None
     top = Counter(sec["token"].astype(str).tolist()).most_common(5) if n else []
@@ -266,10 +345,15 @@ def summarize_existence(res, cfg_centred_n: int | None = None) -> dict[str, Any]
         "n_layers": n_layers,
         "n_prompts": f.n_prompts,
         "n_tokens": n_tokens,
+        "n_tokens_distinct": d.n_tokens_distinct,
         "n_secondary": n,
-        "per_1k_tokens": _f(1000.0 * n / n_tokens) if n_tokens else None,
+        "n_secondary_records": d.n_records,
+        "per_1k_tokens": _f(1000.0 * n / d.n_tokens_distinct) if d.n_tokens_distinct else None,
         "n_prompts_with_secondary": int(sec["prompt"].nunique()) if n else 0,
         "share_in_generated": _f(in_gen / n) if n else None,
+        "shared_prefix_tokens": d.shared_prefix,
+        "share_in_shared_prefix": _f((pos < d.shared_prefix).mean()) if n else None,
+        "position": _quantiles(pos),
         "n_primary_like": int(((sinks["kind"] == "primary") & ~sinks["is_primary_position"]).sum()),
         "birth_layers": [int(births.min()), int(births.max())] if n else None,
         "rel_birth": _quantiles(depth),
@@ -281,7 +365,7 @@ def summarize_existence(res, cfg_centred_n: int | None = None) -> dict[str, Any]
         "mean_score_primary": ms_prim,
         "score_ratio": _f(ms_sec / ms_prim) if ms_sec is not None and ms_prim else None,
         "top_tokens": [[str(t), int(c)] for t, c in top],
-        "n_secondary_centred": cfg_centred_n,
+        "n_secondary_centred": n_centred,
     }
 
 
@@ -396,14 +480,15 @@ def summarize_levels(res) -> dict[str, Any]:
     }
 
 
-def summarize_model(res, auto_result=None, *, n_secondary_centred: int | None = None) -> dict[str, Any]:
-    """All claim numbers of one model (JSON-able; the input of the verdicts and the document)."""
+def summarize_model(d: Distinct, auto_result=None, *, n_centred: int | None = None) -> dict[str, Any]:
+    """All claim numbers of one model (JSON-able; the input of the verdicts and the document).
+    `d` is the de-duplicated scan (`distinct_sinks`)."""
     return {
-        "existence": summarize_existence(res, n_secondary_centred),
-        "formation": summarize_formation(res, auto_result),
-        "norm_law": summarize_norm_law(res),
-        "weakening": summarize_weakening(res),
-        "levels": summarize_levels(res),
+        "existence": summarize_existence(d, n_centred),
+        "formation": summarize_formation(d.res, auto_result),
+        "norm_law": summarize_norm_law(d.res),
+        "weakening": summarize_weakening(d.res),
+        "levels": summarize_levels(d.res),
     }
 
 
@@ -443,7 +528,7 @@ def verdict_existence(e: dict[str, Any] | None, r: dict[str, float] = RULES) -> 
         fails.append(f"{sm:.0%} born in middle layers (median relative depth {_num(rb)})")
     if ratio is None or not 0 < ratio < 1:
         fails.append(f"score ratio to the primary {_num(ratio)} (not below 1)")
-    base = f"{n} sinks ({_num(e.get('per_1k_tokens'), 1)}/1k tokens)"
+    base = f"{n} distinct sinks ({_num(e.get('per_1k_tokens'), 1)}/1k tokens)"
     if not fails:
         return _v("reproduced", f"{base}, {sm:.0%} born in middle layers, score {_num(ratio)} x the primary's")
     return _v("partly", f"{base}, but " + "; ".join(fails))
@@ -615,22 +700,26 @@ def _label(m: dict[str, Any]) -> str:
 def _claim_rows(models: list[dict[str, Any]], claim: int) -> tuple[list[str], list[list[Any]]]:
     rows: list[list[Any]] = []
     if claim == 1:
-        header = ["model", "L", "tokens", "secondary sinks", "per 1k tok", "in generated part",
-                  "birth layers", "birth rel. depth median [IQR]", "born early / middle / late",
+        header = ["model", "L", "tokens (distinct)", "secondary sinks: distinct (records)", "per 1k distinct tok",
+                  "in generated part", "in shared prefix", "position median (range)", "birth layers", "birth rel. depth median [IQR]", "born early / middle / late",
                   "lifetime median [IQR] (range)", "mean score sec. / primary (ratio)",
                   "most common tokens", "n (centred cos)", "verdict", "reason"]
         for m in models:
             v = verdicts(m)[1]
             e = m.get("existence") or {}
             if m.get("status") != "ok":
-                rows.append([_label(m)] + ["–"] * 12 + [f"**{v['verdict']}**", v["reason"]])
+                rows.append([_label(m)] + ["–"] * 14 + [f"**{v['verdict']}**", v["reason"]])
                 continue
             rb = _q(e.get("rel_birth"))
             lt = _q(e.get("lifetime"), integer=True)
+            ps = _q(e.get("position"), integer=True)
             bl = e.get("birth_layers")
             rows.append([
-                _label(m), e.get("n_layers"), e.get("n_tokens"), e.get("n_secondary"),
+                _label(m), e.get("n_layers"), f"{e.get('n_tokens')} ({e.get('n_tokens_distinct')})",
+                f"{e.get('n_secondary')} ({e.get('n_secondary_records')})",
                 _num(e.get("per_1k_tokens"), 1), _pct(e.get("share_in_generated")),
+                f"{_pct(e.get('share_in_shared_prefix'))} of {e.get('shared_prefix_tokens')} tok",
+                f"{ps[0]} ({ps[2]})",
                 f"{bl[0]}-{bl[1]}" if bl else "–", f"{rb[0]} {rb[1]}",
                 f"{_pct(e.get('share_early'))} / {_pct(e.get('share_middle'))} / {_pct(e.get('share_late'))}",
                 f"{lt[0]} {lt[1]} ({lt[2]})",
@@ -760,7 +849,13 @@ def _differences(models: list[dict[str, Any]]) -> list[str]:
             parts.append(
                 f"{_pct(e.get('share_in_generated'))} of them in the generated continuation"
             )
-            nc = e.get("n_secondary_centred")
+            if (e.get("share_in_shared_prefix") or 0) >= 0.25:
+                parts.append(
+                    f"{_pct(e.get('share_in_shared_prefix'))} sit in the {e.get('shared_prefix_tokens')}-token "
+                    f"prefix every prompt shares (the chat template's system prompt; "
+                    f"{e.get('n_secondary_records')} records before de-duplication)"
+                )
+            nc = None if m.get("variant_of") else e.get("n_secondary_centred")
             if nc is not None and nc < 0.5 * e["n_secondary"]:
                 parts.append(
                     f"with the centred cosine (METHOD.md pitfalls) the detector finds only {nc}, so most of the "
@@ -777,6 +872,8 @@ def _differences(models: list[dict[str, Any]]) -> list[str]:
             parts.append(f"the primary dips to {_num(wk.get('dip_ratio'))} x its plateau at block {wk.get('dip_layer')}")
         if lv.get("n_sinks"):
             parts.append(f"{lv.get('n_levels')} sink level(s) (paper: 3 in QwQ-32B, 6 in Qwen3-14B)")
+        if m.get("variant_of"):
+            parts.insert(0, f"the same capture as {m['variant_of']}, analysed with the centred cosine")
         out.append(f"- **{_label(m)}**: " + "; ".join(parts) + ".")
     return out
 
@@ -844,11 +941,20 @@ def render_markdown(run: dict[str, Any]) -> str:
         "(the strongest) sinks each (caps in the table); Δ = intervened - clean; Δ NLL is the mean "
         "change of next-token NLL on the text after the edited token."
     )
+    L.append(
+        f"- Centred-cosine rows: when the centred cosine (METHOD.md pitfalls: subtract the layer's mean "
+        f"residual first) keeps fewer than {RULES['centred_variant_below']:.0%} of a model's distinct secondary "
+        "sinks, a second row *model (centred cos)* re-analyses the same capture with that detector (its "
+        "own causal check included), since then most raw-cosine sinks are tokens that merely share a "
+        "dominant residual direction with the first token."
+    )
     L.append("")
     srows = []
     for m in models:
         s, t = m.get("setup") or {}, m.get("timings") or {}
         p = causal.get(m.get("name")) or {}
+        if m.get("variant_of"):
+            continue  # a re-analysis of the model above: same prompts, no extra model time
         if m.get("status") != "ok":
             srows.append([_label(m), m.get("params", "–"), p.get("prompts", "–"), "–", p.get("generate", "–"), "–", "–", "–", f"not run: {m.get('reason')}"])
             continue
@@ -876,6 +982,15 @@ def render_markdown(run: dict[str, Any]) -> str:
         L.append("")
         if c == 1:
             L.append(
+                "**Distinct sinks.** A chat template puts the same system prompt before every text and a "
+                "causal model computes identical states over an identical prefix, so a sink there repeats "
+                "in every prompt. All statistics here and below count such a sink once (records whose "
+                "prefix, token ids up to the sink, was already seen are dropped; the first occurrence in "
+                "prompt order is kept); *records* is the count before that. *In shared prefix*: share of "
+                "the distinct sinks inside the prefix common to all prompts (the template's system prompt)."
+            )
+            L.append("")
+            L.append(
                 "Relative depth = birth / (L - 1); early < 0.25 <= middle <= 0.75 < late. Scores are "
                 "METHOD.md §1 sink scores (mean attention a key receives), the secondary's averaged over "
                 "its lifetime, the primary's over its window. *n (centred cos)*: secondary sinks when "
@@ -885,6 +1000,10 @@ def render_markdown(run: dict[str, Any]) -> str:
             )
         elif c == 2:
             L.append(
+                "Causal check: distinct sinks (the strongest of each prompt not already edited in an identical "
+                "prefix), one `interventions.intervene` run each with project-out at the birth block - the "
+                "edit `interventions.auto` makes; `auto` itself would edit the same system-prompt sink in "
+                "every prompt. "
                 "cos(m, h_p): cosine of the birth block's MLP output at the sink with the primary's "
                 "residual state at that block, oriented to the sink's own sign; MLP share = MLP "
                 "projection / (MLP + attention projection) on the primary direction. Causal columns "
@@ -995,6 +1114,72 @@ def _subset_scan(res, idx: list[int]):
     return ScanResult(trace, analyze(prompts, res.config), res.config, manifest)
 
 
+def pick_causal_targets(d: Distinct, plan: Plan) -> list[tuple[int, int, int]]:
+    """(prompt, position, birth) of the sinks the causal check edits: prompts in order, in each
+    the strongest secondary sinks (by mean score) not already picked in an identical prefix, at
+    most `plan.max_sinks` per prompt, until `plan.intervene_prompts` prompts contributed.
+    (`interventions.auto` picks the strongest sinks of every prompt, which with a chat template
+    is the same system-prompt sink in every prompt; this picks distinct ones.)"""
+    res = d.res
+    raw = res.findings.detections
+    picks: list[tuple[int, int, int]] = []
+    seen: set[int] = set()
+    used = 0
+    for i, det in enumerate(raw):
+        if used >= plan.intervene_prompts:
+            break
+        sec = det.secondary.sort_values(["mean_score", "position"], ascending=[False, True], kind="stable")
+        took = 0
+        for pos, birth in zip(sec["position"].to_numpy(dtype=int), sec["birth"].to_numpy(dtype=int)):
+            if took >= plan.max_sinks:
+                break
+            key = d.keys[i][int(pos)]
+            if key in seen:
+                continue
+            seen.add(key)
+            picks.append((i, int(pos), int(birth)))
+            took += 1
+        used += bool(took)
+    return picks
+
+
+def causal_check(lm, d: Distinct, plan: Plan, progress: Callable[[int, int], None] | None = None):
+    """METHOD.md §4 causal check on distinct secondary sinks (`pick_causal_targets`): one
+    `interventions.intervene` run each, mode project-out at the sink's birth block (the edit
+    `interventions.auto` makes), collected into an `AutoResult` (table columns AUTO_COLUMNS, plus
+    `scan_prompt`, the prompt's index in the model's scan). None when there is no secondary sink."""
+    import pandas as pd
+
+    from sinkscope.interventions import AUTO_COLUMNS, AutoResult, intervene, parse_mode
+
+    picks = pick_causal_targets(d, plan)
+    if not picks or plan.intervene_prompts < 1 or plan.max_sinks < 1:
+        return None
+    used = sorted({i for i, _, _ in picks})
+    local = {p: j for j, p in enumerate(used)}
+    sub = _subset_scan(d.res, used)
+    rows, runs = [], []
+    for n, (i, pos, birth) in enumerate(picks):
+        r = intervene(lm, clean=sub, prompt=local[i], layer=birth, position=pos, mode=INTERVENTION_MODE)
+        rows.append(
+            {
+                "prompt": local[i],
+                "mode": r.mode,
+                **r.targets.iloc[0].to_dict(),
+                "n_secondary_after": int(r.intervened.summary()["n_secondary"]),
+                "delta_nll_mean": r.nll.mean,
+                "delta_nll_max": r.nll.max,
+                "nll_tokens": r.nll.n,
+            }
+        )
+        runs.append(r)
+        if progress is not None:
+            progress(n + 1, len(picks))
+    table = pd.DataFrame(rows, columns=list(AUTO_COLUMNS))
+    table["scan_prompt"] = [i for i, _, _ in picks]
+    return AutoResult(clean=sub, modes=[parse_mode(INTERVENTION_MODE)], table=table, runs=runs)
+
+
 def run_model(
     name: str,
     plan: Plan,
@@ -1004,9 +1189,10 @@ def run_model(
     config=None,
     progress: ProgressFn | None = None,
     log: LogFn = print,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """Scan (+ generate) and intervene on one model; save its scan folder and figures; return its
-    entry of the run dict."""
+    entries of the run dict: one, plus a centred-cosine re-analysis entry when that detector keeps
+    fewer than half the distinct secondary sinks (`RULES['centred_variant_below']`)."""
     import sinkscope
     from sinkscope.analysis import DetectConfig
 
@@ -1015,8 +1201,7 @@ def run_model(
     try:
         from sinkscope.models.catalog import get_spec
 
-        spec = get_spec(name)
-        entry["params"] = spec.params_label
+        entry["params"] = get_spec(name).params_label
     except Exception:  # noqa: BLE001 - not a catalog name: no params label
         entry["params"] = "–"
     t0 = time.perf_counter()
@@ -1025,7 +1210,7 @@ def run_model(
     except Exception as e:  # noqa: BLE001 - any load failure makes the model "not testable here"
         entry.update(status="not run", reason=f"could not load: {str(e).splitlines()[0][:200]}")
         log(f"[{name}] not run: {entry['reason']}")
-        return entry
+        return [entry]
     t_load = time.perf_counter() - t0
     try:
         return _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log)
@@ -1034,10 +1219,36 @@ def run_model(
         gc.collect()
 
 
-def _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log) -> dict[str, Any]:
+def _analyse(lm, res, name: str, key: str, plan: Plan, out: Path, work: Path, progress, n_centred=None):
+    """Distinct sinks, causal check, saved folders and figures of one scan (raw or a re-analysis)."""
+    d = distinct_sinks(res)
+    t2 = time.perf_counter()
+
+    def on_auto(done: int, total: int) -> None:
+        if progress is not None:
+            progress(key, "intervene", done, total)
+
+    auto_res = causal_check(lm, d, plan, on_auto)
+    t_auto = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    mdir = work / _safe(key)
+    scan_dir = res.save(mdir / "scan", overwrite=True)
+    if auto_res is not None:
+        auto_res.save(mdir / "interventions", overwrite=True)
+    figs = write_model_figures(d.res, out / "reproduction" / _safe(key), rel_to=out)
+    part = summarize_model(d, auto_res, n_centred=n_centred)
+    part.update(
+        figures=figs,
+        scan_dir=str(scan_dir),
+        interventions_dir=str(mdir / "interventions") if auto_res is not None else None,
+        config=res.config.to_dict(),
+    )
+    return part, t_auto, time.perf_counter() - t3
+
+
+def _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log) -> list[dict[str, Any]]:
     import sinkscope
     from sinkscope.inputs import tokenize
-    from sinkscope.interventions import auto
 
     chat = bool(getattr(lm.tokenizer, "chat_template", None))
     rows = select_prompts(plan.prompts)
@@ -1056,36 +1267,13 @@ def _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log
     t1 = time.perf_counter()
     res = sinkscope.scan(lm, pairs, config=cfg, chat=chat, generate=plan.generate, with_nll=True, progress=on_scan)
     t_scan = time.perf_counter() - t1
-    n_centred = int(res.reanalyze(cosine="centred").summary()["n_secondary"])
-
-    # causal check on the first prompts that have a secondary sink (capped)
-    t2 = time.perf_counter()
-    dets = res.findings.detections
-    idx = [i for i, d in enumerate(dets) if len(d.secondary)][: plan.intervene_prompts]
-    auto_res = None
-    if idx and plan.intervene_prompts > 0 and plan.max_sinks > 0:
-        sub = _subset_scan(res, idx)
-
-        def on_auto(done: int, total: int) -> None:
-            if progress is not None:
-                progress(name, "intervene", done, total)
-
-        auto_res = auto(lm, clean=sub, modes=(INTERVENTION_MODE,), max_sinks=plan.max_sinks, progress=on_auto)
-        auto_res.table["prompt"] = [idx[int(i)] for i in auto_res.table["prompt"]]
-    t_auto = time.perf_counter() - t2
-
-    # save the scan (and interventions) folder; figures into the docs
-    t3 = time.perf_counter()
-    mdir = work / _safe(name)
-    scan_dir = res.save(mdir / "scan", overwrite=True)
-    if auto_res is not None:
-        auto_res.save(mdir / "interventions", overwrite=True)
-    figs = write_model_figures(res, out / "reproduction" / _safe(name), rel_to=out)
-    t_fig = time.perf_counter() - t3
+    res_c = res.reanalyze(cosine="centred")
+    n_c = len(distinct_sinks(res_c).res.findings.secondary)
+    part, t_auto, t_fig = _analyse(lm, res, name, name, plan, out, work, progress, n_centred=n_c)
+    entry.update(part)
 
     n_prompt = [int(m.get("n_prompt_tokens", 0)) for m in res.manifest["prompts"]]
     n_total = [p.n_tokens for p in res.prompts]
-    entry.update(summarize_model(res, auto_res, n_secondary_centred=n_centred))
     entry["setup"] = {
         "n_prompts": len(pairs),
         "prompt_ids": [str(r.get("id")) for r in rows],
@@ -1098,10 +1286,20 @@ def _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log
         "n_layers": lm.info.n_layers,
         "architecture": lm.info.architecture,
     }
-    entry["figures"] = figs
-    entry["scan_dir"] = str(scan_dir)
-    entry["interventions_dir"] = str(mdir / "interventions") if auto_res is not None else None
-    entry["config"] = cfg.to_dict()
+    entries = [entry]
+    n_raw = entry["existence"]["n_secondary"]
+    if n_raw and n_c < RULES["centred_variant_below"] * n_raw:
+        key = f"{name}-centred"
+        log(f"[{name}] the centred cosine keeps {n_c} of {n_raw} distinct secondary sinks: adding a '{key}' re-analysis")
+        vpart, v_auto, v_fig = _analyse(lm, res_c, name, key, plan, out, work, progress, n_centred=n_c)
+        t_auto += v_auto
+        t_fig += v_fig
+        variant = {
+            "name": key, "label": f"{name} (centred cos)", "status": "ok", "reason": None,
+            "params": entry.get("params"), "variant_of": name, **vpart,
+            "setup": entry["setup"], "timings": {"total_s": v_auto + v_fig},
+        }
+        entries.append(variant)
     entry["timings"] = {
         "load_s": t_load,
         "scan_s": t_scan,
@@ -1109,7 +1307,7 @@ def _run_loaded(lm, name, plan, cfg, entry, t0, t_load, out, work, progress, log
         "figures_s": t_fig,
         "total_s": time.perf_counter() - t0,
     }
-    return entry
+    return entries
 
 
 def resolve_plans(
@@ -1218,21 +1416,22 @@ def reproduce(
     entries = []
     for m, p in plans.items():
         tm = time.perf_counter()
-        e = run_model(m, p, out=out, work=work, config=cfg, progress=progress, log=log)
-        entries.append(e)
-        if e["status"] == "ok":
-            ex = e["existence"]
-            log(
-                f"[{m}] done in {time.perf_counter() - tm:.0f} s: {ex['n_secondary']} secondary sinks in "
-                f"{ex['n_tokens']} tokens; verdicts: "
-                + ", ".join(f"{c}: {v['verdict']}" for c, v in verdicts(e).items())
-            )
+        got = run_model(m, p, out=out, work=work, config=cfg, progress=progress, log=log)
+        entries += got
+        for e in got:
+            if e["status"] == "ok":
+                ex = e["existence"]
+                log(
+                    f"[{e['label']}] done ({time.perf_counter() - tm:.0f} s so far): {ex['n_secondary']} distinct "
+                    f"secondary sinks ({ex['n_secondary_records']} records) in {ex['n_tokens']} tokens; verdicts: "
+                    + ", ".join(f"{c}: {v['verdict']}" for c, v in verdicts(e).items())
+                )
     names = [e["name"] for e in entries]
     all_names = list(CATALOG_DECODERS) + [n for n in names if n not in CATALOG_DECODERS]
     full: list[dict[str, Any]] = []
     for n in all_names:
-        hit = next((e for e in entries if e["name"] == n), None)
-        if hit is None:
+        hits = [e for e in entries if e["name"] == n or e.get("variant_of") == n]
+        if not hits:
             why = "not run in quick mode" if quick else "not selected with --models"
             hit = {"name": n, "label": n, "status": "not run", "reason": why}
             try:
@@ -1241,7 +1440,8 @@ def reproduce(
                 hit["params"] = get_spec(n).params_label
             except Exception:  # noqa: BLE001
                 pass
-        full.append(hit)
+            hits = [hit]
+        full += hits
     run = {
         "mode": mode,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -1251,7 +1451,7 @@ def reproduce(
         "rules": dict(RULES),
         "plans": {m: asdict(p) for m, p in plans.items()},
         "models": full,
-        "timings": {"total_s": time.perf_counter() - t0, **{e["name"]: (e.get("timings") or {}).get("total_s") for e in entries}},
+        "timings": {"total_s": time.perf_counter() - t0, **{e["name"]: (e.get("timings") or {}).get("total_s") for e in entries if not e.get("variant_of")}},
     }
     write_outputs(run, out)
     log(f"wrote {out / 'REPRODUCTION.md'} and {out / 'reproduction'}/ in {run['timings']['total_s'] / 60:.1f} min")
