@@ -80,3 +80,24 @@ def write_dir_atomic(path: str | Path, write: Callable[[Path], None], overwrite:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def write_file_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Call `write(fh)` on a temporary sibling file opened with `mode`, then rename it to `path`
+    (permissions 0644); a failing write leaves no partial file."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        kw = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kw) as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dest

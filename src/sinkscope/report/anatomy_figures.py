@@ -13,40 +13,18 @@ matplotlib is imported only when a figure is drawn; files are written atomically
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from sinkscope.report.figures import _STYLE, _atomic_save, _figure
 
 PRIMARY_COLOUR = "#0072B2"
 SECONDARY_COLOUR = "#E69F00"
 NON_SINK_COLOUR = "#6B6B6B"
 # Okabe-Ito-ish cycle for the effective directions of the anatomy curves.
 DIRECTION_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-
-_STYLE = {
-    "font.size": 8.5,
-    "axes.titlesize": 9.5,
-    "axes.labelsize": 8.5,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-    "legend.fontsize": 7.5,
-    "xtick.labelsize": 7.5,
-    "ytick.labelsize": 7.5,
-    "svg.fonttype": "none",
-    "svg.hashsalt": "sinkscope",
-    "font.family": "DejaVu Sans",
-}
-
-
-def _figure(w: float, h: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(w, h), dpi=100, layout="constrained")
-
 
 def _props(res_or_props: Any):
     from sinkscope.analysis.properties import SinkProperties, properties
@@ -138,21 +116,6 @@ def fig_anatomy(result) -> Any:
         x=0.01, ha="left", fontsize=9.5,
     )
     return fig
-
-
-def _atomic_save(fig, path: Path, fmt: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=150 if fmt == "png" else None, metadata={"Date": None} if fmt == "svg" else None)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _write(makers: dict, out_dir: str | Path, formats: tuple[str, ...]) -> list[Path]:

@@ -16,13 +16,13 @@ sink-class names and colours); matplotlib is imported only when a figure is draw
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sinkscope.fileio import write_file_atomic
 
 # Sink classes as shown to people: the record kind, with "primary" split into the primary
 # position itself and other tokens that behave like it. Okabe-Ito colours (colour-blind safe).
@@ -348,22 +348,13 @@ def fig_levels(res):
 
 
 def _atomic_save(fig, path: Path, fmt: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            kw: dict[str, Any] = {"format": fmt}
-            if fmt == "png":
-                kw.update(dpi=200, metadata={"Software": None})
-            elif fmt == "svg":
-                kw["metadata"] = {"Date": None, "Creator": None}
-            fig.savefig(f, **kw)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Save `fig` as `fmt` atomically, with reproducible metadata (no dates or software stamps)."""
+    kw: dict[str, Any] = {"format": fmt}
+    if fmt == "png":
+        kw.update(dpi=200, metadata={"Software": None})
+    elif fmt == "svg":
+        kw["metadata"] = {"Date": None, "Creator": None}
+    write_file_atomic(path, lambda f: fig.savefig(f, **kw))
 
 
 def write_figures(res, out_dir: str | Path, *, prompt: int = 0, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:

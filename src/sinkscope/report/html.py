@@ -23,11 +23,9 @@ import base64
 import html
 import json
 import math
-import os
 import re
 import struct
 import sys
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.fileio import write_file_atomic
 from sinkscope.report.figures import (
     CMAP,
     KIND_COLOURS,
@@ -518,19 +517,7 @@ def find_extra_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_file_atomic(path, lambda fh: fh.write(text), mode="w")
 
 
 @dataclass
