@@ -71,7 +71,7 @@ def formation(**kw):
 
 
 def norm_law(**kw):
-    d = {"n": 20, "spearman_score": 0.9, "spearman_score_ci": [0.8, 0.95], "pearson_score": 0.85,
+    d = {"n": 20, "n_distinct_lifetimes": 6, "spearman_score": 0.9, "spearman_score_ci": [0.8, 0.95], "pearson_score": 0.85,
          "pearson_score_ci": [0.7, 0.9], "spearman_lifetime": 0.6, "spearman_lifetime_ci": [0.3, 0.8],
          "pearson_lifetime": 0.55, "pearson_lifetime_ci": [0.2, 0.8], "reason_score": None,
          "reason_lifetime": None, "n_boot": 2000}
@@ -148,7 +148,9 @@ def test_norm_law_verdicts():
                                       reason_lifetime="lifetime is constant over the 20 points"))
     assert const["verdict"] == "partly" and "constant" in const["reason"]
     assert verdict_norm_law(norm_law(spearman_score_ci=[-0.1, 0.9], spearman_lifetime_ci=[-0.5, 0.5]))["verdict"] == "not reproduced"
-    assert verdict_norm_law(norm_law(n=3))["verdict"] == "not testable here"
+    few = verdict_norm_law(norm_law(n_distinct_lifetimes=2))
+    assert few["verdict"] == "partly" and "only 2 distinct lifetimes" in few["reason"]
+    assert verdict_norm_law(norm_law(n=9))["verdict"] == "not testable here"
     assert verdict_norm_law(norm_law(spearman_score=None, reason_score="mlp_norm is constant"))["verdict"] == "not testable here"
 
 

@@ -647,11 +647,7 @@ def reproduce(
 ) -> None:
     """Check the paper's five claims on every catalog decoder and write docs/REPRODUCTION.md.
 
-    Runs the bundled prompts (a fixed subset, math first) with chat template and greedy
-    continuations on SmolLM2-135M, Gemma3-270M, Qwen2.5-Coder-0.5B and -1.5B, plus the causal check
-    (project-out at each secondary sink's birth block on a few prompts), then writes one table per
-    claim with the measured numbers and a verdict by documented rules, and the figures. The full
-    run takes ~40-60 min on 2 cores.
+    Runs a fixed subset of the bundled prompts (math first) with the chat template and greedy continuations on SmolLM2-135M, Gemma3-270M, Qwen2.5-Coder-0.5B and -1.5B, plus the causal check (project-out at the birth block of distinct secondary sinks of a few prompts), then writes one table per claim with the measured numbers, a verdict by documented rules and its reason, and the figures. The full run takes ~20-50 min on 2 shared cores.
 
     Examples:\n
       sinkscope reproduce\n

@@ -4,17 +4,21 @@ Reproduces "On the Existence and Behaviour of Secondary Attention Sinks" (Wong e
 2512.22213; METHOD.md "The claims to reproduce") on the catalog decoders (SmolLM2-135M,
 Gemma3-270M, Qwen2.5-Coder-0.5B, Qwen2.5-Coder-1.5B):
 
-    run = reproduce(out="docs", work="reproduce-runs")          # the full run (~40-60 min, 2 cores)
+    run = reproduce(out="docs", work="reproduce-runs")          # the full run (~20-50 min, 2 cores)
     run = reproduce(out=tmp, work=tmp / "w", quick=True)        # CI: SmolLM2 only, ~1-2 min
 
 For each model: a fixed, deterministic subset of the bundled prompts (`select_prompts`), chat
-template where the tokenizer has one, a greedy continuation of G tokens, one `scan` (with NLL),
-then the causal check (`interventions.auto`, project-out at each secondary sink's birth block)
-on the secondary sinks of the first few prompts that have any (capped). Each model's scan
-folder (and its interventions folder) is saved under `work/` so `sinkscope report` works on it.
+template where the tokenizer has one, a greedy continuation of G tokens, one `scan` (with NLL).
+Secondary sinks repeated in a prefix that several prompts share (the chat template's system
+prompt) are counted once (`distinct_sinks`). Then the causal check (`causal_check`: project-out
+at the birth block of distinct secondary sinks of the first few prompts, capped; the edit
+`interventions.auto` makes, collected into an `AutoResult`). When the centred cosine keeps
+fewer than half of the distinct sinks (Gemma3's shared direction, METHOD.md pitfalls), a second
+entry re-analyses the same capture with it. Each model's scan folder (and its interventions
+folder) is saved under `work/` so `sinkscope report` works on it.
 
-The document is a PURE function of the results: `summarize_model` turns a scan (+ the auto
-result) into a JSON-able dict of numbers, `verdict_*` turn those numbers into a verdict by the
+The document is a PURE function of the results: `summarize_model` turns a de-duplicated scan (+
+the causal check) into a JSON-able dict of numbers, `verdict_*` turn those numbers into a verdict by the
 explicit rules in `RULES` (also printed into the document), and `render_markdown(run)` writes
 REPRODUCTION.md from the run dict alone (`run` is also saved as reproduction/results.json, so
 `render_markdown(json.load(...))` rebuilds the document without a model).
@@ -112,7 +116,8 @@ RULES: dict[str, float] = {
     "formation_min_share_aligned": 0.5,  # share of sinks with |cos| > 0.9
     "formation_min_mlp_share": 0.5,  # median MLP share of the jump along the primary direction
     "causal_min_removed": 0.5,  # project-out removes at least this share of the sinks
-    "normlaw_min_n": 5,
+    "normlaw_min_n": 10,  # fewer distinct secondary sinks: intervals too wide to judge
+    "normlaw_min_lifetimes": 3,  # the lifetime test needs this many distinct lifetimes
     "weak_ratio": 0.5,  # dip / plateau below this = weakened
     "weak_mild_ratio": 0.8,  # below this (but >= weak_ratio) = a mild dip
     "weak_min_coincide": 0.5,  # share of births within +/-1 layer of a weakened layer
@@ -146,10 +151,11 @@ def rules_markdown(r: dict[str, float] = RULES) -> str:
             "intervened sinks. *reproduced*: O and C; *partly*: exactly one of them (or O with no "
             "causal check run); *not reproduced*: neither. Where the MLPs sit (middle or early) is "
             "judged under claim 1.",
-            f"3. **Norm law.** *not testable*: fewer than {r['normlaw_min_n']:g} secondary sinks or an "
-            "undefined correlation with the score. S: the bootstrap 95% interval of Spearman(||m||, score) "
-            "lies above 0; T: the same for Spearman(||m||, lifetime) (undefined when all lifetimes are "
-            "equal). *reproduced*: S and T; *partly*: one of them; *not reproduced*: neither.",
+            f"3. **Norm law.** *not testable*: fewer than {r['normlaw_min_n']:g} distinct secondary sinks or "
+            "an undefined correlation with the score. S: the bootstrap 95% interval of Spearman(||m||, score) "
+            "lies above 0; T: the same for Spearman(||m||, lifetime), with at least "
+            f"{r['normlaw_min_lifetimes']:g} distinct lifetimes (with fewer, one odd sink decides the rank "
+            "correlation). *reproduced*: S and T; *partly*: one of them; *not reproduced*: neither.",
             f"4. **Weakening.** *not testable*: no dip defined. W: dip / plateau < {r['weak_ratio']:g} in the "
             f"middle layers; B: >= {r['weak_min_coincide']:.0%} of the secondary births lie within +/-1 layer "
             "of a weakened layer. *reproduced*: W and B; *partly*: W without B, or a mild dip "
@@ -420,8 +426,11 @@ def summarize_causal(auto_result, mode: str = INTERVENTION_MODE) -> dict[str, An
 
 def summarize_norm_law(res) -> dict[str, Any]:
     nl = res.findings.norm_law
+    sec = res.findings.secondary
+    ok = np.isfinite(sec[["mlp_norm", "mean_score", "lifetime"]].to_numpy(dtype=np.float64)).all(axis=1)
     return {
         "n": nl.n,
+        "n_distinct_lifetimes": int(sec.loc[ok, "lifetime"].nunique()),
         "spearman_score": _f(nl.score.spearman),
         "spearman_score_ci": _ci(nl.score.spearman_ci),
         "pearson_score": _f(nl.score.pearson),
@@ -563,7 +572,7 @@ def verdict_formation(fm: dict[str, Any] | None, r: dict[str, float] = RULES) ->
 def verdict_norm_law(nl: dict[str, Any] | None, r: dict[str, float] = RULES) -> dict[str, str]:
     if not nl or (nl.get("n") or 0) < r["normlaw_min_n"]:
         n = (nl or {}).get("n") or 0
-        return _v("not testable here", f"{n} secondary sinks (< {r['normlaw_min_n']:g})")
+        return _v("not testable here", f"{n} distinct secondary sinks (< {r['normlaw_min_n']:g})")
     if _f(nl.get("spearman_score")) is None:
         return _v("not testable here", f"correlation with the score undefined ({nl.get('reason_score')})")
 
@@ -571,11 +580,15 @@ def verdict_norm_law(nl: dict[str, Any] | None, r: dict[str, float] = RULES) -> 
         lo = (nl.get(key) or [None, None])[0]
         return _f(lo) is not None and _f(lo) > 0
 
-    s, t = above("spearman_score_ci"), above("spearman_lifetime_ci")
+    n_life = nl.get("n_distinct_lifetimes")
+    few = n_life is not None and n_life < r["normlaw_min_lifetimes"]
+    s, t = above("spearman_score_ci"), above("spearman_lifetime_ci") and not few
     s_ci, t_ci = nl.get("spearman_score_ci") or [None, None], nl.get("spearman_lifetime_ci") or [None, None]
     s_txt = f"rho(norm, score) {_num(nl.get('spearman_score'))} [{_num(s_ci[0])}, {_num(s_ci[1])}]"
     if _f(nl.get("spearman_lifetime")) is None:
         t_txt = f"rho(norm, lifetime) undefined ({nl.get('reason_lifetime')})"
+    elif few:
+        t_txt = f"rho(norm, lifetime) not judged: only {n_life} distinct lifetimes"
     else:
         t_txt = f"rho(norm, lifetime) {_num(nl.get('spearman_lifetime'))} [{_num(t_ci[0])}, {_num(t_ci[1])}]"
     txt = f"{s_txt}; {t_txt}; n = {nl.get('n')}"
@@ -936,10 +949,13 @@ def render_markdown(run: dict[str, Any]) -> str:
     )
     causal = run.get("plans") or {}
     L.append(
-        f"- Causal check: `interventions.auto`, mode {INTERVENTION_MODE} (m' = m - (m.u)u at the sink's "
-        "birth block b, u = unit(h_p^b)), on the first few prompts with a secondary sink, at most a few "
-        "(the strongest) sinks each (caps in the table); Δ = intervened - clean; Δ NLL is the mean "
-        "change of next-token NLL on the text after the edited token."
+        f"- Causal check (METHOD.md §4): mode {INTERVENTION_MODE} (m' = m - (m.u)u at the sink's birth block "
+        "b, u = unit(h_p^b)) on distinct secondary sinks: prompts in order, in each the strongest sinks not "
+        "already edited in an identical prefix, capped (table below); one `interventions.intervene` run "
+        "per sink, the same edit `interventions.auto` makes (auto would pick the same system-prompt sink "
+        "in every prompt). Δ = intervened - clean; Δ NLL is the mean change of next-token NLL on the "
+        "text after the edited token. Greedy generation stops early at the model's end-of-turn token, "
+        "so a model can generate fewer than N x G tokens in all (the setup table gives the real total)."
     )
     L.append(
         f"- Centred-cosine rows: when the centred cosine (METHOD.md pitfalls: subtract the layer's mean "
@@ -1048,7 +1064,7 @@ def render_markdown(run: dict[str, Any]) -> str:
     L.append("## Reproduce")
     L.append("")
     L.append("```bash")
-    L.append("sinkscope reproduce                 # full run: every catalog decoder, writes docs/REPRODUCTION.md (~40-60 min on 2 cores)")
+    L.append("sinkscope reproduce                 # full run: every catalog decoder, writes docs/REPRODUCTION.md (~20-50 min on 2 shared cores)")
     L.append("sinkscope reproduce --quick --out /tmp/repro   # CI smoke run (SmolLM2 only, ~1-2 min)")
     for m in models:
         if m.get("scan_dir"):
@@ -1077,6 +1093,18 @@ def _save_png(fig, path: Path, dpi: int = 130) -> None:
     os.replace(tmp, path)
 
 
+def _unhide_births(fig) -> None:
+    """`fig_weakening` draws the births bars on a twin axis below the norm axis, whose opaque
+    primary-window band then hides bars inside the window (e.g. Qwen's births at block 4); make
+    the bands translucent so the bars show through."""
+    from matplotlib.colors import to_hex
+
+    for ax in fig.axes:
+        for patch in ax.patches:
+            if to_hex(patch.get_facecolor()) == "#eef3f8":
+                patch.set_alpha(0.45)
+
+
 def write_model_figures(res, out_dir: Path, rel_to: Path) -> dict[str, str]:
     """normlaw.png, weakening.png, levels.png (report.figures) under out_dir; returns name ->
     path relative to `rel_to` (the document's folder)."""
@@ -1091,6 +1119,8 @@ def write_model_figures(res, out_dir: Path, rel_to: Path) -> dict[str, str]:
     with matplotlib.rc_context(F._STYLE):
         for key, make in makers.items():
             fig = make(res)
+            if key == "weakening":
+                _unhide_births(fig)
             path = out_dir / f"{key}.png"
             _save_png(fig, path)
             got[key] = os.path.relpath(path, rel_to).replace(os.sep, "/")
@@ -1426,7 +1456,7 @@ def reproduce(
                     f"secondary sinks ({ex['n_secondary_records']} records) in {ex['n_tokens']} tokens; verdicts: "
                     + ", ".join(f"{c}: {v['verdict']}" for c, v in verdicts(e).items())
                 )
-    names = [e["name"] for e in entries]
+    names = [e["name"] for e in entries if not e.get("variant_of")]
     all_names = list(CATALOG_DECODERS) + [n for n in names if n not in CATALOG_DECODERS]
     full: list[dict[str, Any]] = []
     for n in all_names:
