@@ -154,7 +154,7 @@ def scan(
         from sinkscope.report.html import write_report
         write_report(res, saved, strict=False)
         print_scan(res, console, top=top)
-        console.print(f"\nwrote [bold]{saved}[/] (manifest.json, sinks.parquet, layers.parquet, findings.json, prompts/)")
+        console.print(f"\nwrote [bold]{saved}[/] (manifest.json, sinks.parquet, layers.parquet, findings.json, prompts/, report.html, figures/)")
 
 
 @app.command()
