@@ -1093,18 +1093,6 @@ def _save_png(fig, path: Path, dpi: int = 130) -> None:
     os.replace(tmp, path)
 
 
-def _unhide_births(fig) -> None:
-    """`fig_weakening` draws the births bars on a twin axis below the norm axis, whose opaque
-    primary-window band then hides bars inside the window (e.g. Qwen's births at block 4); make
-    the bands translucent so the bars show through."""
-    from matplotlib.colors import to_hex
-
-    for ax in fig.axes:
-        for patch in ax.patches:
-            if to_hex(patch.get_facecolor()) == "#eef3f8":
-                patch.set_alpha(0.45)
-
-
 def write_model_figures(res, out_dir: Path, rel_to: Path) -> dict[str, str]:
     """normlaw.png, weakening.png, levels.png (report.figures) under out_dir; returns name ->
     path relative to `rel_to` (the document's folder)."""
@@ -1119,8 +1107,6 @@ def write_model_figures(res, out_dir: Path, rel_to: Path) -> dict[str, str]:
     with matplotlib.rc_context(F._STYLE):
         for key, make in makers.items():
             fig = make(res)
-            if key == "weakening":
-                _unhide_births(fig)
             path = out_dir / f"{key}.png"
             _save_png(fig, path)
             got[key] = os.path.relpath(path, rel_to).replace(os.sep, "/")

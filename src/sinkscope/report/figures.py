@@ -207,7 +207,7 @@ def fig_weakening(res):
     if win.any():
         a, b = int(x[win][0]), int(x[win][-1])
         for axx in (ax, axn):
-            axx.axvspan(a - 0.5, b + 0.5, color="#EEF3F8", zorder=0, lw=0)
+            axx.axvspan(a - 0.5, b + 0.5, color="#EEF3F8", alpha=0.45, zorder=0, lw=0)  # translucent: bars drawn on a twin axis show through
         ax.text(a - 0.3, 1.02, "primary window", transform=ax.get_xaxis_transform(), fontsize=7, color="#5B7083")
     if n_prompts > 1:
         for _, g in layers_df.groupby("prompt"):
