@@ -276,8 +276,11 @@ def test_nan_in_activations_cli(tmp_path, smollm2):
 
 def _start(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # A shell's background job starts with SIGINT ignored, and children inherit that (Python then
+    # never raises KeyboardInterrupt): give the sweep the default disposition a terminal would.
     return subprocess.Popen([sys.executable, "-m", "sinkscope.cli", "sweep", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_first_record(proc: subprocess.Popen, out: Path, timeout: float = 300) -> None:
