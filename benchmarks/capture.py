@@ -32,7 +32,7 @@ QUICK = {"smollm2-135m": [512, 2048]}
 
 
 def _ids(lm, n: int) -> list[int]:
-    from sinkscope.inputs import bundled_path
+    from sinkscope.capture.inputs import bundled_path
 
     text = "\n\n".join(json.loads(line)["text"] for line in bundled_path("prompts.jsonl").read_text().splitlines() if line.strip())
     ids = lm.tokenizer(text)["input_ids"]

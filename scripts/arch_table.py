@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "tests" / "capture"))
 from archs import ARCHS, ToyTokenizer, build, eager_reference, random_ids  # noqa: E402
 
 import sinkscope  # noqa: E402
-import sinkscope.inputs  # noqa: E402
+import sinkscope.capture.inputs  # noqa: E402
 from sinkscope.capture.engine import capture  # noqa: E402
 from sinkscope.capture.trace import CaptureSettings  # noqa: E402
-from sinkscope.errors import SinkscopeError  # noqa: E402
+from sinkscope.core.errors import SinkscopeError  # noqa: E402
 from sinkscope.models.base import LoadedModel  # noqa: E402
 
 REAL = ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
@@ -68,12 +68,12 @@ def main() -> None:
         print(rows[-1][0], rows[-1][3], flush=True)
     real_rows = []
     if a.real:
-        from sinkscope.inputs import bundled_path
+        from sinkscope.capture.inputs import bundled_path
 
         text = bundled_path("example.txt").read_text()
         for name in REAL:
             lm = sinkscope.load_model(name)
-            ids = sinkscope.inputs.tokenize(lm, text)[:400]
+            ids = sinkscope.capture.inputs.tokenize(lm, text)[:400]
             real_rows.append((name, lm.info.architecture, len(ids), errors(lm, [ids])))
             print(name, real_rows[-1][3], flush=True)
     out = [

@@ -40,7 +40,7 @@ def long_text():
     """~900 tokens of bundled math prompts with worked solutions (concatenated)."""
     import json
 
-    from sinkscope.inputs import bundled_path
+    from sinkscope.capture.inputs import bundled_path
 
     rows = [json.loads(x) for x in bundled_path("prompts.jsonl").read_text().splitlines() if x.strip()]
     math = [r["text"] for r in rows if r["category"] == "math"]

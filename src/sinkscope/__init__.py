@@ -11,9 +11,8 @@ The quantities are specified in METHOD.md (cited by section in every docstring).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from sinkscope.errors import SinkscopeError  # noqa: E402
+from sinkscope.core.errors import SinkscopeError
+from sinkscope.core.version import __version__
 
 __all__ = [
     "__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig", "anatomy",
@@ -27,7 +26,7 @@ def __getattr__(name: str):
 
         return load_model
     if name in ("scan", "ScanResult"):
-        from sinkscope import pipeline as _pipeline
+        from sinkscope.workflows import scan as _pipeline
 
         return getattr(_pipeline, name)
     if name == "LoadedModel":
@@ -43,11 +42,11 @@ def __getattr__(name: str):
 
         return anatomy
     if name in ("intervene",):
-        from sinkscope.interventions import intervene
+        from sinkscope.workflows.interventions import intervene
 
         return intervene
     if name == "sweep":
         import importlib
 
-        return importlib.import_module("sinkscope.sweep")
+        return importlib.import_module("sinkscope.workflows.sweep")
     raise AttributeError(f"module 'sinkscope' has no attribute '{name}'")

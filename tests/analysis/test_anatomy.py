@@ -4,8 +4,6 @@ random-init model, the errors, and SmolLM2 end to end (`realmodel`)."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +22,7 @@ from sinkscope.analysis.anatomy import (
     resolve_layer,
 )
 from sinkscope.capture.trace import CaptureSettings, Trace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, spec24
 from .test_properties import smol_long_scan
@@ -229,7 +227,7 @@ def test_save_writes_tables_atomically(tmp_path):
 
 # ---- the wrapper: errors on a synthetic run (no model needed) ---------------------------------------------
 def synthetic_run():
-    from sinkscope.pipeline import ScanResult
+    from sinkscope.workflows.scan import ScanResult
 
     pt = make_trace(spec24())
     cfg = DetectConfig()
@@ -264,11 +262,9 @@ def test_run_dir_not_found(tmp_path):
 def _toy_run(model_type: str = "llama", seed: int = 0):
     """A real capture of a random-init model; two 'a' positions are declared secondary sinks born at
     block 1 (random models have none), so the wrapper can be run end to end."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "capture"))
-    from archs import ToyTokenizer, build
-
     import sinkscope
     from sinkscope.models.base import LoadedModel
+    from tests.capture.archs import ToyTokenizer, build
 
     lm = LoadedModel.from_pair(build(model_type, seed=seed), ToyTokenizer(), ref=f"random-{model_type}")
     text = "xyz a bcd a efg a hij a klm a nop a qrs a tuv a wxy a zab a cde a fgh a " * 2

@@ -3,7 +3,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from sinkscope.analysis import DetectConfig
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 
 def test_defaults_match_method():

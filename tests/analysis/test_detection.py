@@ -3,7 +3,7 @@ import pytest
 
 from sinkscope.analysis import DetectConfig, detect, primary_position, primary_window, sink_like
 from sinkscope.analysis.detection import RECORD_COLUMNS
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, run, spec18, spec24, spec40
 

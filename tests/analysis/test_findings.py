@@ -3,7 +3,7 @@ import json
 import pytest
 
 from sinkscope.analysis import DetectConfig, analyze
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, spec18, spec24
 

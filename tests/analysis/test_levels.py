@@ -4,7 +4,7 @@ import pytest
 from scipy import ndimage
 
 from sinkscope.analysis import label_cells, levels
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 
 def _records(cells):

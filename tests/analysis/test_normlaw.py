@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from sinkscope.analysis import DetectConfig, detect, formation_columns, isotonic_fit, norm_law
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, spec24
 

@@ -23,7 +23,7 @@ from sinkscope.analysis.properties import (
     properties,
 )
 from sinkscope.capture.trace import CaptureSettings, Trace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, spec24
 
@@ -156,7 +156,7 @@ def test_attention_weighted_value_is_colsum_times_value_norm():
 
 
 def test_properties_over_prompts_and_scan_result():
-    from sinkscope.pipeline import ScanResult
+    from sinkscope.workflows.scan import ScanResult
 
     _, a = planted()
     b = make_trace(spec24(seed=3))
@@ -225,9 +225,9 @@ def test_smollm2_secondary_sinks_return_little_value(smollm2, long_text):
 
 
 def test_html_fragment_and_figures(tmp_path):
-    from sinkscope.pipeline import ScanResult
     from sinkscope.report.anatomy_figures import write_properties_figures
     from sinkscope.report.anatomy_html import properties_html
+    from sinkscope.workflows.scan import ScanResult
 
     _, pt = planted()
     cfg = DetectConfig()

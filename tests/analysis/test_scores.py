@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sinkscope.analysis import baseline_scores, classifiable, head_fraction, layer_scores
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 
 def test_layer_scores_and_head_fraction():

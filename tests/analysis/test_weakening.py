@@ -4,7 +4,7 @@ import pytest
 
 from sinkscope.analysis import DetectConfig, detect, layer_table, pooled_layer_table, weakening
 from sinkscope.analysis.weakening import LAYER_COLUMNS
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 from .synth import make_trace, primary_profile, run, spec24, spec40
 

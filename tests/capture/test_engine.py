@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from archs import ARCHS, ToyTokenizer, build, eager_reference, random_ids
 
 from sinkscope.capture.engine import capture, choose_query_block, expected_nq
 from sinkscope.capture.trace import CaptureSettings
-from sinkscope.errors import UnsupportedArchitectureError
+from sinkscope.core.errors import UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
+from tests.capture.archs import ARCHS, ToyTokenizer, build, eager_reference, random_ids
 
 TOL = 1e-5
 LENGTHS = [23, 40, 31]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from archs import ToyTokenizer, build, random_ids
 
 from sinkscope.capture.engine import find_blocks, mlp_modules
 from sinkscope.capture.probe import LayerMlp, gather_mlp_io
-from sinkscope.errors import InputError, UnsupportedArchitectureError
+from sinkscope.core.errors import InputError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
+from tests.capture.archs import ToyTokenizer, build, random_ids
 
 # The norm module whose OUTPUT is the MLP input, per family (an independent reference for x).
 MLP_INPUT_NORM = {

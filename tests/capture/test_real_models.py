@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from archs import eager_reference
 
 import sinkscope
-import sinkscope.inputs
+import sinkscope.capture.inputs
 from sinkscope.capture.engine import capture
 from sinkscope.capture.trace import CaptureSettings
+from tests.capture.archs import eager_reference
 
 pytestmark = pytest.mark.realmodel
 
@@ -25,7 +25,7 @@ def _check(lm, text):
     """Capture == eager to TOL; where the two float32 paths differ by more (float32 noise grows with
     depth and width: Qwen2.5-Coder-1.5B), both are compared with a float64 eager reference and
     sinkscope must be at least as close to it as eager float32 is (docs/ARCHITECTURES.md)."""
-    ids = sinkscope.inputs.tokenize(lm, text)[:N_TOKENS]
+    ids = sinkscope.capture.inputs.tokenize(lm, text)[:N_TOKENS]
     trace = capture(lm, ["t"], [ids], [[""] * len(ids)], CaptureSettings(query_block=96))
     pt = trace.prompts[0]
     colsum, _, resid, mlp, attn = eager_reference(lm.model, lm, ids)

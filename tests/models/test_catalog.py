@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sinkscope.errors import ModelNotFoundError
+from sinkscope.core.errors import ModelNotFoundError
 from sinkscope.models import CATALOG, DEFAULT_MODEL, list_models
 from sinkscope.models.catalog import (
     META_FILE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sinkscope.errors import (
+from sinkscope.core.errors import (
     CorruptWeightsError,
     InputError,
     ModelNotFoundError,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sinkscope.errors import CorruptWeightsError, ModelNotFoundError
+from sinkscope.core.errors import CorruptWeightsError, ModelNotFoundError
 from sinkscope.models import pull as pull_fn
 from sinkscope.models.catalog import CATALOG, META_FILE, cache_path, is_installed, models_dir
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from sinkscope.analysis import DetectConfig, analyze
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
-from sinkscope.pipeline import ScanResult
+from sinkscope.workflows.scan import ScanResult
 
 WORDS = (
     "The", " school", " is", " planning", " a", " museum", " trip", " for", " ", "1", "5", "2",

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reportsynth import synthetic_result
 
 import sinkscope
 from sinkscope.report.html import write_report
+from tests.report.reportsynth import synthetic_result
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LOAD_BUDGET_MS = 2000
@@ -118,7 +118,7 @@ def opened(browser):
 # ---- a real scan of the default model ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory, smollm2):
-    from sinkscope.inputs import bundled_path
+    from sinkscope.capture.inputs import bundled_path
 
     rows = [json.loads(x) for x in bundled_path("prompts.jsonl").read_text().splitlines() if x.strip()]
     texts = [(rows[0]["text"], "bundled math 0"), (rows[1]["text"], "bundled math 1")]
@@ -314,7 +314,7 @@ def test_load_time_and_size_at_8192_tokens(browser, tmp_path):
 @pytest.mark.realmodel
 def test_real_scan_at_8192_tokens(browser, tmp_path, smollm2):
     """SmolLM2 on ~8,150 real tokens (1-2 min on 2 cores): size and load time of the real thing."""
-    from sinkscope.inputs import bundled_path
+    from sinkscope.capture.inputs import bundled_path
 
     rows = [json.loads(x) for x in bundled_path("prompts.jsonl").read_text().splitlines() if x.strip()]
     tok = smollm2.tokenizer

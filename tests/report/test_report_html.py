@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reportsynth import synthetic_result
 from typer.testing import CliRunner
 
 from sinkscope.report import html as rh
 from sinkscope.report.figures import FIGURE_NAMES, clip_from, maxpool, score_range, write_figures
+from tests.report.reportsynth import synthetic_result
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SECTIONS = ("summary", "tokens", "heatmap", "sinks", "weakening", "normlaw", "levels", "manifest")
@@ -188,7 +188,7 @@ def test_write_report_is_atomic(tmp_path, res2, monkeypatch):
 
 
 def test_write_report_to_unwritable_place(tmp_path, res2):
-    from sinkscope.errors import InputError
+    from sinkscope.core.errors import InputError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from sinkscope.errors import InputError
-from sinkscope.fileio import jsonable, write_dir_atomic
+from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import jsonable, write_dir_atomic
 
 AlphaUnit = Literal["input_norm", "pc_std", "absolute"]
 EffectiveAt = Literal["any", "largest"]
@@ -573,7 +573,7 @@ def resolve_layer(res: Any, layer: int | None) -> int:
 
 
 def _load(res_or_run_dir: Any):
-    from sinkscope.pipeline import ScanResult
+    from sinkscope.workflows.scan import ScanResult
 
     if isinstance(res_or_run_dir, (str, Path)):
         d = Path(res_or_run_dir)

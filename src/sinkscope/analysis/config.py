@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 Mode = Literal["general", "paper"]
 CosineKind = Literal["raw", "centred"]

@@ -15,7 +15,7 @@ import pandas as pd
 from sinkscope.analysis.config import DetectConfig
 from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
 from sinkscope.capture.trace import PromptTrace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 KINDS = ("primary", "secondary", "noise", "unclassified")
 

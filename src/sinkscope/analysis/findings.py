@@ -17,7 +17,7 @@ from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 
 def _clean(v: Any) -> Any:

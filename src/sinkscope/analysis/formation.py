@@ -1,6 +1,6 @@
 """Formation: what block b = birth writes into a sink (METHOD.md §4, observational part).
 
-The causal checks of §4 (ablate / rescale / induce) live in `sinkscope.interventions`; this module
+The causal checks of §4 (ablate / rescale / induce) live in `sinkscope.workflows.interventions`; this module
 only reads the captured decomposition h_t^b - h_t^{b-1} = a_t^b + m_t^b.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.capture.trace import PromptTrace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 FORMATION_COLUMNS = (
     "mlp_norm",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 
 @dataclass(frozen=True)

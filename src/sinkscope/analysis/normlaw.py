@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 NAN = float("nan")
 

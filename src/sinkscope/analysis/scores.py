@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 BaselineHow = Literal["matched", "global"]
 

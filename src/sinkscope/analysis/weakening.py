@@ -14,7 +14,7 @@ import pandas as pd
 
 from sinkscope.analysis.detection import Detection
 from sinkscope.capture.trace import PromptTrace
-from sinkscope.errors import InputError
+from sinkscope.core.errors import InputError
 
 NAN = float("nan")
 

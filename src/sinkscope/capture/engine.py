@@ -27,13 +27,13 @@ import torch
 from sinkscope.capture import attention as attn_fn
 from sinkscope.capture.adapters import Adapter, adapter_for
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
-from sinkscope.errors import NumericalError, UnsupportedArchitectureError
+from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
 _EPS = 1e-12
 
 # An intervention on MLP outputs: called as edit(layer, m [B, T, D]) inside the MLP hook; returns
-# the replacement tensor, or None to leave the layer untouched (see sinkscope.interventions).
+# the replacement tensor, or None to leave the layer untouched (see sinkscope.workflows.interventions).
 MlpEdit = Callable[[int, torch.Tensor], "torch.Tensor | None"]
 
 

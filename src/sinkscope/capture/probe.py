@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from sinkscope.capture.engine import mlp_modules
-from sinkscope.errors import InputError, UnsupportedArchitectureError
+from sinkscope.core.errors import InputError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
 

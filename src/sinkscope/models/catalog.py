@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sinkscope.errors import ModelNotFoundError
+from sinkscope.core.errors import ModelNotFoundError
 
 DEFAULT_MODEL = "smollm2-135m"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sinkscope.errors import (
+from sinkscope.core.errors import (
     CorruptWeightsError,
     InputError,
     ModelNotFoundError,

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sinkscope.errors import CorruptWeightsError, SinkscopeError
+from sinkscope.core.errors import CorruptWeightsError, SinkscopeError
 from sinkscope.models.catalog import (
     META_FILE,
     AssembleFunction,
@@ -366,7 +366,7 @@ def load_gguf(
         except (ValueError, OSError, KeyError, RuntimeError) as e:
             msg = str(e)
             if "not supported" in msg.lower() and "architecture" in msg.lower():
-                from sinkscope.errors import UnsupportedArchitectureError
+                from sinkscope.core.errors import UnsupportedArchitectureError
 
                 raise UnsupportedArchitectureError(
                     f"GGUF file {path}: transformers cannot load this architecture ({msg.splitlines()[0]})."

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sinkscope.fileio import write_file_atomic
+from sinkscope.core.fileio import write_file_atomic
 
 # Sink classes as shown to people: the record kind, with "primary" split into the primary
 # position itself and other tokens that behave like it. Okabe-Ito colours (colour-blind safe).

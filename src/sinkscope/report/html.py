@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sinkscope.fileio import write_file_atomic
+from sinkscope.core.fileio import write_file_atomic
 from sinkscope.report.figures import (
     CMAP,
     KIND_COLOURS,
@@ -385,7 +385,7 @@ _CSP = (
 
 def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, title: str | None = None) -> str:
     """The whole report as one HTML string (see the module docstring)."""
-    from sinkscope import __version__
+    from sinkscope.core.version import __version__
 
     payload = build_payload(res, extra_tables)
     d = payload.data
@@ -545,7 +545,7 @@ def write_report(
     strict   False: a failure is reported on stderr and in the result instead of raised (used by
              `scan`, whose data are already safely written when the report is made).
     """
-    from sinkscope.errors import InputError
+    from sinkscope.core.errors import InputError
 
     dest = Path(dest)
     try:

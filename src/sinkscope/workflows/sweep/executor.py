@@ -1,0 +1,642 @@
+"""Running a sweep: every model x prompt, appended to one store (see `store`), resumable.
+
+    from sinkscope.workflows.sweep import run_sweep
+    rep = run_sweep("runs/sweep", ["smollm2-135m", "gemma3-270m"], "prompts.jsonl", generate=64)
+
+The unit of work is one (model, prompt). A unit is done when its completion record exists; a run
+computes only the units that are not done, so re-running the same sweep after a crash, a Ctrl-C
+or a SIGKILL continues where it stopped (nothing lost, nothing duplicated, nothing recomputed).
+
+Executors:
+- "local" (default): in this process, one model loaded at a time.
+- "ray": one Ray task per (model, shard of up to `shard_size` pending prompts), on an existing
+  cluster (`ray_address`) or a local one (`ray.init(num_cpus=2)`). Each task loads its model,
+  writes its own parts and completion records into the store (which must be on a file system
+  every node sees), and returns; the driver only schedules pending work and watches progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sinkscope.core.errors import InputError, SinkscopeError
+from sinkscope.workflows.sweep.store import (
+    STORE_FORMAT,
+    STORE_VERSION,
+    TMP_PREFIX,
+    SweepStore,
+    describe_differences,
+    file_sha256,
+    identity,
+    now,
+    prompt_key,
+    remove_tree,
+    unique_labels,
+)
+
+EXECUTORS = ("local", "ray")
+ON_ERROR = ("fail", "skip")
+
+# progress(model_label, done, total, stage): stage is "pending", "loading", "scanning", "done".
+Progress = Callable[[str, int, int, str], None]
+ModelArg = Any  # a reference load_model understands (str / PathLike), or a LoadedModel
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (model, prompt) of a sweep."""
+
+    label: str
+    ref: str
+    key: str
+    index: int  # position of the prompt in the prompt list (0-based)
+    source: str  # "prompts.jsonl:12"
+    text: str
+
+
+@dataclass
+class SweepReport:
+    """What `run_sweep` did.
+
+    n_units      model x (distinct) prompt pairs of the sweep.
+    n_already    complete before this run (not recomputed).
+    n_ran        computed by this run; n_skipped: skipped (--on-error skip) by this run.
+    skipped      one message per skipped prompt ("model 'x': p.jsonl:3 is 9000 tokens long ...").
+    bad_lines    prompt-file lines skipped by --on-error skip ("p.jsonl:4").
+    duplicates   prompts whose text repeats an earlier one (scanned once).
+    """
+
+    out: Path
+    executor: str
+    models: list[str]
+    n_prompts: int
+    n_units: int
+    n_already: int = 0
+    n_ran: int = 0
+    n_skipped: int = 0
+    skipped: list[str] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def n_done(self) -> int:
+        return self.n_already + self.n_ran + self.n_skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_prompts(
+    prompts: str | os.PathLike | Sequence[str] | Sequence[tuple[str, str]], on_error: str
+) -> tuple[list[tuple[str, str]], str | None, str, list[str]]:
+    """(text, source) pairs, the file path (or None), the sha256 that identifies the prompt set,
+    and the JSONL lines skipped by on_error="skip"."""
+    from sinkscope.capture.inputs import bundled_path, read_prompt_file
+
+    if isinstance(prompts, (str, os.PathLike)):
+        path = bundled_path("prompts.jsonl") if str(prompts) == "bundled" else Path(prompts)
+        pairs = read_prompt_file(path, on_error=on_error)  # type: ignore[arg-type]
+        bad: list[str] = []
+        if on_error == "skip" and path.suffix.lower() == ".jsonl":
+            kept = {src for _, src in pairs}
+            with path.open(encoding="utf-8") as f:
+                for lineno, line in enumerate(f, start=1):
+                    if line.strip() and f"{path.name}:{lineno}" not in kept:
+                        bad.append(f"{path}:{lineno}")
+        return pairs, str(path), file_sha256(path), bad
+    pairs = [p if isinstance(p, tuple) else (p, f"text {i}") for i, p in enumerate(prompts)]
+    if not pairs:
+        raise InputError("no prompts to sweep: give a prompt file or a non-empty list of texts.")
+    for i, (text, source) in enumerate(pairs):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"prompt {i} ({source}) is empty; give a non-empty text.")
+    digest = hashlib.sha256(json.dumps([t for t, _ in pairs], ensure_ascii=False).encode()).hexdigest()
+    return pairs, None, digest, []
+
+
+def _resolve_models(models: ModelArg | Sequence[ModelArg] | Mapping[str, ModelArg]) -> list[tuple[str, str, Any]]:
+    """[(label, ref, model)]: `model` is the ref (str) or an in-memory LoadedModel. Unknown names and
+    missing paths fail here, before any work (no model is loaded)."""
+    from sinkscope.models.base import LoadedModel
+    from sinkscope.models.loading import RefKind, classify_ref, load_model
+
+    if isinstance(models, Mapping):
+        items = list(models.items())
+    else:
+        if isinstance(models, (str, os.PathLike, LoadedModel)):
+            models = [models]
+        items = []
+        for m in models:
+            if isinstance(m, LoadedModel):
+                items.append((None, m))
+            else:
+                items.append((None, os.fspath(m).strip()))
+    if not items:
+        raise InputError("no models to sweep: give at least one model (e.g. --models smollm2-135m).")
+    refs: list[str] = []
+    objs: list[Any] = []
+    names: list[str | None] = []
+    for name, m in items:
+        if isinstance(m, LoadedModel):
+            ref = m.info.ref
+        else:
+            ref = os.fspath(m).strip()
+            kind = classify_ref(ref)
+            if kind in (RefKind.UNKNOWN, RefKind.MISSING_PATH):
+                load_model(ref)  # raises ModelNotFoundError with suggestions; loads nothing
+            m = ref
+        if ref in refs and name is None:
+            continue  # the same model listed twice: sweep it once
+        refs.append(ref)
+        objs.append(m)
+        names.append(name)
+    auto = unique_labels(refs)
+    labels = [n if n is not None else a for n, a in zip(names, auto)]
+    for lab in labels:
+        if not lab or "/" in lab or lab.startswith(".") or lab in (".", ".."):
+            raise InputError(f"model label {lab!r} is not usable as a folder name.")
+    if len(set(labels)) != len(labels):
+        raise InputError(f"model labels must be distinct (got {labels}).")
+    return list(zip(labels, refs, objs))
+
+
+# ---------------------------------------------------------------------------------------------
+# The work of one model over some prompts (shared by both executors)
+# ---------------------------------------------------------------------------------------------
+
+
+def run_units(
+    lm: Any,
+    units: Sequence[Unit],
+    store: SweepStore,
+    cfg: Any,
+    *,
+    generate: int = 0,
+    chat: bool = False,
+    on_error: str = "fail",
+    executor: str = "local",
+    on_unit: Callable[[Unit, str, str | None], None] | None = None,
+) -> None:
+    """Scan `units` (all of one model, `lm`) and write each to the store.
+
+    Lengths are checked for all units before any is scanned, so a prompt over the model's
+    context fails (or, with on_error="skip", is recorded as skipped) before work starts.
+    `on_unit(unit, status, message)` is called with status "done", "skipped" or "already".
+    """
+    from sinkscope.capture.inputs import tokenize
+    from sinkscope.workflows.scan import scan
+
+    def note(u: Unit, status: str, msg: str | None = None) -> None:
+        if on_unit is not None:
+            on_unit(u, status, msg)
+
+    limit = lm.info.max_context
+    ok: list[Unit] = []
+    for u in units:
+        n = len(tokenize(lm, u.text, chat=chat))
+        problem = None
+        if limit is not None and n + generate > limit:
+            problem = (
+                f"is {n} tokens long" + (f" (+{generate} to generate)" if generate else "")
+                + f", over the {limit}-token context of '{u.ref}'"
+            )
+        elif n < 2:
+            problem = f"has {n} token(s) (sinks need at least 2)"
+        if problem is None:
+            ok.append(u)
+            continue
+        msg = f"prompt {u.source} {problem}"
+        if on_error == "skip":
+            store.write_skipped(u.label, u.key, _base_record(u, executor), msg)
+            note(u, "skipped", f"model '{u.label}': {msg}")
+            continue
+        raise InputError(f"model '{u.label}': {msg}; shorten or split it, or pass --on-error skip to skip such prompts.")
+    for u in ok:
+        if store.read_record(u.label, u.key) is not None:  # done meanwhile (e.g. a retried Ray task)
+            note(u, "already")
+            continue
+        try:
+            res = scan(lm, [(u.text, u.source)], config=cfg, chat=chat, generate=generate)
+        except SinkscopeError as e:
+            raise type(e)(f"model '{u.label}', prompt {u.source}: {e}") from e
+        _write_result(store, u, res, executor)
+        note(u, "done")
+
+
+def _base_record(u: Unit, executor: str) -> dict[str, Any]:
+    return {
+        "ref": u.ref,
+        "prompt_index": u.index,
+        "source": u.source,
+        "executor": executor,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def _write_result(store: SweepStore, u: Unit, res: Any, executor: str) -> None:
+    def tag(df):
+        df = df.copy()
+        df["prompt"] = u.index
+        df.insert(1, "prompt_key", u.key)
+        df.insert(2, "source", u.source)
+        return df
+
+    pt = res.prompts[0]
+    det = res.findings.detections[0]
+    sinks = tag(res.sinks)
+    man = res.manifest
+    record = {
+        **_base_record(u, executor),
+        "n_tokens": pt.n_tokens,
+        "n_prompt_tokens": man["prompts"][0]["n_prompt_tokens"],
+        "n_layers": res.findings.n_layers,
+        "primary_position": int(det.p),
+        "window": [int(det.window[0]), int(det.window[1])],
+        "n_sinks": len(sinks),
+        "n_secondary": int((sinks["kind"] == "secondary").sum()),
+        "model_info": man["model"],
+        "dtype": man["dtype"],
+        "versions": {"sinkscope": man["sinkscope_version"], **man["versions"]},
+        "timings": man["timings"],
+    }
+    store.write_unit(u.label, u.key, sinks, tag(res.layers), pt.save, record)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_local(
+    store: SweepStore,
+    models: list[tuple[str, str, Any]],
+    pending: dict[str, list[Unit]],
+    totals: dict[str, int],
+    done: dict[str, int],
+    cfg: Any,
+    opts: dict[str, Any],
+    report: SweepReport,
+    progress: Progress | None,
+) -> None:
+    from sinkscope.models.loading import load_model
+
+    def on_unit(u: Unit, status: str, msg: str | None) -> None:
+        done[u.label] += 1
+        if status == "done":
+            report.n_ran += 1
+        elif status == "skipped":
+            report.n_skipped += 1
+            report.skipped.append(msg or "")
+        elif status == "already":
+            report.n_already += 1
+        if progress:
+            progress(u.label, done[u.label], totals[u.label], "scanning")
+
+    for label, ref, obj in models:
+        units = pending[label]
+        if not units:
+            continue
+        if progress:
+            progress(label, done[label], totals[label], "loading")
+        lm = obj if not isinstance(obj, str) else load_model(ref, dtype=opts["dtype"])
+        try:
+            if progress:
+                progress(label, done[label], totals[label], "scanning")
+            run_units(lm, units, store, cfg, generate=opts["generate"], chat=opts["chat"],
+                      on_error=opts["on_error"], executor="local", on_unit=on_unit)
+        finally:
+            if isinstance(obj, str):
+                del lm
+                gc.collect()
+        if progress:
+            progress(label, done[label], totals[label], "done")
+
+
+def _ray_shard(ref: str, label: str, dtype: str, units: list[Unit], root: str, cfg_dict: dict,
+               generate: int, chat: bool, on_error: str) -> list[tuple[str, str, str | None]]:
+    """Body of one Ray task: load the model, scan the shard, write parts + completion records."""
+    from sinkscope.analysis import DetectConfig
+    from sinkscope.models.loading import load_model
+
+    out: list[tuple[str, str, str | None]] = []
+    lm = load_model(ref, dtype=dtype)
+    run_units(lm, units, SweepStore(root), DetectConfig.from_dict(cfg_dict), generate=generate, chat=chat,
+              on_error=on_error, executor="ray", on_unit=lambda u, s, m: out.append((u.key, s, m)))
+    return out
+
+
+def _ray_error(e: BaseException) -> BaseException:
+    """The user-facing error behind a Ray exception (the task's own SinkscopeError when it has one)."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, SinkscopeError):
+        return type(cause)(str(cause))
+    if isinstance(e, SinkscopeError):
+        return SinkscopeError(str(e).splitlines()[-1] if str(e) else type(e).__name__)
+    name = type(e).__name__
+    return SinkscopeError(
+        f"a Ray task failed ({name}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}); "
+        "completed prompts are kept: re-run the same command to resume."
+    )
+
+
+def _run_ray(
+    store: SweepStore,
+    models: list[tuple[str, str, Any]],
+    pending: dict[str, list[Unit]],
+    totals: dict[str, int],
+    done: dict[str, int],
+    cfg: Any,
+    opts: dict[str, Any],
+    report: SweepReport,
+    progress: Progress | None,
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise InputError(
+            "--executor ray needs Ray, which is not installed: pip install 'sinkscope[ray]' (or pip install ray)."
+        ) from None
+    if not any(pending.values()):
+        return
+    started = False
+    if not ray.is_initialized():
+        import logging
+
+        try:
+            if opts["ray_address"]:
+                ray.init(address=opts["ray_address"], logging_level=logging.WARNING)
+            else:
+                ray.init(num_cpus=opts["num_cpus"] or 2, include_dashboard=False, logging_level=logging.WARNING,
+                         log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = opts["ray_address"] or "a local Ray instance"
+            raise InputError(f"cannot start or reach Ray at {where} ({e}); check --ray-address.") from None
+        started = True
+    task = ray.remote(num_cpus=1)(_ray_shard)
+    futures: dict[Any, tuple[str, list[Unit]]] = {}
+    root = str(store.root.resolve())
+    try:
+        for label, ref, _ in models:
+            units = pending[label]
+            for i in range(0, len(units), opts["shard_size"]):
+                shard = units[i : i + opts["shard_size"]]
+                fut = task.remote(ref, label, opts["dtype"], shard, root, cfg.to_dict(),
+                                  opts["generate"], opts["chat"], opts["on_error"])
+                futures[fut] = (label, shard)
+            if progress and units:
+                progress(label, done[label], totals[label], "scanning")
+        remaining = list(futures)
+        while remaining:
+            ready, remaining = ray.wait(remaining, num_returns=1, timeout=0.5)
+            for fut in ready:
+                label, shard = futures[fut]
+                try:
+                    results = ray.get(fut)
+                except Exception as e:  # noqa: BLE001 - RayTaskError wraps the task's exception
+                    raise _ray_error(e) from None
+                for _key, status, msg in results:
+                    if status == "done":
+                        report.n_ran += 1
+                    elif status == "skipped":
+                        report.n_skipped += 1
+                        report.skipped.append(msg or "")
+                    else:
+                        report.n_already += 1
+            if progress:
+                for label, _, _ in models:
+                    if pending[label]:
+                        n = _count_files(store, label)
+                        progress(label, min(n, totals[label]), totals[label], "scanning")
+    except BaseException:
+        for fut in futures:
+            with contextlib.suppress(Exception):  # already finished or gone
+                ray.cancel(fut, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    if progress:
+        for label, _, _ in models:
+            progress(label, totals[label], totals[label], "done")
+
+
+def _count_files(store: SweepStore, label: str) -> int:
+    folder = store.root / "done" / label
+    try:
+        return sum(1 for e in os.scandir(folder) if e.name.endswith(".json") and not e.name.startswith("."))
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def _folder_state(out: Path, params: dict[str, Any]) -> tuple[str, str]:
+    """("new" | "empty" | "same" | "different" | "foreign", detail)."""
+    if not out.exists():
+        return "new", ""
+    if not out.is_dir():
+        raise InputError(f"--out '{out}' is a file, not a folder; choose a folder for the sweep.")
+    store = SweepStore(out)
+    if store.exists():
+        old = store.read_params()
+        if identity(old) == identity(params):
+            return "same", ""
+        return "different", describe_differences(old, params)
+    try:
+        # a killed run may leave its lock and a temporary sweep.json: that is still an empty folder
+        entries = [e for e in os.listdir(out) if e != ".lock" and not e.startswith(TMP_PREFIX)]
+    except OSError as e:
+        raise InputError(f"cannot read --out '{out}' ({e.strerror}); choose a readable, writable folder.") from None
+    if not entries:
+        return "empty", ""
+    if "manifest.json" in entries:
+        return "foreign", "it holds a `sinkscope scan` result"
+    return "foreign", f"it holds other files ({', '.join(sorted(entries)[:3])}{', ...' if len(entries) > 3 else ''})"
+
+
+def run_sweep(
+    out: str | os.PathLike,
+    models: ModelArg | Sequence[ModelArg] | Mapping[str, ModelArg],
+    prompts: str | os.PathLike | Sequence[str] | Sequence[tuple[str, str]],
+    *,
+    mode: str = "general",
+    config: Any = None,
+    generate: int = 0,
+    chat: bool = False,
+    dtype: str = "float32",
+    resume: bool = False,
+    overwrite: bool = False,
+    on_error: str = "fail",
+    executor: str = "local",
+    ray_address: str | None = None,
+    shard_size: int = 8,
+    num_cpus: int | None = None,
+    progress: Progress | None = None,
+    **thresholds: Any,
+) -> SweepReport:
+    """Scan every model x prompt and append the results to the store in `out` (see `store`).
+
+    models     names / paths / hub ids (as `load_model` takes them), LoadedModel objects (local
+               executor only), or a {label: model} mapping.
+    prompts    a .jsonl / .txt file (or "bundled"), or a list of texts or (text, source) pairs.
+    mode, config, **thresholds   as for `sinkscope.scan` (a DetectConfig, or its fields).
+    resume     continue the sweep in `out` (it must have the same parameters). A plain call with
+               the same parameters also resumes; with different ones it is refused unless
+               `overwrite` (which replaces `out`).
+    on_error   "fail" (default) or "skip": bad JSONL lines and prompts over a model's context.
+    executor   "local" (in-process, default) or "ray" (`ray_address`, or a local instance with
+               `num_cpus` CPUs, default 2; `shard_size` prompts per task).
+    progress   progress(model_label, done, total, stage).
+
+    Raises a SinkscopeError (InputError, ModelNotFoundError, CorruptWeightsError,
+    NumericalError, ...) with a clear message; completed units stay in the store (a store this
+    call created that holds no completed unit is removed). KeyboardInterrupt propagates, leaving a
+    resumable store.
+    """
+    t0 = time.perf_counter()
+    from sinkscope.analysis import DetectConfig
+    from sinkscope.models.loading import _torch_dtype
+
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error must be one of {', '.join(ON_ERROR)} (got '{on_error}').")
+    if executor not in EXECUTORS:
+        raise InputError(f"--executor must be one of {', '.join(EXECUTORS)} (got '{executor}').")
+    if not isinstance(generate, int) or isinstance(generate, bool) or generate < 0:
+        raise InputError(f"--generate must be an integer >= 0 (got {generate!r}).")
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite contradict each other; give one of them.")
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise InputError(f"--shard-size must be >= 1 (got {shard_size!r}).")
+    if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+        raise InputError(f"--num-cpus must be >= 1 (got {num_cpus!r}).")
+    if ray_address and executor != "ray":
+        raise InputError("--ray-address needs --executor ray.")
+    _torch_dtype(dtype)  # unknown dtype -> InputError
+    cfg = config if config is not None else DetectConfig(mode=mode, **thresholds)
+    if config is not None and thresholds:
+        raise InputError("give thresholds either as a DetectConfig (config=) or as keywords, not both.")
+
+    pairs, path, prompts_sha, bad_lines = _read_prompts(prompts, on_error)
+    resolved = _resolve_models(models)
+    if executor == "ray" and any(not isinstance(obj, str) for _, _, obj in resolved):
+        raise InputError("--executor ray loads each model in its own worker: give model names or paths, not loaded models.")
+
+    # distinct prompts, in file order
+    seen: dict[str, tuple[int, str, str]] = {}
+    duplicates: list[str] = []
+    for text, source in pairs:
+        key = prompt_key(text, generate, chat)
+        if key in seen:
+            duplicates.append(f"{source} repeats {seen[key][1]}")
+            continue
+        seen[key] = (len(seen), source, text)
+    params = {
+        "format": STORE_FORMAT,
+        "format_version": STORE_VERSION,
+        "created": now(),
+        "models": [{"label": lab, "ref": ref} for lab, ref, _ in resolved],
+        "mode": cfg.mode,
+        "thresholds": cfg.to_dict(),
+        "generate": generate,
+        "chat": bool(chat),
+        "dtype": str(dtype),
+        "prompts_sha256": prompts_sha,
+        "prompts": {"file": path, "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
+                    "n_duplicates": len(duplicates)},
+    }
+    from sinkscope.core.version import __version__
+
+    params["sinkscope_version"] = __version__
+
+    out = Path(out)
+    state, detail = _folder_state(out, params)
+    if state == "different" and not overwrite:
+        raise InputError(
+            f"--out '{out}' holds a different sweep ({detail}). Pass --overwrite to replace it, "
+            "or choose another --out (--resume continues only a sweep with the same parameters)."
+        )
+    if state == "foreign" and not overwrite:
+        raise InputError(
+            f"--out '{out}' is not a sweep folder: {detail}. Choose another --out, or pass --overwrite to replace it."
+        )
+    replace = overwrite and state in ("same", "different", "foreign")
+    created = state == "new"
+    fresh = state in ("new", "empty") or replace
+
+    old: Path | None = None
+    try:
+        if replace:
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            created = True
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if old is not None and old.exists() and not out.exists():
+            os.replace(old, out)
+        raise InputError(f"cannot write to --out '{out}' ({e.strerror or e}); choose a writable folder.") from None
+
+    store = SweepStore(out)
+    report = SweepReport(out=out, executor=executor, models=[lab for lab, _, _ in resolved], n_prompts=len(seen),
+                         n_units=len(resolved) * len(seen), bad_lines=bad_lines, duplicates=duplicates)
+    locked = False
+    try:
+        with store.lock():
+            locked = True
+            if old is not None:
+                remove_tree(old)
+                old = None
+            if fresh:
+                store.write_params(params)
+            store.clean()
+            units = {
+                lab: [Unit(lab, ref, key, i, src, text) for key, (i, src, text) in seen.items()]
+                for lab, ref, _ in resolved
+            }
+            pending: dict[str, list[Unit]] = {}
+            done: dict[str, int] = {}
+            for lab, _, _ in resolved:
+                have = store.completed_keys(lab)
+                pending[lab] = [u for u in units[lab] if u.key not in have]
+                done[lab] = len(units[lab]) - len(pending[lab])
+                report.n_already += done[lab]
+            totals = {lab: len(units[lab]) for lab, _, _ in resolved}
+            if progress:
+                for lab, _, _ in resolved:
+                    progress(lab, done[lab], totals[lab], "pending" if pending[lab] else "done")
+            opts = {"dtype": str(dtype), "generate": generate, "chat": bool(chat), "on_error": on_error,
+                    "ray_address": ray_address, "shard_size": shard_size, "num_cpus": num_cpus}
+            run = _run_ray if executor == "ray" else _run_local
+            run(store, resolved, pending, totals, done, cfg, opts, report, progress)
+    except BaseException:
+        if old is not None and old.exists():
+            # failed before the replaced folder was removed: put it back
+            remove_tree(out)
+            os.replace(old, out)
+        elif locked and fresh and store.count_records() == 0:
+            # nothing completed: leave no trace of this run
+            if created:
+                remove_tree(out)
+            else:
+                for name in ("sweep.json", ".lock", "sinks", "layers", "arrays", "done"):
+                    p = out / name
+                    remove_tree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        raise
+    report.elapsed_s = time.perf_counter() - t0
+    return report

@@ -1,0 +1,114 @@
+"""Mode specs and the edit formulas of METHOD.md §4 (pure tensors, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sinkscope.core.errors import InputError
+from sinkscope.workflows.interventions import EditPlan, InterventionSpec, edit_for, parse_grid, parse_mode
+
+
+@pytest.mark.parametrize(
+    "text, kind, value",
+    [
+        ("project-out", "project-out", None),
+        ("PROJECT_OUT", "project-out", None),
+        ("zero", "zero", None),
+        ("rescale:50", "rescale", 50.0),
+        ("rescale:0", "rescale", 0.0),
+        ("induce:-2.5", "induce", -2.5),
+        (" induce:1e3 ", "induce", 1000.0),
+    ],
+)
+def test_parse_mode(text, kind, value):
+    spec = parse_mode(text)
+    assert spec == InterventionSpec(kind, value)
+    assert parse_mode(spec) is spec
+    assert parse_mode(str(spec)) == spec  # str() round-trips
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("ablate", "not a valid intervention"),
+        ("", "not a valid intervention"),
+        ("zero:3", "takes no value"),
+        ("project-out:1", "takes no value"),
+        ("rescale", "needs a number"),
+        ("induce:", "needs a number"),
+        ("induce:abc", "is not a number"),
+        ("rescale:-1", "NORM must be >= 0"),
+        ("induce:nan", "finite"),
+        ("rescale:inf", "finite"),
+    ],
+)
+def test_bad_mode_names_input_and_allowed(text, needle):
+    with pytest.raises(InputError) as e:
+        parse_mode(text)
+    msg = str(e.value)
+    assert needle in msg
+    assert "project-out" in msg or "NORM" in msg  # the allowed forms are listed
+
+
+def test_parse_grid():
+    assert parse_grid("0,50, 100,200") == [0.0, 50.0, 100.0, 200.0]
+    assert parse_grid([1, 2.5]) == [1.0, 2.5]
+    for bad in ("", "1,a", "1,inf"):
+        with pytest.raises(InputError, match="grid"):
+            parse_grid(bad)
+
+
+def _rows(seed=0, k=3, d=16):
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(k, d, generator=g) * 5
+    u = torch.randn(d, generator=g)
+    return m, u / u.norm()
+
+
+def test_formulas():
+    m, u = _rows()
+    po = InterventionSpec("project-out").apply(m, u)
+    assert torch.allclose(po, m - (m @ u)[:, None] * u[None, :])
+    assert (po @ u).abs().max() < 1e-5  # nothing left along u
+    assert torch.allclose(m - po, (m @ u)[:, None] * u[None, :], atol=1e-6)  # only the u component removed
+    assert torch.equal(InterventionSpec("zero").apply(m, u), torch.zeros_like(m))
+    rs = InterventionSpec("rescale", 7.5).apply(m, u)
+    assert torch.allclose(rs.norm(dim=-1), torch.full((3,), 7.5))
+    assert torch.allclose(rs / rs.norm(dim=-1, keepdim=True), m / m.norm(dim=-1, keepdim=True), atol=1e-6)
+    ind = InterventionSpec("induce", 3.0).apply(m, u)
+    assert torch.allclose(ind - m, 3.0 * u.expand_as(m), atol=1e-6)
+    assert torch.equal(InterventionSpec("induce", 0.0).apply(m, u), m)  # a true no-op
+    z = torch.zeros(1, 16)
+    assert torch.equal(InterventionSpec("rescale", 4.0).apply(z, u), z)  # no direction to rescale: stays 0
+
+
+def test_edit_for_touches_only_its_rows_layers_and_batch_rows():
+    g = torch.Generator().manual_seed(1)
+    m = torch.randn(2, 10, 16, generator=g)
+    u = np.random.RandomState(0).randn(16)
+    u /= np.linalg.norm(u)
+    plan = EditPlan(layer=1, positions=(2, 7), spec=InterventionSpec("project-out"), direction=u)
+    edit = edit_for([plan, None])
+    assert edit(0, m) is None and edit(2, m) is None  # other layers untouched
+    out = edit(1, m)
+    assert out is not None and out is not m
+    keep = [i for i in range(10) if i not in (2, 7)]
+    assert torch.equal(out[0, keep], m[0, keep])
+    assert torch.equal(out[1], m[1])  # batch row without a plan
+    ut = torch.as_tensor(u, dtype=torch.float32)
+    assert (out[0, [2, 7]] @ ut).abs().max() < 1e-5
+    # two rows, two different plans
+    p2 = EditPlan(layer=1, positions=(4,), spec=InterventionSpec("zero"))
+    out2 = edit_for([plan, p2])(1, m)
+    assert torch.equal(out2[0], out[0]) and torch.equal(out2[1, 4], torch.zeros(16))
+    assert torch.equal(out2[1, :4], m[1, :4]) and torch.equal(out2[1, 5:], m[1, 5:])
+
+
+def test_edit_keeps_dtype():
+    m = torch.randn(1, 5, 8).to(torch.bfloat16)
+    plan = EditPlan(0, (1,), InterventionSpec("rescale", 2.0))
+    out = edit_for([plan])(0, m)
+    assert out.dtype == torch.bfloat16
+    assert abs(float(out[0, 1].float().norm()) - 2.0) < 0.02
