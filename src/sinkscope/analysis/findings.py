@@ -15,6 +15,7 @@ from sinkscope.analysis.formation import formation_columns
 from sinkscope.analysis.levels import Levels, levels
 from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
+from sinkscope.analysis.properties import SinkProperties, properties
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
@@ -56,6 +57,9 @@ class Findings:
     weakening            from the pooled layer table; weakening_per_prompt per prompt (§6).
     massive              massive activations (ratio > 100) with a `prompt` column.
     act                  ACT heads (Yu et al.) with a `prompt` column.
+    properties(kinds)    METHOD §8 sink properties (key / value norms ...), computed from the
+                         prompts' arrays on first use and cached per `kinds` (pure analysis: the
+                         report reads it, it never recomputes).
     """
 
     config: DetectConfig
@@ -71,6 +75,15 @@ class Findings:
     weakening_per_prompt: list[Weakening] = field(default_factory=list)
     massive: pd.DataFrame = field(default_factory=pd.DataFrame)
     act: pd.DataFrame = field(default_factory=pd.DataFrame)
+    prompts: list[PromptTrace] = field(default_factory=list, repr=False)
+    _properties: dict[tuple[str, ...], SinkProperties] = field(default_factory=dict, repr=False)
+
+    def properties(self, kinds: tuple[str, ...] = ("secondary",)) -> SinkProperties:
+        """METHOD §8 over all prompts (`sinkscope.analysis.properties.properties`), cached."""
+        key = tuple(kinds)
+        if key not in self._properties:
+            self._properties[key] = properties(self.prompts, self.detections, kinds=key)
+        return self._properties[key]
 
     @property
     def secondary(self) -> pd.DataFrame:
@@ -203,4 +216,5 @@ def analyze(
         weakening_per_prompt=[weakening(t) for t in tables],
         massive=pd.concat(massive_parts, ignore_index=True),
         act=pd.concat(act_parts, ignore_index=True),
+        prompts=list(prompts),
     )

@@ -92,10 +92,8 @@ class ScanResult:
 
     def properties(self, kinds: tuple[str, ...] = ("secondary",)):
         """METHOD.md §8: residual / key / value norms and the value each sink returns, per layer
-        (`sinkscope.analysis.properties.SinkProperties`; no model run)."""
-        from sinkscope.analysis.properties import properties
-
-        return properties(self, kinds=kinds)
+        (`sinkscope.analysis.properties.SinkProperties`; no model run, cached in the findings)."""
+        return self.findings.properties(kinds)
 
     def reanalyze(self, **overrides: Any) -> "ScanResult":
         """The same capture, analysed with other thresholds (no model run)."""
