@@ -8,6 +8,8 @@ bash scripts/install.sh --dev || exit 1
 bash scripts/install-browser.sh  # chromium + playwright for the report tests (skipped if impossible)
 PY=${PYTHON:-python3}
 "$PY" -m ruff check src tests benchmarks scripts || exit 1
+# The import contract of pyproject.toml: layers only point down, no import cycle anywhere.
+lint-imports --no-cache || exit 1
 "$PY" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -15,7 +15,7 @@ from sinkscope.core.errors import SinkscopeError
 from sinkscope.core.version import __version__
 
 __all__ = [
-    "__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig", "anatomy",
+    "__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig", "AnalysisConfig", "anatomy",
 ]
 
 
@@ -33,12 +33,12 @@ def __getattr__(name: str):
         from sinkscope.models.base import LoadedModel
 
         return LoadedModel
-    if name == "DetectConfig":
-        from sinkscope.analysis import DetectConfig
+    if name in ("DetectConfig", "AnalysisConfig"):
+        from sinkscope.analysis import config as _config
 
-        return DetectConfig
+        return getattr(_config, name)
     if name == "anatomy":
-        from sinkscope.analysis.anatomy import anatomy
+        from sinkscope.workflows.anatomy import anatomy
 
         return anatomy
     if name in ("intervene",):

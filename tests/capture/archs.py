@@ -105,3 +105,22 @@ def eager_reference(model, lm, ids):
         if layer in store
     }
     return scores, n_queries, resid, mlp, attn
+
+
+def build_gemma3_composite(seed: int = 0):
+    """A tiny random-init Gemma3ForConditionalGeneration: a config with sub-configs (text, vision)
+    and nested PreTrainedModels, for the adapter row "gemma3" and per-sub-config attention settings."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    cfg = Gemma3Config(
+        text_config=dict(
+            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+            intermediate_size=128, vocab_size=300, sliding_window=WINDOW,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           image_size=28, patch_size=14),
+        mm_tokens_per_image=4,
+    )
+    torch.manual_seed(seed)
+    return Gemma3ForConditionalGeneration._from_config(cfg, attn_implementation="eager").eval()

@@ -1,17 +1,27 @@
 """Capture exactness against HF eager attention on every architecture family (random init), batching,
-dtype, device maps, NLL and decoding through the attention function."""
+dtype, device maps, NLL and decoding through the attention function; the model's attention
+implementation restored exactly afterwards; concurrent and nested captures kept apart."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
 import torch
 
-from sinkscope.capture.engine import capture, choose_query_block, expected_nq
+from sinkscope.capture.engine import capture, choose_query_block, expected_nq, sinkscope_attention
 from sinkscope.capture.trace import CaptureSettings
 from sinkscope.core.errors import UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
-from tests.capture.archs import ARCHS, ToyTokenizer, build, eager_reference, random_ids
+from tests.capture.archs import (
+    ARCHS,
+    ToyTokenizer,
+    build,
+    build_gemma3_composite,
+    eager_reference,
+    random_ids,
+)
 
 TOL = 1e-5
 LENGTHS = [23, 40, 31]
@@ -51,8 +61,6 @@ def test_logits_match_eager(model_type):
     ids = torch.tensor([random_ids(45, seed=3)])
     with torch.no_grad():
         ref = model(ids).logits
-        from sinkscope.capture.engine import sinkscope_attention
-
         with sinkscope_attention(model):
             got = model(ids).logits
     assert model.config._attn_implementation == "eager"  # restored afterwards
@@ -110,8 +118,6 @@ def test_decoding_through_sinkscope_attention_matches_eager():
     x = torch.tensor([random_ids(12, seed=5)])
     with torch.no_grad():
         ref = model.generate(x, max_new_tokens=10, do_sample=False, attention_mask=torch.ones_like(x))
-        from sinkscope.capture.engine import sinkscope_attention
-
         with sinkscope_attention(model):
             got = model.generate(x, max_new_tokens=10, do_sample=False, attention_mask=torch.ones_like(x))
     assert torch.equal(ref, got)
@@ -155,10 +161,20 @@ def test_unsupported_architecture_is_named():
         capture(lm, ["x"], [[3, 4, 5, 6]], [["a"] * 4])
 
 
-def test_query_block_from_memory():
-    small = choose_query_block(1, 9, 512)
-    big = choose_query_block(1, 9, 16384)
-    assert small >= big >= 16
+@pytest.mark.parametrize(
+    "avail, expected",
+    [
+        (64 << 30, (227, 16)),  # plenty of RAM: a 4 MB float32 slice, 4 MB // (4 * 9 * 512) = 227 rows
+        (2 << 30, (113, 16)),  # 2 GB: 1/1024 of it, 2 MB
+        (256 << 20, (56, 16)),  # little RAM: never below 1 MB
+    ],
+)
+def test_query_block_from_memory(monkeypatch, avail, expected):
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": avail})())
+    assert (choose_query_block(1, 9, 512), choose_query_block(1, 9, 16384)) == expected  # at least 16 rows
+    assert choose_query_block(1, 1, 16) == 1024  # at most 1024 rows
     assert choose_query_block(1, 9, 16384, override=64) == 64
 
 
@@ -166,3 +182,125 @@ def test_expected_nq():
     assert expected_nq(5, None).tolist() == [5, 4, 3, 2, 1]
     assert expected_nq(5, 2).tolist() == [2, 2, 2, 2, 1]
     assert expected_nq(4, None, causal=False).tolist() == [4, 4, 4, 4]
+
+
+# ---- the attention implementation is restored exactly --------------------------------------
+
+
+def _boom(layer, m):
+    raise RuntimeError("edit failed")
+
+
+@pytest.mark.parametrize("before", [None, "eager", "sdpa"])
+def test_attention_implementation_restored_after_capture(before):
+    """Whatever the model had, "unset" (None) included, it has again after a capture, on success
+    and when the capture fails half-way through a forward."""
+    model = build("llama")
+    lm = _lm(model)
+    model.config._attn_implementation_internal = before
+    ids, trace = _run(lm, lengths=[12])
+    assert trace.prompts[0].scores.shape == (3, 4, 12)
+    assert model.config._attn_implementation_internal == before
+    with pytest.raises(RuntimeError, match="edit failed"):
+        capture(lm, ["p"], ids, [["t"] * 12], edits={0: _boom})
+    assert model.config._attn_implementation_internal == before
+    if before is not None:  # the model runs its own attention again, not sinkscope's
+        x = torch.tensor(ids)
+        with torch.no_grad():
+            model.set_attn_implementation("eager")
+            ref = model(x).logits
+            model.set_attn_implementation(before)
+            got = model(x).logits
+        assert (ref - got).abs().max().item() < 1e-4
+
+
+def _implementations(model):
+    return (
+        model.config._attn_implementation_internal,
+        model.config.text_config._attn_implementation_internal,
+        model.config.vision_config._attn_implementation_internal,
+        model.model.language_model.config._attn_implementation_internal,
+    )
+
+
+def test_sub_config_implementations_restored():
+    """A composite model (config with text / vision sub-configs, nested PreTrainedModels): each
+    config gets back its own value, mixed values and None included."""
+    model = build_gemma3_composite()
+    model.config._attn_implementation_internal = "eager"
+    model.config.text_config._attn_implementation_internal = None
+    model.config.vision_config._attn_implementation_internal = "sdpa"
+    before = _implementations(model)
+    assert before == ("eager", None, "sdpa", None)  # the language model shares text_config
+    with sinkscope_attention(model):
+        assert _implementations(model)[:2] == ("sinkscope", "sinkscope")
+    assert _implementations(model) == before
+    with pytest.raises(ValueError, match="inside"):
+        with sinkscope_attention(model):
+            raise ValueError("inside")
+    assert _implementations(model) == before
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-gemma3")
+    _, trace = _run(lm, lengths=[14])
+    assert trace.prompts[0].scores.shape == (2, 4, 14) and np.isfinite(trace.prompts[0].scores).all()
+    assert _implementations(model) == before
+
+
+# ---- concurrent and nested captures ---------------------------------------------------------
+
+
+def test_concurrent_captures_in_two_threads_match_their_solo_runs():
+    """Two models captured at the same time in two threads (a barrier inside layer 0 holds both
+    forwards open, so both recorders are active at once): each thread's attention reports to its
+    own recorder, and each trace equals the model's capture run alone."""
+    lms = [_lm(build("llama", seed=1)), _lm(build("mistral", seed=2))]
+    solo = [_run(lm, lengths=[17, 26])[1] for lm in lms]
+    barrier = threading.Barrier(2, timeout=60)
+
+    def meet(layer, m):
+        if layer == 0:
+            barrier.wait()
+        return None
+
+    got: list = [None, None]
+    errors: list[BaseException] = []
+
+    def work(i):
+        try:
+            ids = [random_ids(n, seed=k) for k, n in enumerate([17, 26])]
+            got[i] = capture(lms[i], ["p0", "p1"], ids, [["t"] * len(x) for x in ids],
+                             CaptureSettings(batch_size=2, query_block=7), edits={0: meet, 1: meet})
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for a, b in zip(got, solo):
+        for pa, pb in zip(a.prompts, b.prompts):
+            np.testing.assert_allclose(pa.scores, pb.scores, atol=1e-6)
+            np.testing.assert_allclose(pa.resid_norm, pb.resid_norm, rtol=1e-6)
+
+
+def test_nested_capture_keeps_the_outer_recorder():
+    """A capture started inside another one (from an MLP edit of the outer forward) records its own
+    model; the outer capture goes on recording into its own recorder and equals its solo run."""
+    outer, inner = _lm(build("llama", seed=3)), _lm(build("qwen2", seed=4))
+    _, outer_solo = _run(outer, lengths=[15])
+    _, inner_solo = _run(inner, lengths=[15])
+    nested: list = []
+
+    def run_inner(layer, m):
+        if layer == 1:
+            nested.append(_run(inner, lengths=[15])[1])
+        return None
+
+    ids = [random_ids(15, seed=0)]
+    got = capture(outer, ["p0"], ids, [["t"] * 15], CaptureSettings(query_block=7), edits={0: run_inner})
+    (inner_trace,) = nested
+    np.testing.assert_allclose(inner_trace.prompts[0].scores, inner_solo.prompts[0].scores, atol=1e-6)
+    np.testing.assert_allclose(got.prompts[0].scores, outer_solo.prompts[0].scores, atol=1e-6)
+    assert outer.model.config._attn_implementation == "eager"
+    assert inner.model.config._attn_implementation == "eager"

@@ -52,7 +52,7 @@ def test_scan_jsonl_with_thresholds(tmp_path, smollm2):
     [
         (["scan", "x", "--mode", "both"], "--mode must be one of"),
         (["scan", "x", "--tau", "1.5"], "tau"),
-        (["scan", "x", "--min-lifetime", "-1"], "min_lifetime"),
+        (["scan", "x", "--min-lifetime", "-1"], "--min-lifetime"),
         (["scan", "--file", "/nonexistent/prompts.jsonl"], "does not exist"),
         (["scan", "x", "--model", "smolm2-135m"], "smollm2-135m"),  # typo -> suggestion
     ],

@@ -525,3 +525,19 @@ def test_gguf_file_is_dequantised_on_load_like_the_cache(smol):
     enc = lm.tokenizer("The capital of France is", return_tensors="pt")
     with torch.no_grad():
         torch.testing.assert_close(lm.model(**enc).logits, smol[0].model(**enc).logits)
+
+
+def test_torch_dtype_names_and_errors():
+    from sinkscope.models.loading import torch_dtype
+
+    assert torch_dtype("float32") is torch.float32 and torch_dtype("FP32") is torch.float32
+    assert torch_dtype("bf16") is torch.bfloat16 and torch_dtype("torch.bfloat16") is torch.bfloat16
+    assert torch_dtype("half") is torch.float16 and torch_dtype(torch.float16) is torch.float16
+    with pytest.raises(InputError, match="Unknown dtype 'int8'"):
+        torch_dtype("int8")
+
+
+def test_from_pair_is_wrap_pair():
+    lm = LoadedModel.from_pair(tiny_llama(), make_tokenizer("<s>"), ref="mine")
+    assert isinstance(lm, LoadedModel) and lm.info.ref == "mine" and lm.info.n_layers == 3
+    assert lm.info == wrap_pair(lm.model, lm.tokenizer, ref="mine").info

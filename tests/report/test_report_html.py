@@ -1,4 +1,4 @@
-"""Structural tests of the HTML report generator, the figures and the `report` command (no browser).
+"""Structural tests of the HTML report page (report/html.py) and the `report` command (no browser).
 
 Snapshot-style: the sections are there, the embedded JSON parses and matches the result, the
 binary blobs decode to the right shapes, nothing points at the network, the file stays small at
@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sinkscope.report import html as rh
-from sinkscope.report.figures import FIGURE_NAMES, clip_from, maxpool, score_range, write_figures
+from sinkscope.report import payload as rp
+from sinkscope.report.figures import FIGURE_NAMES, maxpool
 from tests.report.reportsynth import synthetic_result
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -84,7 +84,7 @@ def test_blobs_decode_to_the_scores(res2, page2):
         ref = maxpool(res2.findings.detections[i].layer_scores.astype(np.float64), hm["mean"]["bin"])
         np.testing.assert_allclose(mean.astype(np.float64), ref, rtol=1e-3, atol=1e-7)
         heads = np.frombuffer(blob(page2, hm["heads"]["id"]), dtype=np.uint8).reshape(L, H, hm["heads"]["n"])
-        back = rh.dequantise_log_u8(heads, hm["heads"]["log_lo"])
+        back = rp.dequantise_log_u8(heads, hm["heads"]["log_lo"])
         refh = maxpool(res2.scores(i).astype(np.float64), hm["heads"]["bin"])
         ok = refh > 10 ** hm["heads"]["log_lo"]
         rel = np.abs(back[ok] - refh[ok]) / refh[ok]
@@ -144,28 +144,30 @@ def test_size_at_8192_tokens_under_10mb():
     assert len(d["prompts"][0]["records"]["rows"]) == int((res.sinks["prompt"] == 0).sum())
 
 
-def test_budget_downsamples_long_runs(monkeypatch):
-    monkeypatch.setattr(rh, "MEAN_CELL_BUDGET", 30 * 100)
-    monkeypatch.setattr(rh, "HEAD_CELL_BUDGET", 30 * 9 * 50)
-    res = synthetic_result((1000,))
+def test_page_without_secondary_sinks():
+    res = synthetic_result((400,)).reanalyze(k=1e9)  # nothing passes the score test
+    assert res.summary()["n_secondary"] == 0
     d = embedded(rh.build_html(res))
-    hm = d["prompts"][0]["heat"]
-    assert hm["mean"]["bin"] == 10 and hm["mean"]["n"] == 100
-    assert hm["heads"]["bin"] == 20 and hm["heads"]["n"] == 50
+    assert d["levels"]["n_sinks"] == 0 and d["secondary"]["rows"] == []
+    assert d["summary"]["n_secondary"] == 0
 
 
-def test_helpers():
-    a = np.array([[0.1, 0.5, 0.2, 0.9, 0.3]])
-    np.testing.assert_array_equal(maxpool(a, 2), [[0.5, 0.9, 0.3]])
-    assert maxpool(a, 1) is a
-    nq = np.tile(np.arange(20, 0, -1), (3, 1))
-    assert clip_from(nq, 16) == 5  # positions 5.. are seen by < 16 queries
-    assert clip_from(np.full((2, 4), 100), 16) == 4
-    vmin, vmax = score_range(np.array([[1e-3, 2e-3, 0.5, 0.9]]), limit=3)
-    assert vmax == 0.5 and vmin == pytest.approx(2e-3)
-    q = rh.quantise_log_u8(np.array([0.0, 1e-7, 1e-6 * 1.01, 1e-3, 1.0]))
-    assert q[0] == 0 and q[1] == 0 and q[-1] == 255
-    assert rh.dequantise_log_u8(q)[-1] == pytest.approx(1.0)
+def test_page_is_rendered_from_the_assets(page2):
+    """The page is the template with the CSS and the JS inlined: nothing of Jinja is left."""
+    from sinkscope.report.templates import asset_text
+
+    for mark in ("{{", "{%", "{#"):  # ("}}" occurs in the CSS: nested rules of @media)
+        assert mark not in page2, mark
+    css, js = asset_text("report.css"), asset_text("report.js")
+    assert f"<style>\n{css}</style>" in page2
+    assert f"<script>\n{js}</script>" in page2
+    assert page2.count(css) == 1 and page2.count(js) == 1
+    assert page2.rstrip().endswith("</html>")
+
+
+def test_page_has_the_properties_section(page2):
+    assert page2.count('<section id="properties"') == 1 and 'href="#properties"' in page2
+    assert "METHOD.md §8" in page2
 
 
 def test_write_report_is_atomic(tmp_path, res2, monkeypatch):
@@ -194,39 +196,6 @@ def test_write_report_to_unwritable_place(tmp_path, res2):
     blocker.write_text("x")
     with pytest.raises(InputError):
         rh.write_report(res2, blocker / "sub" / "r.html", figures=False)
-
-
-def test_figures(tmp_path, res2):
-    paths = write_figures(res2, tmp_path / "figures")
-    assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in FIGURE_NAMES for e in ("png", "svg"))
-    for p in paths:
-        data = p.read_bytes()
-        if p.suffix == ".png":
-            assert data.startswith(b"\x89PNG") and len(data) > 10_000
-        else:
-            root = ET.fromstring(data)
-            assert root.tag.endswith("svg")
-            assert b"<text" in data or b"<g" in data
-    assert not [p for p in (tmp_path / "figures").iterdir() if p.name.startswith(".")]
-
-
-def test_figures_without_secondary_sinks(tmp_path):
-    res = synthetic_result((400,)).reanalyze(k=1e9)  # nothing passes the score test
-    assert res.summary()["n_secondary"] == 0
-    assert len(write_figures(res, tmp_path)) == 8
-    page = rh.build_html(res)
-    assert embedded(page)["levels"]["n_sinks"] == 0
-
-
-def test_notebook_html(res2):
-    nb = rh.notebook_html(res2)
-    assert "<svg" in nb and "data:image/png;base64," in nb
-    assert "<script" not in nb
-    assert "secondary sinks" in nb
-    assert res2._repr_html_() == nb
-    m = re.search(r'href="data:image/png;base64,([^"]+)"', nb)
-    png = base64.b64decode(m.group(1))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_cli_report(tmp_path, res2):

@@ -3,6 +3,8 @@ the structure METHOD.md describes, persistence and atomic writes."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,7 +88,8 @@ def test_save_load_roundtrip(smollm2, tmp_path):
     assert back.tokens(0) == res.tokens(0)
     pd.testing.assert_frame_equal(back.sinks, res.sinks)
     assert back.manifest["thresholds"] == res.manifest["thresholds"]
-    assert back.manifest["model"]["source_hash"]
+    assert back.manifest["model"] == res.manifest["model"]
+    assert re.fullmatch(r"[0-9a-f]{64}", back.manifest["model"]["source_hash"])  # a sha256
     with pytest.raises(InputError, match="already exists"):
         res.save(out)
 
@@ -111,9 +114,10 @@ def test_same_input_gives_identical_tables(smollm2):
 
 
 def test_bad_inputs(smollm2):
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(InputError, match=r"^prompt 0 \(text 0\) is empty; give a non-empty text\.$"):
         sinkscope.scan(smollm2, ["   "])
-    with pytest.raises(InputError, match="context"):
+    with pytest.raises(InputError, match=r"prompt 0 \(text 0\) is 9001 tokens long, over the 8192-token context of "
+                       r"'smollm2-135m'"):
         sinkscope.scan(smollm2, ["word " * 9000])
 
 
@@ -121,9 +125,21 @@ def test_generate_appends_a_continuation(smollm2):
     res = sinkscope.scan(smollm2, "The capital of France is", generate=8)
     m = res.manifest["prompts"][0]
     assert m["n_tokens"] == m["n_prompt_tokens"] + 8
-    assert "Paris" in res.prompts[0].text or "the" in res.prompts[0].text[len("The capital of France is"):]
+    text, ids = res.prompts[0].text, res.prompts[0].token_ids.tolist()
+    assert text.startswith("The capital of France is Paris")  # the model's greedy answer
+    assert text == smollm2.tokenizer.decode(ids) and ids[:5] == smollm2.tokenizer("The capital of France is")["input_ids"]
+    with torch.no_grad():  # greedy: each generated token is the argmax after its prefix
+        logits = smollm2.model(torch.tensor([ids])).logits[0]
+    assert ids[5:] == logits[4:-1].argmax(dim=-1).tolist()
 
 
 def test_chat_template_is_applied(smollm2):
     res = sinkscope.scan(smollm2, "Hello there, how are you today?", chat=True)
-    assert "<|im_start|>" in "".join(res.tokens(0))
+    tok = smollm2.tokenizer
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": "Hello there, how are you today?"}], add_generation_prompt=True, tokenize=False
+    )
+    assert "".join(res.tokens(0)) == rendered
+    assert rendered.endswith("<|im_start|>user\nHello there, how are you today?<|im_end|>\n<|im_start|>assistant\n")
+    m = res.manifest["prompts"][0]
+    assert m["n_tokens"] == m["n_prompt_tokens"] == len(tok(rendered, add_special_tokens=False)["input_ids"])

@@ -5,40 +5,118 @@ weakening (§6), levels (§7), prior-work metrics (massive activations, ACT), an
 runs them all over a set of prompts.
 """
 
-from sinkscope.analysis.config import DetectConfig
-from sinkscope.analysis.detection import (
-    KINDS,
-    RECORD_COLUMNS,
-    Detection,
-    detect,
-    primary_position,
-    primary_window,
-    sink_like,
-)
-from sinkscope.analysis.findings import Findings, analyze
-from sinkscope.analysis.formation import FORMATION_COLUMNS, formation_columns
-from sinkscope.analysis.levels import Level, Levels, label_cells, levels
-from sinkscope.analysis.massive import (
-    act_heads,
-    activation_ratio,
-    massive_activations,
-    top_activation_per_layer,
-)
-from sinkscope.analysis.normlaw import Correlation, MonotoneFit, NormLaw, correlation, isotonic_fit, norm_law
-from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
-from sinkscope.analysis.weakening import (
-    LAYER_COLUMNS,
-    Weakening,
-    layer_table,
-    pooled_layer_table,
-    weakening,
-)
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+# Lazy (PEP 562): `import sinkscope.analysis.config` (the CLI reads its option defaults from it)
+# must not pull in pandas and scipy; each name below loads its module on first use.
+_NAMES = {
+    "AnalysisConfig": "config",
+    "DetectConfig": "config",
+    "KINDS": "detection",
+    "RECORD_COLUMNS": "detection",
+    "Detection": "detection",
+    "detect": "detection",
+    "primary_position": "detection",
+    "primary_window": "detection",
+    "sink_like": "detection",
+    "Findings": "findings",
+    "analyze": "findings",
+    "FORMATION_COLUMNS": "formation",
+    "formation_columns": "formation",
+    "Level": "levels",
+    "Levels": "levels",
+    "label_cells": "levels",
+    "levels": "levels",
+    "act_heads": "massive",
+    "activation_ratio": "massive",
+    "massive_activations": "massive",
+    "top_activation_per_layer": "massive",
+    "Correlation": "normlaw",
+    "MonotoneFit": "normlaw",
+    "NormLaw": "normlaw",
+    "correlation": "normlaw",
+    "isotonic_fit": "normlaw",
+    "norm_law": "normlaw",
+    "baseline_scores": "scores",
+    "classifiable": "scores",
+    "head_fraction": "scores",
+    "layer_scores": "scores",
+    "LAYER_COLUMNS": "weakening",
+    "Weakening": "weakening",
+    "layer_table": "weakening",
+    "pooled_layer_table": "weakening",
+    "weakening": "weakening",
+}
+
+if TYPE_CHECKING:
+    from sinkscope.analysis.config import AnalysisConfig, DetectConfig
+    from sinkscope.analysis.detection import (
+        KINDS,
+        RECORD_COLUMNS,
+        Detection,
+        detect,
+        primary_position,
+        primary_window,
+        sink_like,
+    )
+    from sinkscope.analysis.findings import Findings, analyze
+    from sinkscope.analysis.formation import FORMATION_COLUMNS, formation_columns
+    from sinkscope.analysis.levels import Level, Levels, label_cells, levels
+    from sinkscope.analysis.massive import (
+        act_heads,
+        activation_ratio,
+        massive_activations,
+        top_activation_per_layer,
+    )
+    from sinkscope.analysis.normlaw import (
+        Correlation,
+        MonotoneFit,
+        NormLaw,
+        correlation,
+        isotonic_fit,
+        norm_law,
+    )
+    from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
+    from sinkscope.analysis.weakening import (
+        LAYER_COLUMNS,
+        Weakening,
+        layer_table,
+        pooled_layer_table,
+        weakening,
+    )
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: object) -> None:
+        # Importing submodule `levels` / `weakening` binds it on this package; those names are the
+        # exported functions (as when this package imported them eagerly), so keep them so.
+        if name in _NAMES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"sinkscope.analysis.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sinkscope.analysis' has no attribute '{name}'")
+
 
 __all__ = [
     "FORMATION_COLUMNS",
     "KINDS",
     "LAYER_COLUMNS",
     "RECORD_COLUMNS",
+    "AnalysisConfig",
     "Correlation",
     "DetectConfig",
     "Detection",

@@ -1,8 +1,8 @@
 """Anatomy of formation: which MLP-input directions make block b's MLP write the sink direction
-(METHOD.md §9).
+(METHOD.md §9). The model-free part: arrays in, tables out.
 
 At a birth layer b, with x_t = the input the MLP of block b reads at token t (the normed residual)
-and f = that block's MLP alone (x -> m, `capture.probe.LayerMlp`):
+and f = that block's MLP alone (x -> m; with a model, `capture.probe.LayerMlp`):
 
     S = {x_t : t a secondary sink born at b},   N = {x_t : same token ids, never sink-like}
     d = mean(S) - mean(N)                                     the sink-vs-non-sink difference
@@ -13,9 +13,10 @@ Contrast
     cos_mlp_shift       = cos(f(mean S) - f(mean N), m_p)     (the difference pushed through f)
     cos_mlp_of_diff     = cos(f(d), m_p)                      (d alone through f)
 Linear probe
-    L2-regularised, class-balanced logistic regression on z-scored inputs (scipy L-BFGS; no
-    scikit-learn), held-out accuracy from stratified k-fold CV, or leave-one-out when the smaller
-    class has fewer than k members; seeded.
+    L2-regularised, class-balanced logistic regression on z-scored inputs (scikit-learn:
+    `make_pipeline(StandardScaler(), LogisticRegression(C=1/l2, class_weight="balanced"))`),
+    held-out accuracy from stratified k-fold CV, or leave-one-out when the smaller class has fewer
+    than k members; seeded.
 PCA of the mean-centred pooled inputs X = S u N, mu = mean(X), top k components u_1..u_k with
     explained variance lambda_j and ratio lambda_j / sum(lambda). Each u_j is oriented so that
     d . u_j >= 0 (+PCj points from non-sinks towards sinks). How much of d it explains:
@@ -30,35 +31,41 @@ Effective directions: |cos(y, m_p)| > threshold (0.98, the paper's) at some alph
     ("largest"). The paper (METHOD §9) finds 15 such signed directions at layer 22 of
     DeepSeek-R1-Distill-Qwen-14B, e.g. +PC1: norm 8.8, cos +0.992.
 
-`anatomy_core` is the model-free part (arrays and a callable f), `anatomy` gathers the inputs from
-a scan's prompts through the probe hooks and calls it.
+`anatomy_core` is this module's entry point (arrays and a callable f). Gathering the inputs from
+a scan's prompts, building f from the model and saving the result folder is the workflow's job
+(`sinkscope.workflows.anatomy`); nothing here loads a model, runs a forward or writes a file.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import LeaveOneOut, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sinkscope.core.errors import InputError
-from sinkscope.core.fileio import jsonable, write_dir_atomic
+from sinkscope.core.fileio import jsonable
 
 AlphaUnit = Literal["input_norm", "pc_std", "absolute"]
 EffectiveAt = Literal["any", "largest"]
 Contrast = Literal["never_sink_like", "not_secondary"]
 Base = Literal["pooled", "non_sink"]
+ProbeMethod = Literal["stratified-k-fold", "leave-one-out"]
 
 MlpFn = Callable[[np.ndarray], np.ndarray]
+"""f: MLP inputs [N, D] -> the block's MLP contributions [N, D] (numpy)."""
 
 _EPS = 1e-12
 LOO_MAX = 300  # leave-one-out above this many samples would mean too many fits
+PROBE_MAX_ITER = 500  # L-BFGS iterations per fit (as the scipy probe before scikit-learn)
+PROBE_TOL = 1e-6  # L-BFGS gradient tolerance (scikit-learn's 1e-4 leaves the weights ~3e-3 off the optimum)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,7 +100,8 @@ class AnatomyConfig:
     effective_at  "any" alpha > 0 of the grid (default) or only the "largest".
     probe_folds   k of the stratified k-fold probe CV; leave-one-out below k per class.
     probe_l2      L2 penalty of the logistic regression (on z-scored inputs): loss =
-                  sum_i w_i logloss_i / sum_i w_i + probe_l2 / 2 * ||beta||^2 / n.
+                  sum_i w_i logloss_i / sum_i w_i + probe_l2 / 2 * ||beta||^2 / n
+                  (scikit-learn's C = 1 / probe_l2, see `probe_model`).
     seed          fold assignment seed (and of the contrast subsample).
     max_non_sink  at most this many contrast inputs (a seeded random subset; None: all).
     contrast      "never_sink_like" (default: same token ids never sink-like at any layer) or
@@ -161,7 +169,7 @@ class ProbeResult:
     accuracy: float
     balanced_accuracy: float
     chance: float
-    method: str
+    method: ProbeMethod
     n_folds: int
     n_sink: int
     n_non_sink: int
@@ -172,38 +180,20 @@ class ProbeResult:
         return asdict(self)
 
 
-def _fit_logistic(X: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Class-balanced L2 logistic regression on z-scored X. Returns (beta, bias, mean, std)."""
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
-    sd = np.where(sd > 1e-8, sd, 1.0)
-    Z = (X - mu) / sd
-    n, D = Z.shape
-    n1 = max(int(y.sum()), 1)
-    n0 = max(n - int(y.sum()), 1)
-    w = np.where(y == 1, n / (2.0 * n1), n / (2.0 * n0))
-    wsum = w.sum()
+def probe_model(l2: float = 1.0) -> Pipeline:
+    """The probe: z-scoring then class-balanced L2 logistic regression (scikit-learn, L-BFGS).
 
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        beta, b = theta[:D], theta[D]
-        z = Z @ beta + b
-        # log(1 + exp(-s z)) with s = 2y - 1, stable
-        s = 2.0 * y - 1.0
-        m = -s * z
-        ll = np.logaddexp(0.0, m)
-        sig = np.exp(m - ll)  # sigmoid(m)
-        val = float((w * ll).sum() / wsum + 0.5 * l2 * (beta @ beta) / n)
-        g = -(w * s * sig) / wsum
-        grad = np.concatenate([Z.T @ g + l2 * beta / n, [g.sum()]])
-        return val, grad
-
-    res = minimize(loss, np.zeros(D + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return res.x[:D], float(res.x[D]), mu, sd
-
-
-def _predict(model: tuple[np.ndarray, float, np.ndarray, np.ndarray], X: np.ndarray) -> np.ndarray:
-    beta, b, mu, sd = model
-    return (((X - mu) / sd) @ beta + b > 0).astype(int)
+    scikit-learn minimises 1/2 ||beta||^2 + C sum_i w_i logloss_i with the "balanced" class weights
+    w_i = n / (2 n_class(i)) (so sum_i w_i = n) and an unpenalised intercept. Dividing by C n gives
+    sum_i w_i logloss_i / sum_i w_i + 1 / (2 C) ||beta||^2 / n, which is the objective of
+    `AnatomyConfig.probe_l2` (l2 / 2 ||beta||^2 / n) exactly when C = 1 / l2 (l2 = 0: C = inf, no
+    penalty). Features with zero variance are left unscaled (StandardScaler's scale 1).
+    """
+    C = 1.0 / l2 if l2 > 0 else math.inf
+    return make_pipeline(
+        StandardScaler(),
+        LogisticRegression(C=C, class_weight="balanced", max_iter=PROBE_MAX_ITER, tol=PROBE_TOL),
+    )
 
 
 def linear_probe(
@@ -215,11 +205,12 @@ def linear_probe(
     seed: int = 0,
     x_primary: np.ndarray | None = None,
 ) -> ProbeResult | None:
-    """Held-out probe accuracy (see `ProbeResult`); None when a class has fewer than 2 samples.
+    """Held-out probe accuracy (see `ProbeResult`, the model is `probe_model(l2)`); None when a
+    class has fewer than 2 samples.
 
     Stratified k-fold (k = `folds`) when both classes have at least k members, else leave-one-out
     (n fits) when there are at most `LOO_MAX` samples, else stratified k-fold with k = the smaller
-    class's size. Folds are assigned by a seeded permutation within each class.
+    class's size. The folds are `StratifiedKFold(k, shuffle=True, random_state=seed)`.
     """
     xs = np.asarray(x_sink, dtype=np.float64)
     xn = np.asarray(x_non, dtype=np.float64)
@@ -229,30 +220,21 @@ def linear_probe(
     X = np.concatenate([xs, xn])
     y = np.concatenate([np.ones(n1, int), np.zeros(n0, int)])
     n = len(y)
-    rng = np.random.default_rng(seed)
+    method: ProbeMethod
     if min(n1, n0) >= folds or n > LOO_MAX:
         k = min(folds, n1, n0)  # a small class with many samples overall: k = its size (>= 2)
-        fold = np.empty(n, dtype=int)
-        for cls in (0, 1):
-            idx = np.flatnonzero(y == cls)
-            idx = idx[rng.permutation(idx.size)]
-            fold[idx] = np.arange(idx.size) % k
+        cv: StratifiedKFold | LeaveOneOut = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         method = "stratified-k-fold"
     else:
-        fold = np.arange(n)
-        method, k = "leave-one-out", n
-    pred = np.empty(n, dtype=int)
-    for f in range(k):
-        test = fold == f
-        model = _fit_logistic(X[~test], y[~test], l2)
-        pred[test] = _predict(model, X[test])
-    acc = float((pred == y).mean())
+        cv, method, k = LeaveOneOut(), "leave-one-out", n
+    pred = cross_val_predict(probe_model(l2), X, y, cv=cv)
     recalls = [float((pred[y == c] == c).mean()) for c in (0, 1)]
-    beta, _, _, sd = _fit_logistic(X, y, l2)
-    direction = beta / sd
+    full = probe_model(l2).fit(X, y)
+    scaler, logit = full[0], full[-1]
+    direction = logit.coef_[0] / scaler.scale_
     d = xs.mean(axis=0) - xn.mean(axis=0)
     return ProbeResult(
-        accuracy=acc,
+        accuracy=float((pred == y).mean()),
         balanced_accuracy=float(np.mean(recalls)),
         chance=float(max(n1, n0) / n),
         method=method,
@@ -322,8 +304,9 @@ class AnatomyResult:
     directions   one row per signed direction (`DIRECTION_COLUMNS`): effective flag, the alpha
                  where |cos| is largest (or the largest alpha, `effective_at`) with its norm and
                  cos, and the share of d explained by that component.
-    samples      one row per gathered input (group "sink" / "non-sink"; with the model: prompt,
-                 position, token, token_id, mlp_norm, mlp_cos_primary = cos(f(x_t), m_p)).
+    samples      one row per gathered input (group "sink" / "non-sink", mlp_norm = ||f(x_t)||,
+                 mlp_cos_primary = cos(f(x_t), m_p); the workflow adds prompt, position, token,
+                 token_id and scan_mlp_norm).
     meta         provenance (model, run folder, prompts, primary positions, consistency check).
     """
 
@@ -386,23 +369,75 @@ class AnatomyResult:
             "meta": self.meta,
         })
 
-    def save(self, path: str | Path, overwrite: bool = False, extra: Callable[[Path], None] | None = None) -> Path:
-        """Write DIR/anatomy.json, pcs.parquet, curves.parquet, directions.parquet, samples.parquet
-        atomically (a temporary sibling folder renamed into place). `extra(tmp_dir)` may add files
-        (the CLI adds the HTML fragment and the figures) before the rename."""
-        def write(tmp: Path) -> None:
-            (tmp / "anatomy.json").write_text(json.dumps(self.to_dict(), indent=2))
-            self.pcs.to_parquet(tmp / "pcs.parquet", index=False)
-            self.curves.to_parquet(tmp / "curves.parquet", index=False)
-            self.directions.to_parquet(tmp / "directions.parquet", index=False)
-            self.samples.to_parquet(tmp / "samples.parquet", index=False)
-            if extra is not None:
-                extra(tmp)
-
-        return write_dir_atomic(path, write, overwrite=overwrite)
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """The tables by name (the workflow writes each as NAME.parquet)."""
+        return {"pcs": self.pcs, "curves": self.curves, "directions": self.directions, "samples": self.samples}
 
 
 # ---- the model-free core ----------------------------------------------------------------------------
+def _contrast(
+    xs: np.ndarray, xn: np.ndarray, f: MlpFn, xp: np.ndarray, mp: np.ndarray, base: np.ndarray, input_norm: float
+) -> tuple[ContrastStats, np.ndarray, np.ndarray, np.ndarray]:
+    """`ContrastStats`, f(base), and per sample (sinks then non-sinks) ||f(x_t)|| and cos(f(x_t), m_p)."""
+    mean_s, mean_n = xs.mean(axis=0), xn.mean(axis=0)
+    d = mean_s - mean_n
+    fs, fn, fd, fb = f(np.stack([mean_s, mean_n, d, base]))  # one batched call through the MLP
+    f_all = f(np.concatenate([xs, xn]))
+    cos_all = _cos_rows(f_all, mp)
+    norm_all = np.linalg.norm(f_all, axis=1)
+    ns = len(xs)
+    stats = ContrastStats(
+        diff_norm=float(np.linalg.norm(d)),
+        cos_diff_primary=_cos(d, xp),
+        cos_mlp_shift=_cos(fs - fn, mp),
+        cos_mlp_of_diff=_cos(fd, mp),
+        sink_mlp_cos=float(np.nanmean(cos_all[:ns])),
+        non_sink_mlp_cos=float(np.nanmean(cos_all[ns:])),
+        sink_mlp_norm=float(norm_all[:ns].mean()),
+        non_sink_mlp_norm=float(norm_all[ns:].mean()),
+        base_norm=float(np.linalg.norm(fb)),
+        base_cos=_cos(fb, mp),
+        input_norm=input_norm,
+    )
+    return stats, fb, norm_all, cos_all
+
+
+def _signed_direction(
+    f: MlpFn, u: np.ndarray, sign: int, j: int, unit: float, diff_cos: float,
+    base: np.ndarray, fb: np.ndarray, mp: np.ndarray, cfg: AnatomyConfig,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The alpha curve rows (`CURVE_COLUMNS`) and the direction row (`DIRECTION_COLUMNS`) of s u_j."""
+    name = f"{'+' if sign > 0 else '-'}PC{j + 1}"
+    grid = np.asarray(cfg.alphas, dtype=np.float64)
+    steps = sign * grid * unit
+    Y = f(base[None, :] + steps[:, None] * u[None, :])
+    cosy = _cos_rows(Y, mp)
+    normy = np.linalg.norm(Y, axis=1)
+    delta = Y - fb[None, :]
+    curve = [
+        {
+            "direction": name, "pc": j + 1, "sign": sign, "alpha": float(a), "step": float(abs(st)),
+            "out_norm": float(yn), "cos_primary_mlp": float(yc), "delta_norm": float(dl),
+            "cos_delta": float(dc) if a > 0 else float("nan"),
+        }
+        for a, st, yn, yc, dl, dc in zip(grid, steps, normy, cosy, np.linalg.norm(delta, axis=1), _cos_rows(delta, mp))
+    ]
+    pos = np.flatnonzero(grid > 0)  # never empty (AnatomyConfig)
+    abs_cos = np.where(np.isfinite(cosy), np.abs(cosy), -1.0)
+    last = int(pos[-1])
+    i = last if cfg.effective_at == "largest" else int(pos[np.argmax(abs_cos[pos])])
+    share = diff_cos**2 if math.isfinite(diff_cos) else float("nan")
+    row = {
+        "direction": name, "pc": j + 1, "sign": sign,
+        "effective": bool(abs_cos[i] > cfg.threshold),
+        "alpha": float(grid[i]), "out_norm": float(normy[i]), "cos_primary_mlp": float(cosy[i]),
+        "max_abs_cos": float(abs_cos[pos].max()),
+        "cos_at_largest": float(cosy[last]), "norm_at_largest": float(normy[last]),
+        "diff_cos": sign * diff_cos, "diff_share": share,
+    }
+    return curve, row
+
+
 def anatomy_core(
     x_sink: np.ndarray,
     x_non: np.ndarray,
@@ -436,30 +471,10 @@ def anatomy_core(
 
     X = np.concatenate([xs, xn])
     mu = X.mean(axis=0)
-    mean_s, mean_n = xs.mean(axis=0), xn.mean(axis=0)
-    d = mean_s - mean_n
-    base = mu if cfg.base == "pooled" else mean_n
+    d = xs.mean(axis=0) - xn.mean(axis=0)
+    base = mu if cfg.base == "pooled" else xn.mean(axis=0)
     input_norm = float(np.median(np.linalg.norm(X, axis=1)))
-
-    # contrast (one batched call through the MLP)
-    probe_pts = np.stack([mean_s, mean_n, d, base])
-    fs, fn, fd, fb = f(probe_pts)
-    f_all = f(X)
-    cos_all = _cos_rows(f_all, mp)
-    norm_all = np.linalg.norm(f_all, axis=1)
-    contrast = ContrastStats(
-        diff_norm=float(np.linalg.norm(d)),
-        cos_diff_primary=_cos(d, xp),
-        cos_mlp_shift=_cos(fs - fn, mp),
-        cos_mlp_of_diff=_cos(fd, mp),
-        sink_mlp_cos=float(np.nanmean(cos_all[: len(xs)])),
-        non_sink_mlp_cos=float(np.nanmean(cos_all[len(xs):])),
-        sink_mlp_norm=float(norm_all[: len(xs)].mean()),
-        non_sink_mlp_norm=float(norm_all[len(xs):].mean()),
-        base_norm=float(np.linalg.norm(fb)),
-        base_cos=_cos(fb, mp),
-        input_norm=input_norm,
-    )
+    contrast, fb, norm_all, cos_all = _contrast(xs, xn, f, xp, mp, base, input_norm)
 
     probe = linear_probe(xs, xn, folds=cfg.probe_folds, l2=cfg.probe_l2, seed=cfg.seed, x_primary=xp)
     probe_reason = None if probe is not None else (
@@ -467,16 +482,15 @@ def anatomy_core(
     )
 
     # PCA of the mean-centred pooled inputs
-    Xc = X - mu
-    _, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    _, S, Vt = np.linalg.svd(X - mu, full_matrices=False)
     var = S**2 / max(len(X) - 1, 1)
     total = float(var.sum())
     rank = int((S > S.max(initial=0.0) * 1e-9).sum()) if S.size else 0
-    k = min(cfg.n_pcs, rank)
     dn = np.linalg.norm(d)
-    pc_rows, curve_rows, dir_rows = [], [], []
-    grid = np.asarray(cfg.alphas, dtype=np.float64)
-    for j in range(k):
+    pc_rows: list[dict[str, Any]] = []
+    curve_rows: list[dict[str, Any]] = []
+    dir_rows: list[dict[str, Any]] = []
+    for j in range(min(cfg.n_pcs, rank)):
         u = Vt[j].astype(np.float64)
         if u @ d < 0:
             u = -u
@@ -494,34 +508,9 @@ def anatomy_core(
         })
         unit = {"input_norm": input_norm, "pc_std": std, "absolute": 1.0}[cfg.alpha_unit]
         for sign in (1, -1):
-            name = f"{'+' if sign > 0 else '-'}PC{j + 1}"
-            steps = sign * grid * unit
-            Y = f(base[None, :] + steps[:, None] * u[None, :])
-            cosy = _cos_rows(Y, mp)
-            normy = np.linalg.norm(Y, axis=1)
-            delta = Y - fb[None, :]
-            for a, st, yn, yc, dl, dc in zip(grid, steps, normy, cosy, np.linalg.norm(delta, axis=1), _cos_rows(delta, mp)):
-                curve_rows.append({
-                    "direction": name, "pc": j + 1, "sign": sign, "alpha": float(a), "step": float(abs(st)),
-                    "out_norm": float(yn), "cos_primary_mlp": float(yc), "delta_norm": float(dl),
-                    "cos_delta": float(dc) if a > 0 else float("nan"),
-                })
-            pos = grid > 0
-            abs_cos = np.where(np.isfinite(cosy), np.abs(cosy), -1.0)
-            if cfg.effective_at == "largest":
-                i = int(np.flatnonzero(pos)[-1])
-            else:
-                cand = np.flatnonzero(pos)
-                i = int(cand[np.argmax(abs_cos[cand])])
-            last = int(np.flatnonzero(pos)[-1])
-            dir_rows.append({
-                "direction": name, "pc": j + 1, "sign": sign,
-                "effective": bool(abs_cos[i] > cfg.threshold),
-                "alpha": float(grid[i]), "out_norm": float(normy[i]), "cos_primary_mlp": float(cosy[i]),
-                "max_abs_cos": float(abs_cos[pos].max()) if pos.any() else float("nan"),
-                "cos_at_largest": float(cosy[last]), "norm_at_largest": float(normy[last]),
-                "diff_cos": sign * diff_cos, "diff_share": diff_cos**2 if math.isfinite(diff_cos) else float("nan"),
-            })
+            curve, row = _signed_direction(f, u, sign, j, unit, diff_cos, base, fb, mp, cfg)
+            curve_rows += curve
+            dir_rows.append(row)
 
     samples = pd.DataFrame({
         "group": ["sink"] * len(xs) + ["non-sink"] * len(xn),
@@ -543,19 +532,19 @@ def anatomy_core(
     )
 
 
-# ---- on a scan ---------------------------------------------------------------------------------------
+# ---- birth layers of a sinks table --------------------------------------------------------------------
 def birth_layer_counts(sinks: pd.DataFrame) -> dict[int, int]:
     """{birth layer: number of secondary sinks born there} of a sinks table."""
     sec = sinks[sinks["kind"] == "secondary"]
     return {int(k): int(v) for k, v in sec["birth"].value_counts().sort_index().items()}
 
 
-def resolve_layer(res: Any, layer: int | None) -> int:
-    """The birth layer to dissect: `layer` checked against the run (InputError when out of range or
-    when no secondary sink is born there, naming the birth layers that exist), or, when None, the
-    birth layer with the most secondary sinks (ties: the earliest)."""
-    n_layers = int(res.findings.n_layers)
-    counts = birth_layer_counts(res.sinks)
+def resolve_birth_layer(sinks: pd.DataFrame, n_layers: int, layer: int | None) -> int:
+    """The birth layer to dissect, from a sinks table of a model with `n_layers` blocks: `layer`
+    checked (InputError when out of range or when no secondary sink is born there, naming the birth
+    layers that exist), or, when None, the birth layer with the most secondary sinks (ties: the
+    earliest)."""
+    counts = birth_layer_counts(sinks)
     if layer is None:
         if not counts:
             raise InputError("the run has no secondary sinks at all, so there is no birth layer to dissect.")
@@ -572,173 +561,6 @@ def resolve_layer(res: Any, layer: int | None) -> int:
     return b
 
 
-def _load(res_or_run_dir: Any):
-    from sinkscope.workflows.scan import ScanResult
-
-    if isinstance(res_or_run_dir, (str, Path)):
-        d = Path(res_or_run_dir)
-        if not d.exists():
-            raise InputError(f"run folder '{d}' not found; pass a folder written by `sinkscope scan --out`.")
-        if not d.is_dir():
-            raise InputError(f"'{d}' is not a folder; pass a folder written by `sinkscope scan --out`.")
-        return ScanResult.load(d), str(d)
-    return res_or_run_dir, None
-
-
-def anatomy(
-    lm: Any,
-    res_or_run_dir: Any,
-    layer: int | None = None,
-    *,
-    config: AnatomyConfig | None = None,
-    **options: Any,
-) -> AnatomyResult:
-    """§9 on a scan: `anatomy(lm, res_or_run_dir, layer=b)`.
-
-    `res_or_run_dir` is a `ScanResult` or a scan output folder. `layer` is the birth layer b
-    (default: the birth layer with the most secondary sinks). Options are `AnatomyConfig` fields
-    (or pass `config`). Only the prompts that hold a secondary sink born at b are re-run, each up to
-    block b (`capture.probe.gather_mlp_io`), gathering x_t at:
-      sinks      secondary sinks born at b;
-      contrast   positions of the same token ids (pooled over those sinks) in the same prompts that
-                 are never sink-like (config.contrast "never_sink_like") or not secondary sinks
-                 ("not_secondary"); the primary position is always excluded;
-      primary    the primary position p of each prompt: x_p = mean over prompts of x_p;
-                 m_p = mean over prompts of mlp_cand[b, p] from the scan.
-    The MLP contributions the probe reads are checked against the scan's ||m_t^b|| (mlp_norm):
-    a relative difference above 5% means the run came from another model or dtype (InputError).
-    """
-    from sinkscope.capture.probe import LayerMlp, gather_mlp_io
-
-    if config is not None and options:
-        raise InputError("anatomy: pass either `config` or option keywords, not both.")
-    known = set(AnatomyConfig.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(f"anatomy: unknown option(s) {unknown}; known options are {sorted(known)}.")
-    cfg = config or AnatomyConfig(**options)
-    res, run_dir = _load(res_or_run_dir)
-    n_layers = int(res.findings.n_layers)
-    b = resolve_layer(res, layer)
-    counts = birth_layer_counts(res.sinks)
-
-    info = lm.info  # checked after the run-only errors, so those need no model
-    mf = res.manifest.get("model", {}) if isinstance(res.manifest, dict) else {}
-    if info.n_layers != n_layers or (mf.get("hidden_size") not in (None, info.hidden_size)):
-        raise InputError(
-            f"the run was made with a model of {n_layers} blocks (hidden size {mf.get('hidden_size')}, "
-            f"'{mf.get('ref')}'), but {info.ref} has {info.n_layers} blocks (hidden size {info.hidden_size}); "
-            "pass the model the run was made with."
-        )
-
-    sinks = res.sinks
-    born = sinks[(sinks["kind"] == "secondary") & (sinks["birth"] == b)]
-    token_set = {int(t) for t in born["token_id"].unique()}
-    prompt_ids = sorted(int(i) for i in born["prompt"].unique())
-    ids_list: list[list[int]] = []
-    sink_pos_all: list[list[int]] = []
-    non_pos_all: list[list[int]] = []
-    x_primary_parts, m_primary_parts, primaries = [], [], []
-    for i in prompt_ids:
-        pt = res.prompts[i]
-        det = res.findings.detections[i]
-        p = int(det.p)
-        sink_pos = sorted(int(t) for t in born.loc[born["prompt"] == i, "position"])
-        tid = np.asarray(pt.token_ids)
-        same = np.isin(tid, list(token_set))
-        if cfg.contrast == "never_sink_like":
-            excluded = np.asarray(det.sink_like, dtype=bool).any(axis=0)
-        else:
-            sec = sinks[(sinks["prompt"] == i) & (sinks["kind"] == "secondary")]["position"].to_numpy(dtype=int)
-            excluded = np.zeros(len(tid), dtype=bool)
-            excluded[sec] = True
-        excluded[sink_pos] = True
-        excluded[p] = True
-        non_pos_all.append([int(t) for t in np.flatnonzero(same & ~excluded)])
-        ids_list.append([int(t) for t in tid])
-        sink_pos_all.append(sink_pos)
-        primaries.append(p)
-        if pt.mlp_cand is not None and p < np.asarray(pt.mlp_cand).shape[1] and np.isfinite(pt.mlp_cand[b, p]).all():
-            m_primary_parts.append(np.asarray(pt.mlp_cand[b, p], dtype=np.float64))
-
-    # the contrast set, subsampled (seeded) to at most max_non_sink inputs
-    n_available = sum(len(v) for v in non_pos_all)
-    if n_available == 0:
-        raise InputError(
-            f"no contrast tokens: the token ids of the sinks born at block {b} "
-            f"({sorted(token_set)}) occur nowhere else in their prompts except as sinks; "
-            "scan longer or more texts, or use contrast='not_secondary'."
-        )
-    if cfg.max_non_sink is not None and n_available > cfg.max_non_sink:
-        flat = [(k, t) for k, v in enumerate(non_pos_all) for t in v]
-        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(flat), cfg.max_non_sink, replace=False))
-        non_pos_all = [[] for _ in non_pos_all]
-        for j in pick:
-            non_pos_all[flat[j][0]].append(flat[j][1])
-    pos_list, groups = [], []
-    for sink_pos, non_pos, p in zip(sink_pos_all, non_pos_all, primaries):
-        pos_list.append(sink_pos + non_pos + [p])
-        groups.append(["sink"] * len(sink_pos) + ["non-sink"] * len(non_pos) + ["primary"])
-    got = gather_mlp_io(lm, ids_list, b, pos_list)
-    grp = np.concatenate([np.asarray(g) for g in groups])
-    # consistency: the probe's ||m_t^b|| against the scan's
-    ref = np.array([res.prompts[int(i)].mlp_norm[b, int(t)] for i, t in zip(got.prompt, got.position)], dtype=np.float64)
-    mine = np.linalg.norm(got.m.astype(np.float64), axis=1)
-    ok = np.isfinite(ref) & (ref > 0)
-    rel_err = float(np.max(np.abs(mine[ok] - ref[ok]) / ref[ok])) if ok.any() else float("nan")
-    if ok.any() and rel_err > 0.05:
-        raise InputError(
-            f"the MLP outputs at block {b} differ from the scan's by up to {rel_err:.0%}: the run was made "
-            f"with another model or dtype than {info.ref} ({info.dtype}); pass the model the run was made with."
-        )
-    for i in prompt_ids:
-        sel = (got.prompt == prompt_ids.index(i)) & (grp == "primary")
-        x_primary_parts.append(got.x[sel][0].astype(np.float64))
-    x_primary = np.mean(x_primary_parts, axis=0)
-    if m_primary_parts:
-        m_primary = np.mean(m_primary_parts, axis=0)
-        m_source = "scan mlp_cand"
-    else:
-        m_primary = got.m[grp == "primary"].astype(np.float64).mean(axis=0)
-        m_source = "probe"
-    xs, xn = got.x[grp == "sink"], got.x[grp == "non-sink"]
-    out = anatomy_core(xs, xn, LayerMlp(lm, b), x_primary, m_primary, cfg, layer=b)
-
-    # samples with provenance, in the core's order (sinks, then non-sinks)
-    order = np.concatenate([np.flatnonzero(grp == "sink"), np.flatnonzero(grp == "non-sink")])
-    rows = []
-    for r, j in enumerate(order):
-        i = prompt_ids[int(got.prompt[j])]
-        t = int(got.position[j])
-        pt = res.prompts[i]
-        rows.append({
-            "prompt": i, "position": t, "token": str(pt.tokens[t]), "token_id": int(pt.token_ids[t]),
-            "group": grp[j], "mlp_norm": float(out.samples["mlp_norm"].iloc[r]),
-            "mlp_cos_primary": float(out.samples["mlp_cos_primary"].iloc[r]),
-            "scan_mlp_norm": float(pt.mlp_norm[b, t]),
-        })
-    out.samples = pd.DataFrame(rows)
-    out.meta = jsonable({
-        "model": info.ref,
-        "model_type": info.model_type,
-        "dtype": info.dtype,
-        "run_dir": run_dir,
-        "layer": b,
-        "n_layers": n_layers,
-        "birth_layers": counts,
-        "prompts": prompt_ids,
-        "primary_positions": primaries,
-        "token_ids": sorted(token_set),
-        "tokens": sorted({str(res.prompts[i].tokens[t]) for i, t in zip(born["prompt"], born["position"])}),
-        "m_primary_source": m_source,
-        "m_primary_norm": float(np.linalg.norm(m_primary)),
-        "x_primary_norm": float(np.linalg.norm(x_primary)),
-        "max_rel_mlp_norm_error": rel_err,
-        "n_non_sink_available": n_available,
-    })
-    return out
-
-
 __all__ = [
     "CURVE_COLUMNS",
     "DIRECTION_COLUMNS",
@@ -746,10 +568,11 @@ __all__ = [
     "AnatomyConfig",
     "AnatomyResult",
     "ContrastStats",
+    "MlpFn",
     "ProbeResult",
-    "anatomy",
     "anatomy_core",
     "birth_layer_counts",
     "linear_probe",
-    "resolve_layer",
+    "probe_model",
+    "resolve_birth_layer",
 ]

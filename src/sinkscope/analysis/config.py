@@ -1,15 +1,26 @@
-"""`DetectConfig`: every threshold the detector uses (METHOD.md §1-§3), validated and recorded.
+"""Every threshold of the analysis, validated and recorded (METHOD.md §1-§7).
 
-All values are configurable defaults; `to_dict()` is what goes into a run's manifest so that every
-table can be traced back to the exact rule that produced it ("the manifest says which produced a
-table", METHOD.md §3).
+`DetectConfig` holds the detector's thresholds (METHOD.md §1-§3); `AnalysisConfig` extends it with
+every other analysis threshold (levels §7, the norm-law bootstrap §5, weakening §6, the prior-work
+metrics). `analyze` always runs with an `AnalysisConfig` (a plain `DetectConfig` is completed with
+the documented defaults below), and `Findings.config` is the one that was used.
+
+In a run's manifest (`manifest_entries`):
+
+    "thresholds"  the `DetectConfig` fields (unchanged since format 1, so old sweeps still resume)
+    "analysis"    the other `AnalysisConfig` fields
+
+Reading a manifest (`from_manifest`): "thresholds" is required; keys missing from "analysis" (a
+manifest written before it existed) get the documented defaults, and their names are returned
+so the caller records them (`ScanResult.load` writes them to `manifest["analysis_defaulted"]`):
+nothing falls back silently. Unknown keys are an error.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, get_args
 
 from sinkscope.core.errors import InputError
 
@@ -17,9 +28,18 @@ Mode = Literal["general", "paper"]
 CosineKind = Literal["raw", "centred"]
 BaselineKind = Literal["matched", "global"]
 
-_MODES = ("general", "paper")
-_COSINES = ("raw", "centred")
-_BASELINES = ("matched", "global")
+_MODES = get_args(Mode)
+_COSINES = get_args(CosineKind)
+_BASELINES = get_args(BaselineKind)
+
+
+class ConfigError(InputError):
+    """A threshold outside its range. `field` is the parameter's name, `requirement` what it must
+    be ("a number in (0, 1]"), `value` what was given; the CLI re-words it with the option name."""
+
+    def __init__(self, owner: str, name: str, value: Any, requirement: str) -> None:
+        self.field, self.value, self.requirement = name, value, requirement
+        super().__init__(f"{owner}.{name}={value!r} is invalid: {name} must be {requirement}.")
 
 
 def _is_int(x: Any) -> bool:
@@ -28,6 +48,14 @@ def _is_int(x: Any) -> bool:
 
 def _is_real(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _unit_interval(x: Any, *, low_open: bool, high_open: bool) -> bool:
+    if not _is_real(x):
+        return False
+    lo_ok = x > 0.0 if low_open else x >= 0.0
+    hi_ok = x < 1.0 if high_open else x <= 1.0
+    return lo_ok and hi_ok
 
 
 @dataclass(frozen=True)
@@ -67,36 +95,31 @@ class DetectConfig:
     k: float = 3.0
     baseline: BaselineKind = "matched"
 
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> InputError:
-            return InputError(
-                f"DetectConfig.{name}={getattr(self, name)!r} is invalid: {name} must be {allowed}."
-            )
+    def _bad(self, name: str, requirement: str) -> ConfigError:
+        return ConfigError(type(self).__name__, name, getattr(self, name), requirement)
 
-        if self.mode not in _MODES:
-            raise bad("mode", "one of " + ", ".join(repr(m) for m in _MODES))
-        if self.cosine not in _COSINES:
-            raise bad("cosine", "one of " + ", ".join(repr(m) for m in _COSINES))
-        if self.baseline not in _BASELINES:
-            raise bad("baseline", "one of " + ", ".join(repr(m) for m in _BASELINES))
-        if not (_is_real(self.tau) and 0.0 < self.tau <= 1.0):
-            raise bad("tau", "a number in (0, 1]")
-        if not (_is_real(self.eps) and 0.0 < self.eps < 1.0):
-            raise bad("eps", "a number in (0, 1)")
-        if not (_is_real(self.primary_cover) and 0.0 < self.primary_cover <= 1.0):
-            raise bad("primary_cover", "a number in (0, 1]")
-        if not (_is_real(self.min_lifetime_frac) and 0.0 <= self.min_lifetime_frac <= 1.0):
-            raise bad("min_lifetime_frac", "a number in [0, 1]")
+    def __post_init__(self) -> None:
+        for name, allowed in (("mode", _MODES), ("cosine", _COSINES), ("baseline", _BASELINES)):
+            if getattr(self, name) not in allowed:
+                raise self._bad(name, "one of " + ", ".join(repr(m) for m in allowed))
+        if not _unit_interval(self.tau, low_open=True, high_open=False):
+            raise self._bad("tau", "a number in (0, 1]")
+        if not _unit_interval(self.eps, low_open=True, high_open=True):
+            raise self._bad("eps", "a number in (0, 1)")
+        if not _unit_interval(self.primary_cover, low_open=True, high_open=False):
+            raise self._bad("primary_cover", "a number in (0, 1]")
+        if not _unit_interval(self.min_lifetime_frac, low_open=False, high_open=False):
+            raise self._bad("min_lifetime_frac", "a number in [0, 1]")
         if not (_is_real(self.k) and self.k > 0.0):
-            raise bad("k", "a finite number > 0")
+            raise self._bad("k", "a finite number > 0")
         if not (_is_int(self.n_candidates) and self.n_candidates >= 1):
-            raise bad("n_candidates", "an integer >= 1")
+            raise self._bad("n_candidates", "an integer >= 1")
         if not (_is_int(self.min_queries) and self.min_queries >= 1):
-            raise bad("min_queries", "an integer >= 1")
+            raise self._bad("min_queries", "an integer >= 1")
         for name in ("paper_margin", "paper_noise_max", "min_lifetime"):
             value = getattr(self, name)
             if not (_is_int(value) and value >= 0):
-                raise bad(name, "an integer >= 0 (a number of layers)")
+                raise self._bad(name, "an integer >= 0 (a number of layers)")
 
     def min_secondary_lifetime(self, n_layers: int) -> int:
         """General-mode minimal lifetime (METHOD §3): min_lifetime, or for L > 33
@@ -106,16 +129,132 @@ class DetectConfig:
         return self.min_lifetime
 
     def to_dict(self) -> dict[str, Any]:
-        """All thresholds as plain JSON-able values (for the manifest)."""
-        return asdict(self)
+        """All fields as plain JSON-able values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DetectConfig:
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
         """Inverse of `to_dict`; unknown keys raise `InputError`."""
-        known = {f.name for f in fields(cls)}
+        known = set(cls.field_names())
         unknown = sorted(set(d) - known)
         if unknown:
             raise InputError(
-                f"DetectConfig: unknown parameter(s) {unknown}; known parameters are {sorted(known)}."
+                f"{cls.__name__}: unknown parameter(s) {unknown}; known parameters are {sorted(known)}."
             )
         return cls(**d)
+
+
+DETECT_FIELDS: tuple[str, ...] = DetectConfig.field_names()
+
+
+@dataclass(frozen=True)
+class AnalysisConfig(DetectConfig):
+    """Every analysis threshold: the detector's (`DetectConfig`, inherited) and the rest.
+
+    levels_min_share  a sink level holds >= this share of the secondary sinks (METHOD §7). [0, 1].
+    levels_tol        (birth, lifetime) cells within +/- tol layers are connected (§7). >= 0.
+    n_boot            bootstrap resamples of the norm-law intervals (§5). >= 1.
+    seed              seed of those resamples (the intervals are deterministic given it). >= 0.
+    weak_frac         the primary is weakened where s_p^l < weak_frac x its plateau (§6). (0, 1].
+    weak_middle       (lo, hi): the middle layers are lo <= l / (L - 1) <= hi (§6). 0 <= lo <= hi <= 1.
+    massive_ratio     massive activation: max_d |h_{t,d}^l| > ratio x the layer median (Sun et
+                      al. 2024). > 0.
+    act_threshold     ACT sink head: column-mean attention of a non-first key > this (Yu et al.
+                      2024). Range (0, 1].
+    """
+
+    levels_min_share: float = 0.05
+    levels_tol: int = 1
+    n_boot: int = 2000
+    seed: int = 0
+    weak_frac: float = 0.5
+    weak_middle: tuple[float, float] = (0.25, 0.75)
+    massive_ratio: float = 100.0
+    act_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.weak_middle, list):  # read back from JSON
+            object.__setattr__(self, "weak_middle", tuple(self.weak_middle))
+        if not _unit_interval(self.levels_min_share, low_open=False, high_open=False):
+            raise self._bad("levels_min_share", "a number in [0, 1]")
+        if not (_is_int(self.levels_tol) and self.levels_tol >= 0):
+            raise self._bad("levels_tol", "an integer >= 0 (a number of layers)")
+        if not (_is_int(self.n_boot) and self.n_boot >= 1):
+            raise self._bad("n_boot", "an integer >= 1")
+        if not (_is_int(self.seed) and self.seed >= 0):
+            raise self._bad("seed", "an integer >= 0")
+        if not _unit_interval(self.weak_frac, low_open=True, high_open=False):
+            raise self._bad("weak_frac", "a number in (0, 1]")
+        mid = self.weak_middle
+        if not (
+            isinstance(mid, tuple) and len(mid) == 2 and all(_is_real(v) for v in mid)
+            and 0.0 <= mid[0] <= mid[1] <= 1.0
+        ):
+            raise self._bad("weak_middle", "a pair (lo, hi) with 0 <= lo <= hi <= 1")
+        if not (_is_real(self.massive_ratio) and self.massive_ratio > 0.0):
+            raise self._bad("massive_ratio", "a finite number > 0")
+        if not _unit_interval(self.act_threshold, low_open=True, high_open=False):
+            raise self._bad("act_threshold", "a number in (0, 1]")
+
+    @property
+    def detect(self) -> DetectConfig:
+        """The detector's part, as a plain `DetectConfig`."""
+        return DetectConfig(**{k: getattr(self, k) for k in DETECT_FIELDS})
+
+    def detect_dict(self) -> dict[str, Any]:
+        """The `DetectConfig` fields (the manifest's "thresholds")."""
+        return {k: v for k, v in self.to_dict().items() if k in DETECT_FIELDS}
+
+    def analysis_dict(self) -> dict[str, Any]:
+        """The fields beyond `DetectConfig` (the manifest's "analysis")."""
+        return {k: v for k, v in self.to_dict().items() if k not in DETECT_FIELDS}
+
+    def manifest_entries(self) -> dict[str, Any]:
+        """{"mode", "thresholds", "analysis"}: what a manifest records of this config."""
+        return {"mode": self.mode, "thresholds": self.detect_dict(), "analysis": self.analysis_dict()}
+
+    @classmethod
+    def coerce(cls, cfg: DetectConfig | None = None, **overrides: Any) -> AnalysisConfig:
+        """`cfg` as an `AnalysisConfig` (a plain `DetectConfig` gets the defaults of the other
+        fields), with `overrides` applied (unknown names raise `InputError`)."""
+        if cfg is None:
+            base = cls()
+        elif isinstance(cfg, cls):
+            base = cfg
+        else:
+            base = cls.from_dict(cfg.to_dict())
+        if not overrides:
+            return base
+        unknown = sorted(set(overrides) - set(cls.field_names()))
+        if unknown:
+            raise InputError(
+                f"{cls.__name__}: unknown parameter(s) {unknown}; known parameters are {sorted(cls.field_names())}."
+            )
+        return replace(base, **overrides)
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> tuple[AnalysisConfig, list[str]]:
+        """(config, names of the fields that the manifest lacked and that got their defaults).
+
+        "thresholds" must be present (every sinkscope manifest has it); "analysis" may be missing
+        or partial (manifests written before it existed).
+        """
+        if not isinstance(manifest.get("thresholds"), dict):
+            raise InputError("the manifest has no \"thresholds\": it was not written by `sinkscope scan`.")
+        stored = manifest.get("analysis") or {}
+        if not isinstance(stored, dict):
+            raise InputError(f"the manifest's \"analysis\" is not an object (got {type(stored).__name__}).")
+        d = {**manifest["thresholds"], **stored}
+        defaulted = sorted(set(cls.field_names()) - set(d))
+        return cls.from_dict(d), defaulted
+
+
+DEFAULTS = AnalysisConfig()
+"""The documented defaults (the analysis functions' keyword defaults read them from here)."""
+
+__all__ = ["DEFAULTS", "AnalysisConfig", "ConfigError", "DetectConfig", "DETECT_FIELDS", "Mode", "CosineKind", "BaselineKind"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sinkscope.analysis.config import DetectConfig
+from sinkscope.analysis.config import AnalysisConfig, DetectConfig
 from sinkscope.analysis.detection import Detection, detect
 from sinkscope.analysis.formation import formation_columns
 from sinkscope.analysis.levels import Levels, levels
@@ -19,20 +18,7 @@ from sinkscope.analysis.properties import SinkProperties, properties
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
-
-
-def _clean(v: Any) -> Any:
-    """JSON-safe scalar: numpy -> python, NaN / inf -> None."""
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
+from sinkscope.core.fileio import jsonable
 
 
 def _median(s: pd.Series) -> float:
@@ -45,7 +31,7 @@ def _median(s: pd.Series) -> float:
 class Findings:
     """Everything `analyze` computes for one model over its prompts.
 
-    config               the DetectConfig used.
+    config               the AnalysisConfig used (every threshold, METHOD §1-§7).
     n_prompts, n_layers
     detections           per-prompt `Detection`.
     sinks                all sink records (detection + formation columns) with a `prompt` column
@@ -62,7 +48,7 @@ class Findings:
                          report reads it, it never recomputes).
     """
 
-    config: DetectConfig
+    config: AnalysisConfig
     n_prompts: int
     n_layers: int
     detections: list[Detection]
@@ -154,23 +140,28 @@ class Findings:
             if len(self.act)
             else 0,
         }
-        return {k: _clean(v) for k, v in out.items()}
+        return jsonable(out)
 
 
 def analyze(
     prompts: list[PromptTrace],
     cfg: DetectConfig | None = None,
     *,
-    min_share: float = 0.05,
-    tol: int = 1,
-    n_boot: int = 2000,
-    seed: int = 0,
+    min_share: float | None = None,
+    tol: int | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
 ) -> Findings:
     """Run detection (§2-3), formation (§4), the norm law (§5), weakening (§6), levels (§7) and the
     prior-work metrics over all prompts of one model. All prompts must have the same number of
     layers. Pooled quantities (norm law, levels, pooled weakening) use all prompts together.
+
+    Every threshold comes from `cfg` (an `AnalysisConfig`; a plain `DetectConfig` gets the
+    documented defaults of the other fields). The keywords, when given, override
+    `levels_min_share`, `levels_tol`, `n_boot` and `seed`; `Findings.config` records the result.
     """
-    cfg = cfg or DetectConfig()
+    given = {"levels_min_share": min_share, "levels_tol": tol, "n_boot": n_boot, "seed": seed}
+    cfg = AnalysisConfig.coerce(cfg, **{k: v for k, v in given.items() if v is not None})
     if not prompts:
         raise InputError("analyze: no prompts to analyse.")
     n_layers_set = {pt.n_layers for pt in prompts}
@@ -193,10 +184,10 @@ def analyze(
         lt = tab.copy()
         lt.insert(0, "prompt", i)
         layer_parts.append(lt)
-        m = massive_activations(pt)
+        m = massive_activations(pt, min_ratio=cfg.massive_ratio)
         m.insert(0, "prompt", i)
         massive_parts.append(m)
-        a = act_heads(pt, min_queries=cfg.min_queries)
+        a = act_heads(pt, threshold=cfg.act_threshold, min_queries=cfg.min_queries)
         a.insert(0, "prompt", i)
         act_parts.append(a)
     sinks = pd.concat(sink_parts, ignore_index=True)
@@ -210,10 +201,10 @@ def analyze(
         sinks=sinks,
         layers=layers_df,
         layers_pooled=pooled,
-        norm_law=norm_law(sinks, n_boot=n_boot, seed=seed),
-        levels=levels(sinks, n_layers, min_share=min_share, tol=tol),
-        weakening=weakening(pooled),
-        weakening_per_prompt=[weakening(t) for t in tables],
+        norm_law=norm_law(sinks, n_boot=cfg.n_boot, seed=cfg.seed),
+        levels=levels(sinks, n_layers, min_share=cfg.levels_min_share, tol=cfg.levels_tol),
+        weakening=weakening(pooled, weak_frac=cfg.weak_frac, middle=cfg.weak_middle),
+        weakening_per_prompt=[weakening(t, weak_frac=cfg.weak_frac, middle=cfg.weak_middle) for t in tables],
         massive=pd.concat(massive_parts, ignore_index=True),
         act=pd.concat(act_parts, ignore_index=True),
         prompts=list(prompts),

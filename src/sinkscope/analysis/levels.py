@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.core.errors import InputError
 
 
@@ -127,8 +128,8 @@ def label_cells(mask: np.ndarray, tol: int) -> tuple[np.ndarray, int]:
 def levels(
     records_df: pd.DataFrame,
     n_layers: int,
-    min_share: float = 0.05,
-    tol: int = 1,
+    min_share: float = DEFAULTS.levels_min_share,
+    tol: int = DEFAULTS.levels_tol,
     *,
     kinds: Sequence[str] = ("secondary",),
 ) -> Levels:

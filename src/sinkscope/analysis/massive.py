@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.capture.trace import PromptTrace
 
 MASSIVE_COLUMNS = ("layer", "position", "token", "dim", "value", "ratio", "over_100", "over_1000")
@@ -25,7 +26,7 @@ def activation_ratio(pt: PromptTrace) -> np.ndarray:
         return amax / med
 
 
-def massive_activations(pt: PromptTrace, min_ratio: float = 100.0) -> pd.DataFrame:
+def massive_activations(pt: PromptTrace, min_ratio: float = DEFAULTS.massive_ratio) -> pd.DataFrame:
     """Massive activations: every (layer, token) whose top |activation| exceeds `min_ratio` x the
     layer's median |activation| (Sun et al. 2024).
 
@@ -76,7 +77,9 @@ def top_activation_per_layer(pt: PromptTrace) -> pd.DataFrame:
     return df
 
 
-def act_heads(pt: PromptTrace, threshold: float = 0.1, min_queries: int = 16) -> pd.DataFrame:
+def act_heads(
+    pt: PromptTrace, threshold: float = DEFAULTS.act_threshold, min_queries: int = DEFAULTS.min_queries
+) -> pd.DataFrame:
     """ACT (Yu et al. 2024): per head, the non-first keys j >= 1 whose column-mean attention
     s_j^{l,h} (METHOD §1) exceeds `threshold`.
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.core.errors import InputError
 
 NAN = float("nan")
@@ -84,8 +85,8 @@ class NormLaw:
     lifetime: Correlation
     fit_score: MonotoneFit = field(default_factory=MonotoneFit)
     fit_lifetime: MonotoneFit = field(default_factory=MonotoneFit)
-    n_boot: int = 2000
-    seed: int = 0
+    n_boot: int = DEFAULTS.n_boot
+    seed: int = DEFAULTS.seed
     reason: str | None = None
 
     def to_dict(self) -> dict:
@@ -174,7 +175,13 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def correlation(
-    x: np.ndarray, y: np.ndarray, *, xname: str = "x", yname: str = "y", n_boot: int = 2000, seed: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    xname: str = "x",
+    yname: str = "y",
+    n_boot: int = DEFAULTS.n_boot,
+    seed: int = DEFAULTS.seed,
 ) -> Correlation:
     """Pearson r = cov(x, y) / (sd x sd y) and Spearman rho = Pearson of the ranks (average ranks
     for ties), with percentile bootstrap 95% intervals (deterministic for identical input and
@@ -210,8 +217,8 @@ def norm_law(
     *,
     kinds: Sequence[str] = ("secondary",),
     x: str = "mlp_norm",
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_boot: int = DEFAULTS.n_boot,
+    seed: int = DEFAULTS.seed,
 ) -> NormLaw:
     """The norm law (METHOD §5) over the records of `df` whose kind is in `kinds` (all rows if `df`
     has no `kind` column): correlations of `x` (||m_t^b||, from `formation_columns`) with

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.core.errors import InputError
 
 BaselineHow = Literal["matched", "global"]
@@ -63,7 +64,7 @@ def baseline_scores(
     n_queries: np.ndarray,
     how: BaselineHow = "matched",
     *,
-    min_queries: int = 16,
+    min_queries: int = DEFAULTS.min_queries,
     min_matched: int = 8,
     factor: float = 2.0,
 ) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.analysis.detection import Detection
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
@@ -112,8 +113,8 @@ class Weakening:
     weakened_layers: tuple[int, ...]
     n_births: float
     coincides_with_births: float
-    weak_frac: float = 0.5
-    middle: tuple[float, float] = (0.25, 0.75)
+    weak_frac: float = DEFAULTS.weak_frac
+    middle: tuple[float, float] = DEFAULTS.weak_middle
     reason: str | None = None
 
     @property
@@ -142,8 +143,8 @@ class Weakening:
 def weakening(
     table: pd.DataFrame,
     *,
-    weak_frac: float = 0.5,
-    middle: tuple[float, float] = (0.25, 0.75),
+    weak_frac: float = DEFAULTS.weak_frac,
+    middle: tuple[float, float] = DEFAULTS.weak_middle,
 ) -> Weakening:
     """Read the primary's weakening off a per-layer table (`layer_table` or `pooled_layer_table`).
 

@@ -17,11 +17,19 @@ Masks are built here, never taken from HF: with no mask function registered unde
 passes `attention_mask=None` for every layer (TRANSFORMERS_NOTES.md "Trap: masks"), so causality
 (`module.is_causal`), the sliding window (`sliding_window` kwarg) and key padding (from the
 active recorder) are applied explicitly. A 4-D mask HF does pass (custom masks) is honoured too.
+
+The active recorder (an `AttentionSink`) is held in a `contextvars.ContextVar`, set for the
+duration of a capture by `recording(sink)` and reset with its token: a capture in another thread,
+or one nested inside this one, never reports into the wrong recorder. Outside a capture the
+function only computes the output.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import torch
@@ -51,18 +59,25 @@ class AttentionSink(Protocol):
     ) -> None: ...
 
 
-_ACTIVE: list[AttentionSink] = []
+# The recorder of the capture running in the current context (thread / task). A ContextVar, not a
+# module global: two captures in two threads never see each other's recorder, and a nested capture
+# sees its own and gives the outer one back when it ends (token reset).
+_ACTIVE: ContextVar[AttentionSink | None] = ContextVar("sinkscope_attention_sink", default=None)
 
 
-def activate(sink: AttentionSink) -> None:
-    _ACTIVE.append(sink)
+@contextmanager
+def recording(sink: AttentionSink) -> Iterator[AttentionSink]:
+    """Make `sink` the recorder the attention function reports to, for the duration of the block."""
+    token = _ACTIVE.set(sink)
+    try:
+        yield sink
+    finally:
+        _ACTIVE.reset(token)
 
 
-def deactivate(sink: AttentionSink) -> None:
-    if _ACTIVE and _ACTIVE[-1] is sink:
-        _ACTIVE.pop()
-    elif sink in _ACTIVE:
-        _ACTIVE.remove(sink)
+def active_sink() -> AttentionSink | None:
+    """The recorder active in this context, or None outside a capture."""
+    return _ACTIVE.get()
 
 
 def _default_block(batch: int, heads: int, n_keys: int) -> int:
@@ -86,7 +101,7 @@ def sinkscope_attention(
     """
     if module.training and dropout > 0:
         raise RuntimeError("sinkscope attention is for analysis: put the model in eval mode (model.eval()).")
-    sink = _ACTIVE[-1] if _ACTIVE else None
+    sink = _ACTIVE.get()
     layer = sink.layer_of(module) if sink is not None else None
     if layer is None:
         sink = None

@@ -2,12 +2,15 @@
 
 The single instrumentation point (METHOD.md "Capture"):
   * the attention-interface function (`capture.attention`), switched on for the duration of the
-    capture with `model.set_attn_implementation("sinkscope")` and restored afterwards;
+    capture with `model.set_attn_implementation("sinkscope")`, the previous implementation of
+    every config restored exactly afterwards (`sinkscope_attention`); the active `Recorder` is
+    held in a ContextVar (`attention.recording`), so concurrent or nested captures stay apart;
   * forward hooks on each decoder block (input h^{l-1}, output h^l) and on the module whose
     output is the block's MLP contribution m^l (declared in `capture.adapters`).
 Hidden states are reduced on the fly, on the device where each layer lives (so accelerate
-`device_map` splits and CPU offload work), to norms and cosines (see `PromptTrace`); then
-moved to CPU numpy. Nothing of size T x T or L x T x D is kept.
+`device_map` splits and CPU offload work), to norms and cosines, then moved to CPU numpy. Nothing
+of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place:
+`sinkscope.capture.trace.PromptTrace`.
 
 Batches are right-padded: with a causal mask no real query ever sees a pad key, and pad queries
 are excluded from the per-key sums, so a batch gives exactly the single-prompt numbers.
@@ -16,9 +19,9 @@ are excluded from the per-key sums, so a batch gives exactly the single-prompt n
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import psutil
@@ -30,11 +33,36 @@ from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
 _EPS = 1e-12
 
 # An intervention on MLP outputs: called as edit(layer, m [B, T, D]) inside the MLP hook; returns
 # the replacement tensor, or None to leave the layer untouched (see sinkscope.workflows.interventions).
 MlpEdit = Callable[[int, torch.Tensor], "torch.Tensor | None"]
+# The same for ONE prompt: called as edit(layer, m [T_i, D]) with that prompt's own rows (no padding);
+# `capture(edits={i: ...})` keys them by prompt index, so the batch order never mixes prompts.
+PromptEdit = Callable[[int, torch.Tensor], "torch.Tensor | None"]
+
+
+def rows_edit(edits: Mapping[int, PromptEdit] | None, idx: Sequence[int], lengths: Sequence[int]) -> MlpEdit | None:
+    """The batch `MlpEdit` that applies edits[i] to the batch row r where prompt i = idx[r] sits
+    (capture orders rows by length, not by prompt index); None when no prompt of the batch is edited."""
+    todo = [(r, edits[i], n) for r, (i, n) in enumerate(zip(idx, lengths)) if edits and i in edits]
+    if not todo:
+        return None
+
+    def edit(layer: int, m: torch.Tensor) -> torch.Tensor | None:
+        out = None
+        for r, fn, n in todo:
+            new = fn(layer, m[r, :n])
+            if new is not None:
+                out = m.clone() if out is None else out
+                out[r, :n] = new
+        return out
+
+    return edit
 
 
 def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
@@ -60,7 +88,7 @@ def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | 
     return None
 
 
-def mlp_modules(lm: LoadedModel, which: str = "output") -> list[torch.nn.Module | None]:
+def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -> list[torch.nn.Module | None]:
     """Per block, the module whose output (which="output") or input (which="input") is the MLP's."""
     adapter = adapter_for(lm.info.model_type)
     blocks = find_blocks(lm.model, lm.info.n_layers)
@@ -101,7 +129,8 @@ def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None
 
 
 class Recorder:
-    """Receives attention sums and block outputs during one forward; fills per-prompt arrays."""
+    """Receives attention sums and block outputs during one forward; fills the per-prompt arrays
+    of `PromptTrace` (`out[b]`, one dict per batch row; shapes documented there)."""
 
     def __init__(
         self,
@@ -207,14 +236,14 @@ class Recorder:
             o["value_norm"][layer] = vn[b, :, :n]
 
     # ---- block hooks -------------------------------------------------------------------------
-    def block_pre_hook(self, layer: int) -> Callable:
+    def block_pre_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             self._hin = args[0] if args else kwargs.get("hidden_states")
             self._mlp = None
 
         return hook
 
-    def mlp_hook(self, layer: int) -> Callable:
+    def mlp_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, Any], Any]:
         """Reads m^l; when an `edit` is set (interventions), the edit's return value replaces it."""
 
         def hook(module: torch.nn.Module, args: tuple, output: Any) -> Any:
@@ -228,7 +257,7 @@ class Recorder:
 
         return hook
 
-    def block_hook(self, layer: int) -> Callable:
+    def block_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict, Any], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             h = _first(output)
             self._reduce(layer, h, self._hin, self._mlp if self.adapter.residual == "pre" else None)
@@ -276,7 +305,9 @@ class Recorder:
                 o["attn_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], a, an).cpu().numpy()
 
     @contextmanager
-    def hooked(self):
+    def hooked(self) -> Iterator[Recorder]:
+        """Hooks on every block (and MLP output module) and this recorder as the attention
+        function's sink (`attention.recording`: a ContextVar, so only this context sees it)."""
         handles = []
         try:
             for layer, block in enumerate(self.blocks):
@@ -284,19 +315,36 @@ class Recorder:
                 handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
                 if self.mlp_out[layer] is not None:
                     handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
-            attn_fn.activate(self)
-            yield self
+            with attn_fn.recording(self):
+                yield self
         finally:
-            attn_fn.deactivate(self)
             for h in handles:
                 h.remove()
 
 
+def _attn_configs(model: torch.nn.Module) -> list[PretrainedConfig]:
+    """Every config whose attention implementation `set_attn_implementation` may change: the
+    model's, its sub-configs (at any depth) and those of nested `PreTrainedModel`s (by identity)."""
+    found: dict[int, PretrainedConfig] = {}
+    todo = [model.config] + [getattr(m, "config", None) for m in model.modules() if m is not model]
+    while todo:
+        cfg = todo.pop()
+        if cfg is None or id(cfg) in found or not hasattr(cfg, "_attn_implementation_internal"):
+            continue
+        found[id(cfg)] = cfg
+        todo.extend(getattr(cfg, key, None) for key in getattr(cfg, "sub_configs", {}) or {})
+    return list(found.values())
+
+
 @contextmanager
-def sinkscope_attention(model: torch.nn.Module):
-    """Switch `model` to the sinkscope attention function for the duration of the block."""
+def sinkscope_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Switch `model` to the sinkscope attention function for the duration of the block.
+
+    Afterwards (on success and on error) every config's attention implementation is exactly what
+    it was, "unset" (None) included: the attribute HF reads (`_attn_implementation_internal`) is
+    saved per config (`_attn_configs`) and written back, not re-derived by `set_attn_implementation`.
+    """
     attn_fn.register()
-    before = getattr(model.config, "_attn_implementation", None)
     if not getattr(model, "_supports_attention_backend", False):
         raise UnsupportedArchitectureError(
             f"{type(model).__name__} ({model.config.model_type}) does not route attention through the HF "
@@ -308,12 +356,13 @@ def sinkscope_attention(model: torch.nn.Module):
             f"{type(model).__name__} uses chunked attention (attention_chunk_size="
             f"{model.config.attention_chunk_size}), which sinkscope does not implement yet."
         )
-    model.set_attn_implementation(attn_fn.NAME)
+    saved = [(cfg, cfg._attn_implementation_internal) for cfg in _attn_configs(model)]
     try:
+        model.set_attn_implementation(attn_fn.NAME)
         yield
     finally:
-        if before is not None:
-            model.set_attn_implementation(before)
+        for cfg, before in saved:
+            cfg._attn_implementation_internal = before
 
 
 def _input_device(model: torch.nn.Module) -> torch.device:
@@ -351,14 +400,15 @@ def capture(
     tokens: Sequence[Sequence[str]],
     settings: CaptureSettings | None = None,
     progress: Callable[[int], None] | None = None,
-    edit: MlpEdit | None = None,
+    edits: Mapping[int, PromptEdit] | None = None,
 ) -> Trace:
     """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
 
-    `progress(k)` is called after each batch with the number of prompts done in it. `edit`
-    modifies MLP outputs in flight (interventions); the capture then describes the edited run.
+    `progress(k)` is called after each batch with the number of prompts done in it. `edits[i]`
+    modifies prompt i's MLP outputs in flight (interventions; `PromptEdit`, keyed by the index in
+    `token_ids` whatever batch row the prompt lands in); the capture then describes the edited run.
     """
-    if edit is not None and any(m is None for m in mlp_modules(lm)):
+    if edits and any(m is None for m in mlp_modules(lm)):
         raise UnsupportedArchitectureError(
             f"{lm.info.architecture}: no additive MLP output to intervene on (post-LN encoder blocks)."
         )
@@ -381,7 +431,7 @@ def capture(
             for r, i in enumerate(idx):
                 ids[r, : lengths[r]] = torch.tensor(list(token_ids[i]), dtype=torch.long)
             ids = ids.to(device)
-            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block, edit=edit)
+            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block, edit=rows_edit(edits, idx, lengths))
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
             missing = [layer for layer, c in enumerate(rec.calls) if c == 0]
@@ -421,4 +471,4 @@ def expected_nq(n: int, window: int | None, causal: bool = True) -> np.ndarray:
     return (np.full(n, n) if window is None else np.minimum(n, j + window)) - j
 
 
-__all__ = ["capture", "Recorder", "find_blocks", "mlp_modules", "choose_query_block", "expected_nq"]
+__all__ = ["capture", "PromptEdit", "rows_edit", "Recorder", "find_blocks", "mlp_modules", "choose_query_block", "expected_nq"]

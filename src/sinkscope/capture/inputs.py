@@ -6,12 +6,11 @@ bad input (file and line, prompt index) and says what to do.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
-
-import torch
 
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
@@ -35,11 +34,35 @@ def bundled_path(name: str) -> Path:
     return Path(str(resources.files("sinkscope") / "data" / name))
 
 
-def read_prompt_file(path: str | Path, on_error: OnError = "fail") -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Skipped:
+    """An input line that `--on-error skip` left out: where ("p.jsonl:4") and why."""
+
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    """What `read_prompts` read: the (text, source) pairs and the lines it skipped."""
+
+    pairs: list[tuple[str, str]]
+    skipped: list[Skipped]
+
+
+def read_prompts(path: str | Path, on_error: OnError = "fail") -> PromptFile:
     """Read `.txt` (the whole file is one prompt) or `.jsonl` (a `text` field per line).
 
-    Returns (text, source) pairs. Blank JSONL lines are ignored; a line that is not JSON, not an
-    object, or has no non-empty string `text` fails (or is skipped with on_error="skip").
+    Blank JSONL lines are ignored; a line that is not JSON, not an object, or has no non-empty
+    string `text` fails, or with on_error="skip" is left out and listed in `skipped` (source
+    "p.jsonl:LINE" and the reason). A file that yields no prompt fails either way (saying how many
+    lines were skipped).
     """
     p = Path(path)
     if not p.exists():
@@ -48,6 +71,7 @@ def read_prompt_file(path: str | Path, on_error: OnError = "fail") -> list[tuple
         raise InputError(f"'{p}' is a folder; pass a .txt or .jsonl file.")
     if p.suffix.lower() == ".jsonl":
         out: list[tuple[str, str]] = []
+        skipped: list[Skipped] = []
         with p.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, start=1):
                 if not line.strip():
@@ -64,6 +88,7 @@ def read_prompt_file(path: str | Path, on_error: OnError = "fail") -> list[tuple
                         problem = 'has an empty "text"'
                 if problem:
                     if on_error == "skip":
+                        skipped.append(Skipped(f"{p.name}:{lineno}", problem))
                         continue
                     raise InputError(
                         f"{p}:{lineno} {problem}; each line must be a JSON object with a non-empty "
@@ -71,12 +96,19 @@ def read_prompt_file(path: str | Path, on_error: OnError = "fail") -> list[tuple
                     )
                 out.append((obj["text"], f"{p.name}:{lineno}"))
         if not out:
-            raise InputError(f"prompt file '{p}' holds no prompts; add JSON lines with a \"text\" field.")
-        return out
+            why = f" (all {len(skipped)} non-blank line(s) were skipped as bad)" if skipped else ""
+            raise InputError(f"prompt file '{p}' holds no prompts{why}; add JSON lines with a \"text\" field.")
+        return PromptFile(out, skipped)
     text = p.read_text(encoding="utf-8")
     if not text.strip():
         raise InputError(f"prompt file '{p}' is empty; put the text to scan in it.")
-    return [(text, p.name)]
+    return PromptFile([(text, p.name)], [])
+
+
+def read_prompt_file(path: str | Path, on_error: OnError = "fail") -> list[tuple[str, str]]:
+    """The (text, source) pairs of `read_prompts` (skipped lines are dropped silently: callers
+    that report skips use `read_prompts`)."""
+    return read_prompts(path, on_error).pairs
 
 
 def tokenize(lm: LoadedModel, text: str, chat: bool = False) -> list[int]:
@@ -92,21 +124,23 @@ def tokenize(lm: LoadedModel, text: str, chat: bool = False) -> list[int]:
     return list(tok(text)["input_ids"])
 
 
-@torch.no_grad()
 def generate(lm: LoadedModel, ids: list[int], n_new: int) -> list[int]:
     """Greedy continuation of `n_new` tokens with the model's own attention (appended to `ids`)."""
     if n_new <= 0:
         return ids
+    import torch  # lazily: reading prompt files (and the CLI's option checks) must not load torch
+
     model = lm.model
     dev = model.get_input_embeddings().weight.device
     inp = torch.tensor([ids], device=dev)
-    out = model.generate(
-        inp,
-        attention_mask=torch.ones_like(inp),
-        max_new_tokens=n_new,
-        do_sample=False,
-        pad_token_id=lm.tokenizer.pad_token_id or lm.tokenizer.eos_token_id,
-    )
+    with torch.no_grad():
+        out = model.generate(
+            inp,
+            attention_mask=torch.ones_like(inp),
+            max_new_tokens=n_new,
+            do_sample=False,
+            pad_token_id=lm.tokenizer.pad_token_id or lm.tokenizer.eos_token_id,
+        )
     return [int(x) for x in out[0].tolist()]
 
 
@@ -115,7 +149,7 @@ def prepare(
     texts: list[tuple[str, str]],
     chat: bool = False,
     generate_tokens: int = 0,
-    progress=None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Prompt]:
     """Tokenise (and optionally extend by generation) every (text, source) pair; check lengths."""
     if not texts:

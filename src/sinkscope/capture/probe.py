@@ -22,7 +22,7 @@ between them) is refused with `UnsupportedArchitectureError` rather than silentl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,7 +201,8 @@ def gather_mlp_io(
 
 
 class LayerMlp:
-    """f(x) = block `layer`'s MLP contribution for MLP input x, the block's MLP alone (§9).
+    """f(x) = block `layer`'s MLP contribution for MLP input x, the block's MLP alone (§9); an
+    `analysis.anatomy.MlpFn`.
 
     f(x) = out(in(x)) when the adapter's output module differs from its input module (Gemma:
     post_feedforward_layernorm(mlp(x))), else in(x). Call with float numpy or torch [N, D] (or [D]);
@@ -233,6 +234,4 @@ class LayerMlp:
         return out[0] if one else out
 
 
-MlpFn = Callable[[np.ndarray], np.ndarray]
-
-__all__ = ["LayerMlp", "MlpFn", "MlpSamples", "gather_mlp_io"]
+__all__ = ["LayerMlp", "MlpSamples", "gather_mlp_io"]

@@ -1,13 +1,7 @@
 """`Trace`: everything one capture pass keeps, already reduced (no T x T, no full hidden states).
 
-Shapes use L = decoder blocks, H = query heads, KV = key/value heads, T = tokens of the prompt
-(padding removed), C = primary-candidate positions (the first `n_candidates` tokens, METHOD.md
-section 2). All float arrays are float32 numpy, computed in float32 whatever the model dtype.
-
-Symbols (METHOD.md "Notation"): h_t^l is the residual stream after block l, a_t^l and m_t^l what
-block l's attention and MLP add to it (so h^l = h^{l-1} + a^l + m^l; a is derived as
-h^l - h^{l-1} - m^l, which is exact for pre-norm, post-norm-added (Gemma) and parallel-residual
-blocks alike).
+The per-prompt arrays and their shapes are documented in ONE place, the `PromptTrace` docstring
+below; every other module (capture, analysis, report) points to it instead of restating them.
 """
 
 from __future__ import annotations
@@ -45,28 +39,44 @@ ARRAY_FIELDS = (
 
 @dataclass
 class PromptTrace:
-    """Reduced capture of one prompt.
+    """Reduced capture of one prompt: THE reference for the arrays' shapes and meanings.
 
-    scores[l, h, j]     METHOD.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
+    Shapes: L = blocks (decoder or encoder layers), H = query heads, KV = key/value heads,
+    T = tokens of the prompt (padding removed), C = primary-candidate positions (the first
+    `CaptureSettings.n_candidates` tokens, METHOD.md section 2; C is that setting even when T < C,
+    rows c >= T are NaN), D = hidden size. Float arrays are float32 numpy, computed in float32
+    whatever the model dtype; an entry the capture could not measure is NaN.
+
+    Symbols (METHOD.md "Notation"): h_t^l is the residual stream after block l, a_t^l and m_t^l
+    what block l's attention and MLP add to it (h^l = h^{l-1} + a^l + m^l; a is derived as
+    h^l - h^{l-1} - m^l, exact for pre-norm, post-norm-added (Gemma) and parallel-residual blocks
+    alike; NaN for post-LN encoders, `capture.adapters`).
+
+    text, tokens        the prompt text and its T decoded tokens (list[str]).
+    token_ids [T]       int64 token ids.
+    scores [L, H, T]    METHOD.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
                         queries i that can see key j (causal: i >= j; sliding window: also
                         i - j < window; encoders: all i), n_j = n_queries[l, j]. For a purely
                         causal layer n_j = T - j, i.e. exactly the METHOD formula.
-    n_queries[l, j]     number of queries that can see key j at layer l (int32).
-    key_norm[l, k, j]   ||k_j|| per KV head k, after RoPE (as attention sees it). METHOD §8.
-    value_norm[l, k, j] ||v_j|| per KV head.
-    resid_norm[l, t]    ||h_t^l||.
-    embed_norm[t]       ||h_t^{-1}|| (input of block 0).
-    resid_cos[l, c, t]  cos(h_t^l, h_c^l) for candidate position c.
-    resid_cos_centred   the same after subtracting the layer's mean residual over the prompt's tokens.
-    mlp_norm[l, t]      ||m_t^l||;   attn_norm[l, t] ||a_t^l||.
-    mlp_cos_resid[l,c,t] cos(m_t^l, h_c^l);  mlp_cos_mlp[l,c,t] cos(m_t^l, m_c^l);
-    attn_cos_resid[l,c,t] cos(a_t^l, h_c^l).
-    act_max[l, t]       max_d |h_{t,d}^l| (massive activations, Sun et al. 2024);
-    act_argmax[l, t]    the dimension d where it is reached; act_median[l] median |h^l| over (t, d).
-    resid_cand[l, c, :] the full residual vector h_c^l of each candidate (the primary-sink
-                        direction of METHOD.md §4; L x C x D, small); mlp_cand[l, c, :] m_c^l.
-    nll[t]              next-token negative log-likelihood of token t+1 given tokens <= t
-                        (length T-1), only when the capture was asked for it, else None.
+    n_queries [L, T]    int32, number of queries that can see key j at layer l.
+    key_norm [L, KV, T] ||k_j|| per KV head, after RoPE (as attention sees it). METHOD §8.
+    value_norm [L, KV, T] ||v_j|| per KV head.
+    resid_norm [L, T]   ||h_t^l||.
+    embed_norm [T]      ||h_t^{-1}|| (input of block 0).
+    resid_cos [L, C, T] cos(h_t^l, h_c^l) for candidate position c.
+    resid_cos_centred [L, C, T]  the same after subtracting the layer's mean residual over the
+                        prompt's tokens.
+    mlp_norm [L, T]     ||m_t^l||;   attn_norm [L, T]  ||a_t^l||.
+    mlp_cos_resid [L, C, T]  cos(m_t^l, h_c^l);  mlp_cos_mlp [L, C, T]  cos(m_t^l, m_c^l);
+    attn_cos_resid [L, C, T] cos(a_t^l, h_c^l).
+    act_max [L, T]      max_d |h_{t,d}^l| (massive activations, Sun et al. 2024);
+    act_argmax [L, T]   int32, the dimension d where it is reached;
+    act_median [L]      median |h^l| over (t, d) (torch's lower-middle convention).
+    resid_cand [L, C, D] the full residual vector h_c^l of each candidate (the primary-sink
+                        direction of METHOD.md §4; small); mlp_cand [L, C, D] m_c^l. None when
+                        loaded from a file written without them.
+    nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
+                        when the capture was asked for it (`CaptureSettings.with_nll`), else None.
     """
 
     text: str
@@ -137,7 +147,8 @@ class CaptureSettings:
 
 @dataclass
 class Trace:
-    """All prompts of one capture pass over one model."""
+    """All prompts of one capture pass over one model: `prompts` in the order they were given
+    (one `PromptTrace` each), the `settings` used, and `timings` in seconds ("capture_s")."""
 
     prompts: list[PromptTrace]
     settings: CaptureSettings = field(default_factory=CaptureSettings)

@@ -29,3 +29,7 @@ class InputError(SinkscopeError):
 
 class NumericalError(SinkscopeError):
     """NaN or inf appeared in the model's activations."""
+
+
+class PullError(SinkscopeError):
+    """The weight packages of a catalog model could not be installed or assembled (network, pip, disk)."""

@@ -16,6 +16,7 @@ Models come back in eval mode, with `attn_implementation="sdpa"` where the class
 from __future__ import annotations
 
 import enum
+import json
 import os
 import re
 import socket
@@ -30,37 +31,21 @@ from sinkscope.core.errors import (
     ModelNotFoundError,
     UnsupportedArchitectureError,
 )
-from sinkscope.models.base import LoadedModel, ModelInfo
+from sinkscope.core.hashing import sha256_file, sha256_files
+from sinkscope.models.base import LoadedModel, wrap_pair
 from sinkscope.models.catalog import (
     CATALOG,
     DEFAULT_MODEL,
+    META_FILE,
     cache_path,
     get_spec,
     is_installed,
     read_meta,
     suggest_names,
 )
-
-# Encoder-only families (bidirectional attention) for configs whose attention modules do not
-# carry an `is_causal` flag.
-_ENCODER_TYPES = {
-    "bert",
-    "roberta",
-    "distilbert",
-    "electra",
-    "deberta",
-    "deberta-v2",
-    "xlm-roberta",
-    "albert",
-    "mpnet",
-    "camembert",
-    "modernbert",
-    "xlm",
-    "flaubert",
-    "ernie",
-    "nomic_bert",
-    "jina_bert",
-}
+from sinkscope.models.gguf import load_gguf
+from sinkscope.models.progress import quiet_transformers
+from sinkscope.models.pull import pull
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -142,7 +127,8 @@ def classify_ref(ref: Any) -> RefKind:
 # ---------------------------------------------------------------------------------------------
 
 
-def _torch_dtype(dtype: Any):
+def torch_dtype(dtype: Any) -> Any:
+    """The `torch.dtype` for a name ("float32", "bf16", "half", ...) or a torch.dtype; InputError if unknown."""
     import torch
 
     if isinstance(dtype, torch.dtype):
@@ -164,7 +150,7 @@ def load_model(ref: Any, dtype: Any = "float32", device_map: Any = None) -> Load
     if kind is RefKind.PAIR:
         model, tokenizer = ref
         return wrap_pair(model, tokenizer, ref="<in-memory>")
-    tdtype = _torch_dtype(dtype)
+    tdtype = torch_dtype(dtype)
     s = os.fspath(ref).strip()
 
     if kind is RefKind.CATALOG:
@@ -200,150 +186,6 @@ def load_model(ref: Any, dtype: Any = "float32", device_map: Any = None) -> Load
         f"Unknown model {s!r}: not a catalog name, not an existing path, and not a hub id (org/name).{hint} "
         f"Catalog: {', '.join(CATALOG)} (see `sinkscope models list`)."
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# wrap_pair: facts from the config
-# ---------------------------------------------------------------------------------------------
-
-
-def _attention_modules(model: Any) -> list[tuple[str, Any]]:
-    """Modules whose class name says attention (e.g. LlamaAttention, BertSelfAttention)."""
-    out = []
-    for name, mod in model.named_modules():
-        if not name:  # the model itself
-            continue
-        cls = type(mod).__name__
-        if "attention" in cls.lower() and not cls.lower().endswith(("output", "outputs")):
-            out.append((name, mod))
-    return out
-
-
-def _first_int(cfg: Any, *names: str) -> int | None:
-    for n in names:
-        v = getattr(cfg, n, None)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    return None
-
-
-def _detect_bos(tokenizer: Any) -> tuple[bool, str | None]:
-    """(adds a start token?, that token's text). BOS, or [CLS] for BERT-style tokenizers."""
-    if tokenizer is None:
-        return False, None
-    try:
-        ids = tokenizer("Hello world", add_special_tokens=True)["input_ids"]
-    except Exception:  # noqa: BLE001 - tokenizer without a __call__ we understand
-        return False, None
-    if ids and isinstance(ids[0], list):
-        ids = ids[0]
-    if not ids:
-        return False, None
-    first = ids[0]
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if bos is not None:
-        if first == bos:
-            return True, tokenizer.convert_ids_to_tokens(first)
-        return False, None
-    cls_id = getattr(tokenizer, "cls_token_id", None)
-    if cls_id is not None and first == cls_id:
-        return True, tokenizer.convert_ids_to_tokens(first)
-    return False, None
-
-
-def check_supported(model: Any) -> list[tuple[str, Any]]:
-    """UnsupportedArchitectureError unless the model's attention goes through the HF interface."""
-    arch = type(model).__name__
-    mtype = getattr(getattr(model, "config", None), "model_type", "?")
-    if not getattr(model, "_supports_attention_backend", False):
-        raise UnsupportedArchitectureError(
-            f"{arch} (model_type {mtype!r}) does not route its attention through the transformers "
-            "attention interface, which sinkscope needs to capture attention scores. Use a model whose "
-            "class supports `attn_implementation` (Llama, Qwen2, Gemma3, Mistral, GPT-2, BERT, ...)."
-        )
-    mods = _attention_modules(model)
-    if not mods:
-        raise UnsupportedArchitectureError(
-            f"{arch} (model_type {mtype!r}) has no attention modules; sinkscope only analyses attention models."
-        )
-    return mods
-
-
-def wrap_pair(
-    model: Any,
-    tokenizer: Any,
-    ref: str = "<in-memory>",
-    *,
-    source: str | None = None,
-    source_hash: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> LoadedModel:
-    """Bundle an HF model and its tokenizer into a `LoadedModel`; facts come from `model.config`.
-
-    Puts the model in eval mode. Raises UnsupportedArchitectureError for models sinkscope
-    cannot capture.
-    """
-    cfg = getattr(model, "config", None)
-    if cfg is None:
-        raise InputError(f"{type(model).__name__} has no `.config`: give a Hugging Face transformers model.")
-    mods = check_supported(model)
-    model.eval()
-    tcfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-
-    n_layers = _first_int(tcfg, "num_hidden_layers", "n_layer", "num_layers")
-    n_heads = _first_int(tcfg, "num_attention_heads", "n_head", "num_heads")
-    hidden = _first_int(tcfg, "hidden_size", "n_embd", "d_model")
-    if n_layers is None or n_heads is None or hidden is None:
-        raise UnsupportedArchitectureError(
-            f"{type(model).__name__}: cannot read layers / heads / hidden size from its config "
-            f"(model_type {getattr(cfg, 'model_type', '?')!r})."
-        )
-    n_kv = _first_int(tcfg, "num_key_value_heads", "num_kv_heads", "n_head_kv") or n_heads
-
-    flags = [m.is_causal for _, m in mods if isinstance(getattr(m, "is_causal", None), bool)]
-    if flags:
-        is_causal = any(flags)
-    else:
-        is_causal = getattr(cfg, "model_type", "") not in _ENCODER_TYPES or bool(
-            getattr(cfg, "is_decoder", False)
-        )
-
-    adds_bos, start_tok = _detect_bos(tokenizer)
-    try:
-        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    except StopIteration:
-        dtype = str(getattr(model, "dtype", "float32")).removeprefix("torch.")
-
-    leaf = [m for n, m in mods if not any(n2.startswith(n + ".") for n2, _ in mods)]
-    ex: dict[str, Any] = {
-        "head_dim": _first_int(tcfg, "head_dim") or hidden // n_heads,
-        "vocab_size": _first_int(tcfg, "vocab_size"),
-        "sliding_window": getattr(tcfg, "sliding_window", None),
-        "layer_types": list(getattr(tcfg, "layer_types", None) or []) or None,
-        "attn_implementation": getattr(cfg, "_attn_implementation", None),
-        "attention_module": type(leaf[0]).__name__ if leaf else None,
-        "start_token": start_tok,
-        "device": str(getattr(model, "device", "cpu")),
-    }
-    if extra:
-        ex.update(extra)
-    info = ModelInfo(
-        ref=str(ref),
-        model_type=str(getattr(cfg, "model_type", "unknown")),
-        architecture=type(model).__name__,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        n_kv_heads=n_kv,
-        hidden_size=hidden,
-        is_causal=is_causal,
-        adds_bos=adds_bos,
-        max_context=_first_int(tcfg, "max_position_embeddings", "n_positions", "max_seq_len"),
-        dtype=dtype,
-        source=source,
-        source_hash=source_hash,
-        extra=ex,
-    )
-    return LoadedModel(model=model, tokenizer=tokenizer, info=info)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,8 +262,6 @@ def _load_hf(
     if device_map is not None:
         kwargs["device_map"] = device_map
 
-    from sinkscope.models.pull import quiet_transformers
-
     with quiet_transformers():
         try:
             model = cls.from_pretrained(name_or_path, config=config, **kwargs)
@@ -459,8 +299,6 @@ def _load_catalog(name: str, dtype: Any, device_map: Any) -> LoadedModel:
     spec = get_spec(name)
     folder = cache_path(spec.name)
     if not is_installed(spec.name):
-        from sinkscope.models.pull import pull
-
         first = "first use" if spec.name == DEFAULT_MODEL else "not pulled yet"
         print(
             f"sinkscope: pulling {spec.name} ({first}, ~{round(spec.download_mb, -1):.0f} MB, "
@@ -502,12 +340,8 @@ def _load_folder(folder: Path, ref: str, dtype: Any, device_map: Any) -> LoadedM
 
 
 def _folder_hash(folder: Path) -> str | None:
-    """sha256 of the folder's safetensors; taken from a sinkscope cache's `sinkscope.json` when present."""
-    import json
-
-    from sinkscope.models.catalog import META_FILE
-    from sinkscope.models.pull import weights_sha256
-
+    """sha256 of the folder's safetensors (`core.hashing.sha256_files`); taken from a sinkscope
+    cache's `sinkscope.json` when present."""
     if not any(folder.glob("*.safetensors")):
         return None
     try:
@@ -517,12 +351,10 @@ def _folder_hash(folder: Path) -> str | None:
             return meta["weights_sha256"]
     except (OSError, ValueError):
         pass
-    return weights_sha256(folder)[0]
+    return sha256_files(folder.glob("*.safetensors"))[0]
 
 
 def _load_gguf_file(path: Path, ref: str, dtype: Any, device_map: Any) -> LoadedModel:
-    from sinkscope.models.pull import load_gguf, quiet_transformers, sha256_file
-
     path = path.resolve()
     print(f"sinkscope: dequantising {path.name} (GGUF; this takes a while)...", file=sys.stderr, flush=True)
     hint = "Download the .gguf file again (it is truncated or damaged)."

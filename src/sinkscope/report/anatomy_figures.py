@@ -14,11 +14,16 @@ matplotlib is imported only when a figure is drawn; files are written atomically
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sinkscope.report.figures import _STYLE, _atomic_save, _figure
+from sinkscope.analysis.properties import SinkProperties
+from sinkscope.report.figures import new_figure, write_figure_set
+from sinkscope.report.types import ScanLike
+
+if TYPE_CHECKING:
+    from sinkscope.analysis.anatomy import AnatomyResult
 
 PRIMARY_COLOUR = "#0072B2"
 SECONDARY_COLOUR = "#E69F00"
@@ -26,13 +31,14 @@ NON_SINK_COLOUR = "#6B6B6B"
 # Okabe-Ito-ish cycle for the effective directions of the anatomy curves.
 DIRECTION_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
-def _props(res_or_props: Any):
-    from sinkscope.analysis.properties import SinkProperties, properties
 
-    return res_or_props if isinstance(res_or_props, SinkProperties) else properties(res_or_props)
+def sink_properties(res_or_props: ScanLike | SinkProperties) -> SinkProperties:
+    """The METHOD.md §8 properties to draw: `res_or_props` itself, or the ones the scan's findings
+    carry (`res.findings.properties()`, computed once by the analysis and cached; never here)."""
+    return res_or_props if isinstance(res_or_props, SinkProperties) else res_or_props.findings.properties()
 
 
-def busiest_prompt(props) -> int:
+def busiest_prompt(props: SinkProperties) -> int:
     """The prompt with the most secondary sinks (0 when there are none)."""
     s = props.summary
     s = s[s["group"] == "secondary"]
@@ -41,14 +47,14 @@ def busiest_prompt(props) -> int:
     return int(s["prompt"].value_counts().sort_index().idxmax())
 
 
-def fig_properties(res_or_props: Any, prompt: int | None = None):
+def fig_properties(res_or_props: ScanLike | SinkProperties, prompt: int | None = None):
     """Three panels (METHOD.md §8): ||h||, mean key norm, mean value norm against the layer, log y."""
-    props = _props(res_or_props)
+    props = sink_properties(res_or_props)
     prompt = busiest_prompt(props) if prompt is None else int(prompt)
     lay = props.layers[props.layers["prompt"] == prompt]
     summ = props.summary[props.summary["prompt"] == prompt]
     births = sorted(summ.loc[summ["group"] == "secondary", "birth"].unique())
-    fig = _figure(8.4, 2.7)
+    fig = new_figure(8.4, 2.7)
     axes = fig.subplots(1, 3, sharex=True)
     panels = (("resid_norm", "residual norm ||h||"), ("key_norm", "key norm ||k|| (mean over KV heads)"),
               ("value_norm", "value norm ||v|| (mean over KV heads)"))
@@ -81,13 +87,13 @@ def fig_properties(res_or_props: Any, prompt: int | None = None):
     return fig
 
 
-def fig_anatomy(result) -> Any:
+def fig_anatomy(result: AnatomyResult) -> Any:
     """Alpha curves of §9: cos(y, m_p) and ||y|| for y = f(base + alpha u) over the signed PCs."""
     cur: pd.DataFrame = result.curves
     dirs: pd.DataFrame = result.directions
     eff = set(dirs.loc[dirs["effective"], "direction"])
     thr = float(result.config.threshold)
-    fig = _figure(8.0, 3.0)
+    fig = new_figure(8.0, 3.0)
     ax_c, ax_n = fig.subplots(1, 2)
     colours: dict[str, str] = {}
     for name, df in cur.groupby("direction", sort=False):
@@ -118,35 +124,20 @@ def fig_anatomy(result) -> Any:
     return fig
 
 
-def _write(makers: dict, out_dir: str | Path, formats: tuple[str, ...]) -> list[Path]:
-    import matplotlib
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    with matplotlib.rc_context(_STYLE):
-        for name, make in makers.items():
-            fig = make()
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                _atomic_save(fig, path, fmt)
-                written.append(path)
-    return written
-
-
-def write_properties_figures(res_or_props: Any, out_dir: str | Path, *, prompt: int | None = None,
+def write_properties_figures(res_or_props: ScanLike | SinkProperties, out_dir: str | Path, *, prompt: int | None = None,
                              formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """out_dir/properties.{png,svg}."""
-    return _write({"properties": lambda: fig_properties(res_or_props, prompt)}, out_dir, formats)
+    return write_figure_set({"properties": lambda: fig_properties(res_or_props, prompt)}, out_dir, formats)
 
 
-def write_anatomy_figures(result, out_dir: str | Path, *, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+def write_anatomy_figures(result: AnatomyResult, out_dir: str | Path, *, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """out_dir/anatomy.{png,svg}."""
-    return _write({"anatomy": lambda: fig_anatomy(result)}, out_dir, formats)
+    return write_figure_set({"anatomy": lambda: fig_anatomy(result)}, out_dir, formats)
 
 
 __all__ = [
     "busiest_prompt",
+    "sink_properties",
     "fig_anatomy",
     "fig_properties",
     "write_anatomy_figures",

@@ -9,6 +9,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from sinkscope.analysis.levels import Levels
+from sinkscope.report.types import ScanLike
+
 
 def _fmt(x: Any, digits: int = 3) -> str:
     if x is None:
@@ -27,7 +30,8 @@ def token_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-def prompts_table(res) -> Table:
+def prompts_table(res: ScanLike) -> Table:
+    """One row per prompt: tokens, the primary and its window, and the record counts per class (METHOD.md §3)."""
     t = Table(title=f"sinks per prompt ({res.manifest['model']['ref']}, {res.config.mode} mode)")
     for col in ("prompt", "tokens", "primary", "window", "secondary", "primary-like", "noise", "unclassified"):
         t.add_column(col, justify="right" if col not in ("primary", "window") else "left")
@@ -113,6 +117,7 @@ def findings_lines(summary: dict[str, Any], massive: pd.DataFrame | None = None,
 
 
 def findings_block(summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None) -> Table:
+    """`findings_lines` as a two-column rich table."""
     t = Table(title="findings", show_header=False, box=None, title_justify="left")
     t.add_column("what", style="bold")
     t.add_column("value")
@@ -121,14 +126,16 @@ def findings_block(summary: dict[str, Any], massive: pd.DataFrame | None = None,
     return t
 
 
-def print_scan(res, console: Console, top: int = 20) -> None:
+def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
+    """What `sinkscope scan` prints: the prompts table, the top sink records and the findings block."""
     console.print(prompts_table(res))
     console.print(sinks_table(res.sinks, top=top))
     windows = [d.window for d in res.findings.detections]
     console.print(findings_block(res.summary(), res.findings.massive, windows))
 
 
-def print_levels(levels, console: Console) -> None:
+def print_levels(levels: Levels, console: Console) -> None:
+    """The sink levels (METHOD.md §7) as a table."""
     t = Table(title=f"sink levels ({len(levels.levels)} found over {levels.n_sinks} secondary sinks)")
     for col in ("level", "births", "lifetimes", "share", "count", "top tokens"):
         t.add_column(col)

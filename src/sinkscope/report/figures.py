@@ -16,6 +16,7 @@ sink-class names and colours); matplotlib is imported only when a figure is draw
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.core.fileio import write_file_atomic
+from sinkscope.report.types import ScanLike
 
 # Sink classes as shown to people: the record kind, with "primary" split into the primary
 # position itself and other tokens that behave like it. Okabe-Ito colours (colour-blind safe).
@@ -119,13 +121,15 @@ def colourise(mat: np.ndarray, vmin: float, vmax: float, lut: np.ndarray) -> np.
     return lut[idx]
 
 
-def _prompt_records(res, i: int) -> pd.DataFrame:
+def prompt_records(res: ScanLike, i: int) -> pd.DataFrame:
+    """The sink records of prompt `i`, by position."""
     s = res.sinks
-    return s[s["prompt"] == i] if "prompt" in s.columns else s
+    rec = s[s["prompt"] == i] if "prompt" in s.columns else s
+    return rec.sort_values("position", kind="stable") if "position" in rec.columns else rec
 
 
 # ---- figures ------------------------------------------------------------------------------------
-_STYLE = {
+STYLE = {  # matplotlib rcParams of every sinkscope figure (reproducible SVG: fixed hash salt)
     "font.size": 8.5,
     "axes.titlesize": 9.5,
     "axes.labelsize": 8.5,
@@ -142,13 +146,14 @@ _STYLE = {
 }
 
 
-def _figure(w: float, h: float):
+def new_figure(w: float, h: float):
+    """A matplotlib Figure of w x h inches (constrained layout, 100 dpi; no pyplot state)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(w, h), dpi=100, layout="constrained")
 
 
-def fig_heatmap(res, prompt: int = 0, max_cols: int = 2000):
+def fig_heatmap(res: ScanLike, prompt: int = 0, max_cols: int = 2000):
     """Layer x position heatmap of s_j^l (mean over heads) for one prompt, log colour scale."""
     from matplotlib.colors import LogNorm
 
@@ -160,7 +165,7 @@ def fig_heatmap(res, prompt: int = 0, max_cols: int = 2000):
     vmin, vmax = score_range(ls, lim)
     k = max(1, -(-t // max_cols))
     img = maxpool(ls, k)
-    fig = _figure(7.2, 3.0)
+    fig = new_figure(7.2, 3.0)
     ax = fig.add_subplot()
     im = ax.imshow(
         np.clip(img, vmin, None),
@@ -177,7 +182,7 @@ def fig_heatmap(res, prompt: int = 0, max_cols: int = 2000):
     model = res.manifest.get("model", {}).get("ref", "")
     fig.suptitle(f"sink score $s_j^\\ell$ (mean over heads) · {model} · prompt {prompt} · T = {t}",
                  x=0.01, ha="left", fontsize=9.5)
-    rec = _prompt_records(res, prompt)
+    rec = prompt_records(res, prompt)
     labels = record_labels(rec)
     for kind in ("secondary", "primary-like", "primary", "unclassified"):
         pos = rec["position"].to_numpy()[[lab == kind for lab in labels]] if len(rec) else []
@@ -191,7 +196,7 @@ def fig_heatmap(res, prompt: int = 0, max_cols: int = 2000):
     return fig
 
 
-def fig_weakening(res):
+def fig_weakening(res: ScanLike):
     """Primary score, head fraction and secondary mass per layer; primary norm (log); births."""
     from matplotlib.ticker import MaxNLocator
 
@@ -199,7 +204,7 @@ def fig_weakening(res):
     layers_df = res.layers
     n_prompts = res.findings.n_prompts
     x = pooled["layer"].to_numpy()
-    fig = _figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     gs = fig.add_gridspec(2, 1, height_ratios=[1.6, 1.0])
     ax = fig.add_subplot(gs[0])
     axn = fig.add_subplot(gs[1], sharex=ax)
@@ -272,13 +277,13 @@ def _log_ticks(axis, values: np.ndarray) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def fig_normlaw(res):
+def fig_normlaw(res: ScanLike):
     """||m_t^b|| vs mean score (log-log) and vs lifetime, with isotonic fits and correlations."""
     from matplotlib.ticker import MaxNLocator
 
     nl = res.findings.norm_law
     sec = res.findings.secondary
-    fig = _figure(7.2, 3.0)
+    fig = new_figure(7.2, 3.0)
     axes = fig.subplots(1, 2)
     x = sec["mlp_norm"].to_numpy(dtype=float) if len(sec) else np.array([])
     for ax, ycol, corr, fit, ylabel in (
@@ -309,13 +314,13 @@ def fig_normlaw(res):
     return fig
 
 
-def fig_levels(res):
+def fig_levels(res: ScanLike):
     """(birth, lifetime) counts of secondary sinks with the levels outlined."""
     from matplotlib.patches import Rectangle
 
     lv = res.findings.levels
     counts = np.asarray(lv.counts)
-    fig = _figure(4.6, 3.4)
+    fig = new_figure(4.6, 3.4)
     ax = fig.add_subplot()
     if lv.n_sinks == 0:
         ax.text(0.5, 0.5, "no secondary sinks", ha="center", va="center", transform=ax.transAxes, color="#777777")
@@ -347,35 +352,45 @@ def fig_levels(res):
     return fig
 
 
-def _atomic_save(fig, path: Path, fmt: str) -> None:
+def save_figure(fig, path: Path, fmt: str, dpi: int = 200) -> None:
     """Save `fig` as `fmt` atomically, with reproducible metadata (no dates or software stamps)."""
     kw: dict[str, Any] = {"format": fmt}
     if fmt == "png":
-        kw.update(dpi=200, metadata={"Software": None})
+        kw.update(dpi=dpi, metadata={"Software": None})
     elif fmt == "svg":
         kw["metadata"] = {"Date": None, "Creator": None}
     write_file_atomic(path, lambda f: fig.savefig(f, **kw))
 
 
-def write_figures(res, out_dir: str | Path, *, prompt: int = 0, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Write heatmap (of `prompt`), weakening, normlaw and levels as out_dir/NAME.{png,svg}.
-    Each file is written atomically (temporary file + os.replace). Returns the paths."""
+def write_figure_set(makers: Mapping[str, Callable[[], Any]], out_dir: str | Path,
+                     formats: tuple[str, ...] = ("png", "svg"), *, dpi: int = 200) -> list[Path]:
+    """Draw each figure of `makers` (name -> function returning a Figure) under STYLE and save it as
+    out_dir/NAME.FMT for every format (atomically, PNG at `dpi`, see `save_figure`). Returns the
+    paths in order."""
     import matplotlib
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with matplotlib.rc_context(STYLE):
+        for name, make in makers.items():
+            fig = make()
+            for fmt in formats:
+                path = out / f"{name}.{fmt}"
+                save_figure(fig, path, fmt, dpi)
+                written.append(path)
+    return written
+
+
+def write_figures(res: ScanLike, out_dir: str | Path, *, prompt: int = 0, formats: tuple[str, ...] = ("png", "svg"),
+                  names: Sequence[str] = FIGURE_NAMES, dpi: int = 200) -> list[Path]:
+    """Write the figures `names` (default: heatmap of `prompt`, weakening, normlaw, levels) as
+    out_dir/NAME.FMT, PNG at `dpi`. Each file is written atomically (temporary file + os.replace).
+    Returns the paths, in the order of `names`."""
     makers = {
         "heatmap": lambda: fig_heatmap(res, prompt),
         "weakening": lambda: fig_weakening(res),
         "normlaw": lambda: fig_normlaw(res),
         "levels": lambda: fig_levels(res),
     }
-    written: list[Path] = []
-    with matplotlib.rc_context(_STYLE):
-        for name in FIGURE_NAMES:
-            fig = makers[name]()
-            for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                _atomic_save(fig, path, fmt)
-                written.append(path)
-    return written
+    return write_figure_set({name: makers[name] for name in names}, out_dir, formats, dpi=dpi)

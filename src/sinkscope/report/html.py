@@ -3,342 +3,86 @@
     write_report(res, "run")           -> run/report.html (+ run/figures/*.png|svg)
     build_html(res)                    -> the report as a string
     notebook_html(res)                 -> the compact summary behind `ScanResult._repr_html_`
+                                          (sinkscope.report.notebook)
+
+Where things are: the page is assets/report.html.j2 with assets/report.css and assets/report.js
+inlined into it (package data, `sinkscope.report.templates`); the data it draws are the typed
+payload of `sinkscope.report.payload` (one JSON document + binary blobs); this module builds the
+`ReportPage` the template renders, and writes the files.
 
 What makes it self-contained: inline CSS, one inline vanilla-JS script, charts drawn as inline SVG
 and the heatmap on a <canvas>; no CDN, no web font, no network request (a Content-Security-Policy
 meta tag forbids any fetch, so a regression shows up as a console error in the browser tests).
-
-What keeps it small: the per-token arrays travel as base64 binary blobs, not JSON numbers.
-- layer-mean score s_j^l and its ratio to the position-matched baseline: float16 [L, T'];
-- per-head scores s_j^{l,h}: uint8 on a log scale (10^-6 .. 1, 254 steps, ~5.6 % per step; 0 = below),
-  decoded only when a head view is chosen.
-T' = T unless the run's cells exceed the budgets below, in which case consecutive positions are
-max-pooled (a sink stays visible; the caption says so). At T = 8192 on a 30-layer, 9-head model the
-whole report is about 4.5 MB and renders in well under a second.
+What keeps it small: see `sinkscope.report.payload` (float16 / log-uint8 blobs, max-pooling past
+a cell budget). At T = 8192 on a 30-layer, 9-head model the whole report is about 4.5 MB and
+renders in well under a second.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
-import re
-import struct
 import sys
-import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from sinkscope.core.fileio import write_file_atomic
-from sinkscope.report.figures import (
-    CMAP,
-    KIND_COLOURS,
-    KIND_ORDER,
-    clip_from,
-    colour_lut,
-    colourise,
-    maxpool,
-    record_labels,
-    score_range,
-)
+from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import jsonable, write_file_atomic
+from sinkscope.core.version import __version__
+from sinkscope.report.anatomy_html import properties_html
+from sinkscope.report.figures import write_figures
+from sinkscope.report.notebook import notebook_html
+from sinkscope.report.payload import build_payload
+from sinkscope.report.templates import asset_text, fmt, render, safe_utf8, script_json
+from sinkscope.report.types import ScanLike
 
 KNOWN_TABLES = frozenset({"sinks.parquet", "layers.parquet", "massive.parquet"})
-MEAN_CELL_BUDGET = 800_000  # cells of the layer-mean (and ratio) arrays, all prompts together
-HEAD_CELL_BUDGET = 2_500_000  # cells of the per-head arrays, all prompts together
-HEAD_LOG_LO = -6.0  # per-head quantisation: log10 range [HEAD_LOG_LO, 0]
-EXTRA_ROWS_MAX = 2000
-
-# Column order of the sink table; columns the analysis adds later are appended after these.
-# key -> (header, description, shown by default)
-COLUMNS: dict[str, tuple[str, str, bool]] = {
-    "position": ("pos", "token position t", True),
-    "token": ("token", "the token", True),
-    "kind": ("class", "primary (the primary position), primary-like, secondary, noise or unclassified (METHOD §3)", True),
-    "birth": ("birth", "first layer where the token is sink-like: min S_t", True),
-    "death": ("death", "last layer where it is sink-like: max S_t", True),
-    "lifetime": ("life", "|S_t|: number of layers where it is sink-like", True),
-    "longest_run": ("run", "longest contiguous run of layers in S_t", False),
-    "mean_score": ("mean s", "mean layer score s_t^l over S_t (METHOD §1)", True),
-    "peak_score": ("peak s", "largest s_t^l over S_t", True),
-    "score_ratio": ("× base", "mean score / position-matched baseline of non-sink keys", True),
-    "baseline": ("baseline", "position-matched baseline score", False),
-    "n_queries": ("queries", "queries that can see the key (fewest over layers)", True),
-    "anti_aligned": ("anti", "anti-aligned with the primary: cos(h_t, h_p) <= -tau", False),
-    "mlp_norm": ("‖m‖", "||m_t^b||: norm of the MLP output at birth (METHOD §4, §5)", True),
-    "attn_norm": ("‖a‖", "||a_t^b||: norm of the attention output at birth", False),
-    "mlp_cos_primary": ("cos(m,h_p)", "cos(m_t^b, h_p^b): MLP output vs the primary's residual (signed)", True),
-    "mlp_cos_primary_mlp": ("cos(m,m_p)", "cos(m_t^b, m_p^b): MLP output vs the primary's own MLP output", True),
-    "attn_cos_primary": ("cos(a,h_p)", "cos(a_t^b, h_p^b): attention output vs the primary's residual", False),
-    "mlp_cos_oriented": ("cos (oriented)", "cos(m_t^b, h_p^b) oriented to the sink's own sign", False),
-    "mlp_share": ("MLP share", "share of the jump's projection on the primary direction that the MLP makes", True),
-    "proj_mlp": ("proj m", "projection of m_t^b on the primary direction", False),
-    "proj_attn": ("proj a", "projection of a_t^b on the primary direction", False),
-    "jump_norm": ("‖jump‖", "||h_t^b - h_t^(b-1)||", False),
-    "rel_birth": ("rel. birth", "birth / (L - 1)", False),
-    "coverage": ("coverage", "share of the primary window covered", False),
-}
-HIDDEN_COLUMNS = frozenset({"prompt", "token_id", "is_primary_position", "primary_like"})
-
-LAYER_COLUMNS = (
-    "layer", "primary_score", "primary_head_fraction", "primary_norm", "secondary_mass",
-    "n_secondary_alive", "births", "in_window",
-)
+THRESHOLD_KEYS = ("mode", "tau", "cosine", "k", "min_lifetime", "min_queries", "eps", "baseline")
+NAV = (("tokens", "Tokens"), ("heatmap", "Heatmap"), ("sinks", "Sinks"), ("weakening", "Weakening"),
+       ("normlaw", "Norm law"), ("levels", "Levels"), ("properties", "Properties"))
 
 
-# ---- JSON helpers -----------------------------------------------------------------------------
-def _clean(x: Any) -> Any:
-    """JSON-safe: numpy -> python, NaN / inf -> None, containers recursively."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    if isinstance(x, str):
-        return _text(x)
-    if x is None:
-        return None
-    if hasattr(x, "to_dict"):
-        return _clean(x.to_dict())
-    if isinstance(x, (pd.Timestamp, datetime)):
-        return x.isoformat()
-    return _text(str(x))
-
-
-def _text(s: str) -> str:
-    """A string that survives UTF-8 (tokenizers can emit lone surrogates)."""
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "replace").decode("utf-8")
-
-
-def _script_json(obj: Any) -> str:
-    """JSON for a <script type="application/json"> element: '<', '>' and '&' escaped, so no
-    token text can close the element or open a comment."""
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _frame_payload(df: pd.DataFrame, max_rows: int | None = None) -> dict[str, Any]:
-    n = len(df)
-    sub = df if max_rows is None or n <= max_rows else df.head(max_rows)
-    cols = [str(c) for c in sub.columns]
-    rows = [[_cell(v) for v in row] for row in sub.itertuples(index=False, name=None)]
-    return {"columns": cols, "rows": rows, "n_total": n, "truncated": len(sub) < n}
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, (list, tuple, np.ndarray, dict)):
-        return _text(json.dumps(_clean(v)))
-    try:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return _clean(v)
-
-
-# ---- binary blobs -----------------------------------------------------------------------------
-def _b64(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
-
-
-def _f16(a: np.ndarray) -> np.ndarray:
-    a = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=65000.0, neginf=0.0)
-    return np.clip(a, 0.0, 65000.0).astype("<f2")
-
-
-def quantise_log_u8(a: np.ndarray, lo: float = HEAD_LOG_LO) -> np.ndarray:
-    """uint8 code of scores in [0, 1]: 0 for s <= 10^lo, else 1 + round(254 (log10 s - lo) / -lo)."""
-    s = np.asarray(a, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = 1.0 + np.round(254.0 * (np.log10(np.maximum(s, 1e-300)) - lo) / -lo)
-    q = np.where(np.isfinite(s) & (s > 10.0**lo), np.clip(q, 1, 255), 0)
-    return q.astype(np.uint8)
-
-
-def dequantise_log_u8(q: np.ndarray, lo: float = HEAD_LOG_LO) -> np.ndarray:
-    q = np.asarray(q, dtype=np.float64)
-    return np.where(q > 0, 10.0 ** (lo + (q - 1.0) / 254.0 * -lo), 0.0)
-
-
-def _bin_size(cells: int, budget: int) -> int:
-    return max(1, math.ceil(cells / budget))
-
-
-# ---- payload ----------------------------------------------------------------------------------
+# ---- the page model ---------------------------------------------------------------------------
 @dataclass
-class Payload:
-    """What the page script reads: `data` (one JSON document) and `blobs` (id -> base64)."""
-
-    data: dict[str, Any]
-    blobs: dict[str, str] = field(default_factory=dict)
+class NavLink:
+    anchor: str
+    label: str
 
 
-def _records_for(res, i: int) -> pd.DataFrame:
-    s = res.sinks
-    rec = s[s["prompt"] == i] if "prompt" in s.columns else s
-    return rec.sort_values("position", kind="stable") if "position" in rec.columns else rec
+@dataclass
+class Card:
+    """One headline number of the summary: label, value, hint (plain text)."""
+
+    label: str
+    value: str
+    hint: str
 
 
-def _record_columns(df: pd.DataFrame) -> list[str]:
-    cols = [c for c in COLUMNS if c in df.columns]
-    cols += [c for c in df.columns if c not in COLUMNS and c not in HIDDEN_COLUMNS]
-    return cols
+@dataclass
+class ReportPage:
+    """What assets/report.html.j2 renders. Text fields are plain text (the template escapes them);
+    `properties`, `data_json`, `css` and `js` are markup / script the template inlines as they are."""
+
+    title: str
+    model: str
+    model_line: str
+    thresholds: str
+    created: str
+    version: str
+    nav: list[NavLink]
+    cards: list[Card]
+    has_extra: bool
+    properties: str  # the METHOD.md §8 <section id="properties"> fragment
+    manifest: str  # pretty JSON
+    data_json: str  # `script_json` of the payload's data
+    blobs: dict[str, str]  # element id -> base64
+    css: str
+    js: str
 
 
-def _column_meta(cols: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for c in cols:
-        head, desc, shown = COLUMNS.get(c, (c.replace("_", " "), c, False))
-        out.append({"key": c, "label": head, "title": desc, "shown": shown})
-    return out
-
-
-def _prompt_payload(res, i: int, k_mean: int, k_head: int, blobs: dict[str, str]) -> dict[str, Any]:
-    pt = res.prompts[i]
-    det = res.findings.detections[i]
-    t = pt.n_tokens
-    ls = np.asarray(det.layer_scores, dtype=np.float64)
-    n_layers = ls.shape[0]
-    heads = np.asarray(pt.scores, dtype=np.float64)
-    n_heads = heads.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = ls / np.asarray(det.baseline, dtype=np.float64)
-    mean_pooled = maxpool(ls, k_mean)
-    ratio_pooled = maxpool(np.nan_to_num(ratio, nan=0.0, posinf=65000.0), k_mean)
-    head_pooled = maxpool(heads, k_head)
-    ids = {"mean": f"ss-b{i}-mean", "ratio": f"ss-b{i}-ratio", "heads": f"ss-b{i}-heads"}
-    blobs[ids["mean"]] = _b64(_f16(mean_pooled))
-    blobs[ids["ratio"]] = _b64(_f16(ratio_pooled))
-    blobs[ids["heads"]] = _b64(quantise_log_u8(head_pooled))
-    rec = _records_for(res, i)
-    cols = _record_columns(rec)
-    table = _frame_payload(rec[cols])
-    table["labels"] = record_labels(rec)
-    lt = res.layers
-    lt = lt[lt["prompt"] == i] if "prompt" in lt.columns else lt
-    layers = {c: _clean(lt[c].to_numpy()) for c in LAYER_COLUMNS if c in lt.columns}
-    wpp = res.findings.weakening_per_prompt
-    src = None
-    mp = res.manifest.get("prompts") or []
-    if i < len(mp) and isinstance(mp[i], dict):
-        src = mp[i].get("source")
-    return {
-        "index": i,
-        "source": _text(str(src)) if src is not None else f"prompt {i}",
-        "n_tokens": t,
-        "p": int(det.p),
-        "window": [int(det.window[0]), int(det.window[1])],
-        "tokens": [_text(str(x)) for x in pt.tokens],
-        "records": table,
-        "layers": layers,
-        "weakening": _clean(wpp[i].to_dict()) if i < len(wpp) else None,
-        "heat": {
-            "L": n_layers,
-            "H": n_heads,
-            "clip_from": clip_from(pt.n_queries, res.config.min_queries),
-            "mean": {"id": ids["mean"], "n": int(mean_pooled.shape[-1]), "bin": k_mean},
-            "ratio": {"id": ids["ratio"], "n": int(ratio_pooled.shape[-1]), "bin": k_mean},
-            "heads": {"id": ids["heads"], "n": int(head_pooled.shape[-1]), "bin": k_head, "log_lo": HEAD_LOG_LO},
-        },
-    }
-
-
-def _fit_payload(fit) -> dict[str, Any]:
-    xs, ys = list(fit.x), list(fit.y_fit)
-    # keep only the corners of the step function
-    px, py = [], []
-    for j, (x, y) in enumerate(zip(xs, ys)):
-        if j == 0 or j == len(xs) - 1 or y != ys[j - 1] or (j + 1 < len(ys) and ys[j + 1] != y):
-            px.append(x)
-            py.append(y)
-    return _clean({"x": px, "y": py, "r2": fit.r2, "loglog_slope": fit.loglog_slope,
-                   "loglog_intercept": fit.loglog_intercept})
-
-
-def build_payload(res, extra_tables: dict[str, pd.DataFrame] | None = None) -> Payload:
-    """Everything the page shows, as one JSON-able dict plus the binary blobs."""
-    f = res.findings
-    n_prompts = len(res.prompts)
-    cells_mean = sum(p.n_layers * p.n_tokens for p in res.prompts)
-    cells_head = sum(int(np.prod(p.scores.shape)) for p in res.prompts)
-    k_mean = _bin_size(cells_mean, MEAN_CELL_BUDGET)
-    k_head = _bin_size(cells_head, HEAD_CELL_BUDGET)
-    blobs: dict[str, str] = {}
-    prompts = [_prompt_payload(res, i, k_mean, k_head, blobs) for i in range(n_prompts)]
-    sec = f.secondary
-    scatter_cols = [c for c in ("prompt", "position", "token", "birth", "lifetime", "mean_score", "mlp_norm")
-                    if c in sec.columns]
-    nl = f.norm_law
-    lv = f.levels
-    lut = colour_lut(CMAP)
-    lut_counts = colour_lut("YlOrBr")
-    extra = {
-        name: {**_frame_payload(df, EXTRA_ROWS_MAX), "per_prompt": "prompt" in df.columns}
-        for name, df in (extra_tables or {}).items()
-    }
-    manifest = res.manifest or {}
-    data = {
-        "format": 1,
-        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": _clean(manifest.get("model", {})),
-        "mode": res.config.mode,
-        "config": _clean(res.config.to_dict()),
-        "summary": _clean(res.summary()),
-        "n_layers": f.n_layers,
-        "kind_colours": KIND_COLOURS,
-        "kind_order": list(KIND_ORDER),
-        "lut": lut.tobytes().hex(),
-        "lut_counts": lut_counts.tobytes().hex(),
-        "columns": _column_meta(_record_columns(res.sinks)),
-        "prompts": prompts,
-        "secondary": _frame_payload(sec[scatter_cols]),
-        "norm_law": {
-            **_clean(nl.to_dict()),
-            "fit_score_curve": _fit_payload(nl.fit_score),
-            "fit_lifetime_curve": _fit_payload(nl.fit_lifetime),
-        },
-        "levels": {**_clean(lv.to_dict()), "counts": _clean(np.asarray(lv.counts))},
-        "weakening": _clean(f.weakening.to_dict()),
-        "extra": extra,
-    }
-    return Payload(_clean(data), blobs)
-
-
-# ---- page -------------------------------------------------------------------------------------
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "–"
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def _cards(res) -> str:
+def _cards(res: ScanLike) -> list[Card]:
     s = res.summary()
     n_tokens = sum(p.n_tokens for p in res.prompts)
     ci = s.get("spearman_norm_score_ci") or [None, None]
@@ -347,108 +91,70 @@ def _cards(res) -> str:
         wk_txt = f"{s['dip_ratio']:.2f}×"
         wk_hint = f"of the plateau, at layer {s.get('dip_layer')} · " + ("weakened" if s.get("weakened") else "not weakened")
     rho = s.get("spearman_norm_score")
-    cards = [
-        ("secondary sinks", _fmt(s.get("n_secondary")),
-         (f"{_fmt(s.get('n_primary_like'))} primary-like · {_fmt(s.get('n_noise'))} noise · "
-          f"{_fmt(s.get('n_unclassified'))} unclassified")),
-        ("median birth", _fmt(s.get("median_birth")),
-         f"relative depth {_fmt(s.get('median_rel_birth'), 2)}" if s.get("median_rel_birth") is not None else "layer"),
-        ("median lifetime", _fmt(s.get("median_lifetime")), "layers"),
-        ("MLP alignment", _fmt(s.get("median_mlp_cos")), "median cos(m, h_p) at birth"),
-        ("norm law ρ", f"{rho:.2f}" if rho is not None else "–",
-         f"Spearman ‖m‖ vs score, 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci[0] is not None
-         else (s.get("norm_law_reason") or "Spearman ‖m‖ vs score")),
-        ("primary dip", wk_txt, wk_hint),
-        ("sink levels", _fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
-        ("tokens", _fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
+    return [
+        Card("secondary sinks", fmt(s.get("n_secondary")),
+             (f"{fmt(s.get('n_primary_like'))} primary-like · {fmt(s.get('n_noise'))} noise · "
+              f"{fmt(s.get('n_unclassified'))} unclassified")),
+        Card("median birth", fmt(s.get("median_birth")),
+             f"relative depth {fmt(s.get('median_rel_birth'), 2)}" if s.get("median_rel_birth") is not None else "layer"),
+        Card("median lifetime", fmt(s.get("median_lifetime")), "layers"),
+        Card("MLP alignment", fmt(s.get("median_mlp_cos")), "median cos(m, h_p) at birth"),
+        Card("norm law ρ", f"{rho:.2f}" if rho is not None else "–",
+             f"Spearman ‖m‖ vs score, 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci[0] is not None
+             else (s.get("norm_law_reason") or "Spearman ‖m‖ vs score")),
+        Card("primary dip", wk_txt, wk_hint),
+        Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
+        Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
     ]
-    items = "".join(
-        f'<div class="kpi"><div class="l">{html.escape(a)}</div><div class="v">{html.escape(b)}</div>'
-        f'<div class="h">{html.escape(c)}</div></div>'
-        for a, b, c in cards
-    )
-    return f'<div class="cards">{items}</div>'
 
 
-def _thresholds(res) -> str:
-    cfg = res.config.to_dict()
-    keys = ("mode", "tau", "cosine", "k", "min_lifetime", "min_queries", "eps", "baseline")
-    return " · ".join(f"{k} {html.escape(str(cfg[k]))}" for k in keys if k in cfg)
-
-
-_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "img-src data: blob:; font-src 'none'; connect-src 'none'; media-src 'none'; "
-    "object-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'"
-)
-
-
-def build_html(res, *, extra_tables: dict[str, pd.DataFrame] | None = None, title: str | None = None) -> str:
-    """The whole report as one HTML string (see the module docstring)."""
-    from sinkscope.core.version import __version__
-
-    payload = build_payload(res, extra_tables)
-    d = payload.data
-    model = d["model"].get("ref") or "model"
-    n_prompts = len(d["prompts"])
-    title = title or f"sinkscope · {model} · {n_prompts} prompt{'s' if n_prompts != 1 else ''}"
-    m = d["model"]
-    model_line = " · ".join(
+def _model_line(model: dict[str, Any], dtype: Any) -> str:
+    return " · ".join(
         x for x in (
-            f"{m.get('architecture')}" if m.get("architecture") else "",
-            f"{m.get('n_layers')} layers" if m.get("n_layers") else "",
-            f"{m.get('n_heads')} heads / {m.get('n_kv_heads')} KV" if m.get("n_heads") else "",
-            f"{res.manifest.get('dtype')}" if res.manifest.get("dtype") else "",
+            f"{model.get('architecture')}" if model.get("architecture") else "",
+            f"{model.get('n_layers')} layers" if model.get("n_layers") else "",
+            f"{model.get('n_heads')} heads / {model.get('n_kv_heads')} KV" if model.get("n_heads") else "",
+            f"{dtype}" if dtype else "",
         ) if x
     )
-    manifest_text = html.escape(json.dumps(_clean(res.manifest), indent=2, ensure_ascii=False))
-    has_extra = bool(d["extra"])
-    nav = [("tokens", "Tokens"), ("heatmap", "Heatmap"), ("sinks", "Sinks"), ("weakening", "Weakening"),
-           ("normlaw", "Norm law"), ("levels", "Levels"), ("properties", "Properties")]
-    if has_extra:
-        nav.append(("interventions", "Interventions"))
-    nav.append(("manifest", "Manifest"))
-    nav_html = "".join(f'<a href="#{a}">{b}</a>' for a, b in nav)
-    extra_section = ""
-    if has_extra:
-        extra_section = (
-            '<section id="interventions"><h2>Interventions and other tables</h2>'
-            '<p class="cap">Tables found in the run folder besides the scan\'s own (for example the '
-            'causal checks of METHOD.md §4: Δ lifetime, Δ score, Δ NLL). Click a header to sort.</p>'
-            '<div id="ss-extra"></div></section>'
-        )
-    blobs = "\n".join(
-        f'<script type="application/octet-stream" id="{k}">{v}</script>' for k, v in payload.blobs.items()
-    )
-    created = res.manifest.get("created") or d["generated"]
-    subs = {
-        "TITLE": html.escape(title),
-        "CSP": _CSP,
-        "CSS": _CSS,
-        "MODEL": html.escape(str(model)),
-        "MODELLINE": html.escape(model_line),
-        "THRESH": _thresholds(res),
-        "CREATED": html.escape(str(created)),
-        "NAV": nav_html,
-        "CARDS": _cards(res),
-        "EXTRA": extra_section,
-        "PROPS": _properties_section(res),
-        "MANIFEST": manifest_text,
-        "VERSION": html.escape(__version__),
-        "DATA": _script_json(d),
-        "BLOBS": blobs,
-        "JS": _JS,
-    }
-    # one pass, so text inserted for one placeholder (a token, the manifest) is never re-scanned
-    return re.sub(r"%%([A-Z]+)%%", lambda mt: subs[mt.group(1)], _PAGE)
 
 
-def _properties_section(res) -> str:
-    """METHOD.md §8 (residual / key / value norms of sinks vs non-sinks), as an inline-SVG fragment."""
-    from sinkscope.report.anatomy_html import properties_html
-
+def properties_section(res: ScanLike) -> str:
+    """METHOD.md §8 (residual / key / value norms of sinks vs non-sinks) as the page's
+    <section id="properties">, from the properties the findings carry."""
     frag = properties_html(res)
     return frag.replace("<section", '<section id="properties"', 1) if 'id="properties"' not in frag else frag
+
+
+def build_html(res: ScanLike, *, extra_tables: dict[str, pd.DataFrame] | None = None, title: str | None = None) -> str:
+    """The whole report as one HTML string (see the module docstring)."""
+    payload = build_payload(res, extra_tables)
+    d = payload.data
+    model = d.model.get("ref") or "model"
+    n_prompts = len(d.prompts)
+    nav = [NavLink(a, b) for a, b in NAV]
+    if d.extra:
+        nav.append(NavLink("interventions", "Interventions"))
+    nav.append(NavLink("manifest", "Manifest"))
+    cfg = res.config.to_dict()
+    page = ReportPage(
+        title=title or f"sinkscope · {model} · {n_prompts} prompt{'s' if n_prompts != 1 else ''}",
+        model=str(model),
+        model_line=_model_line(d.model, res.manifest.get("dtype")),
+        thresholds=" · ".join(f"{k} {cfg[k]}" for k in THRESHOLD_KEYS if k in cfg),
+        created=str(res.manifest.get("created") or d.generated),
+        version=__version__,
+        nav=nav,
+        cards=_cards(res),
+        has_extra=bool(d.extra),
+        properties=properties_section(res),
+        manifest=json.dumps(jsonable(res.manifest), indent=2, ensure_ascii=False, default=str),
+        data_json=script_json(d),
+        blobs=payload.blobs,
+        css=asset_text("report.css"),
+        js=asset_text("report.js"),
+    )
+    return safe_utf8(render("report.html.j2", page=page))
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -472,7 +178,7 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
             out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
     if isinstance(obj, (list, tuple)):
-        return [(prefix, ", ".join(str(_clean(v)) for v in obj))]
+        return [(prefix, ", ".join(str(jsonable(v)) for v in obj))]
     return [(prefix, obj)]
 
 
@@ -516,12 +222,11 @@ def find_extra_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    write_file_atomic(path, lambda fh: fh.write(text), mode="w")
-
-
 @dataclass
 class ReportFiles:
+    """What `write_report` wrote: the page (None when it failed with strict=False), the figures,
+    the page's size, and the error text of a non-strict failure."""
+
     html: Path | None
     figures: list[Path] = field(default_factory=list)
     size_bytes: int = 0
@@ -529,7 +234,7 @@ class ReportFiles:
 
 
 def write_report(
-    res,
+    res: ScanLike,
     dest: str | Path,
     *,
     figures: bool = True,
@@ -545,8 +250,6 @@ def write_report(
     strict   False: a failure is reported on stderr and in the result instead of raised (used by
              `scan`, whose data are already safely written when the report is made).
     """
-    from sinkscope.core.errors import InputError
-
     dest = Path(dest)
     try:
         if dest.suffix.lower() in (".html", ".htm"):
@@ -558,13 +261,11 @@ def write_report(
             extra_tables = find_extra_tables(run_dir)
         text = build_html(res, extra_tables=extra_tables)
         try:
-            _atomic_write_text(out, text)
+            write_file_atomic(out, lambda fh: fh.write(text), mode="w")
         except OSError as e:
             raise InputError(f"cannot write the report to '{out}' ({e.strerror or e}); choose a writable --out.") from e
         written: list[Path] = []
         if figures:
-            from sinkscope.report.figures import write_figures
-
             fig_dir = (Path(run_dir) if run_dir is not None else out.parent) / "figures"
             try:
                 written = write_figures(res, fig_dir)
@@ -578,930 +279,7 @@ def write_report(
         return ReportFiles(None, [], 0, str(e))
 
 
-# ---- notebook ---------------------------------------------------------------------------------
-def _png(rgb: np.ndarray) -> bytes:
-    """A minimal PNG encoder (8-bit RGB, no filter) so notebooks need no matplotlib."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + np.ascontiguousarray(rgb[y]).tobytes() for y in range(h))
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[int]:
-    span = max(hi - lo, 1)
-    step = 10 ** math.floor(math.log10(span / n))
-    for m in (1, 2, 5, 10):
-        if span / (m * step) <= n:
-            step *= m
-            break
-    step = max(1, int(step))
-    return list(range(int(math.ceil(lo / step) * step), int(hi) + 1, step))
-
-
-def heatmap_svg(res, prompt: int = 0, *, width: int = 720, height: int = 240, max_cols: int = 720) -> str:
-    """Static SVG of the layer x position heatmap (PNG image inside, SVG axes), no script."""
-    pt = res.prompts[prompt]
-    det = res.findings.detections[prompt]
-    ls = np.asarray(det.layer_scores, dtype=np.float64)
-    n_layers, t = ls.shape
-    vmin, vmax = score_range(ls, clip_from(pt.n_queries, res.config.min_queries))
-    k = max(1, -(-t // max_cols))
-    rgb = colourise(maxpool(ls, k)[::-1], vmin, vmax, colour_lut(CMAP))
-    uri = "data:image/png;base64," + base64.b64encode(_png(rgb)).decode("ascii")
-    ml, mr, mt, mb = 40, 10, 14, 30
-    pw, ph = width - ml - mr, height - mt - mb
-    parts = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-         f'height="{height}" style="max-width:100%;height:auto;font:11px system-ui,sans-serif" role="img" '
-         f'aria-label="sink score heatmap, prompt {prompt}">'),
-        (f'<image x="{ml}" y="{mt}" width="{pw}" height="{ph}" preserveAspectRatio="none" '
-         f'style="image-rendering:pixelated" href="{uri}"/>'),
-        f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#c9ced6"/>',
-    ]
-    for j in _nice_ticks(0, t - 1, 8):
-        x = ml + (j + 0.5) / t * pw
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt + ph}" y2="{mt + ph + 4}" stroke="#666"/>'
-                     f'<text x="{x:.1f}" y="{mt + ph + 15}" text-anchor="middle" fill="#444">{j}</text>')
-    for l in _nice_ticks(0, n_layers - 1, 5):
-        y = mt + (n_layers - 1 - l + 0.5) / n_layers * ph
-        parts.append(f'<line x1="{ml - 4}" x2="{ml}" y1="{y:.1f}" y2="{y:.1f}" stroke="#666"/>'
-                     f'<text x="{ml - 6}" y="{y + 3.5:.1f}" text-anchor="end" fill="#444">{l}</text>')
-    rec = _records_for(res, prompt)
-    for lab, pos in zip(record_labels(rec), rec["position"].to_numpy() if len(rec) else []):
-        if lab == "noise":
-            continue
-        x = ml + (int(pos) + 0.5) / t * pw
-        parts.append(f'<path d="M{x - 3.5:.1f},{mt - 9} L{x + 3.5:.1f},{mt - 9} L{x:.1f},{mt - 2} Z" '
-                     f'fill="{KIND_COLOURS.get(lab, "#999")}"/>')
-    parts.append(f'<text x="{ml + pw / 2:.0f}" y="{height - 3}" text-anchor="middle" fill="#333">token position'
-                 + (f" (max over {k} per column)" if k > 1 else "") + "</text>")
-    parts.append(f'<text transform="translate(11,{mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle" '
-                 'fill="#333">layer</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def notebook_html(res, prompt: int = 0, top: int = 8) -> str:
-    """Compact notebook summary: headline numbers, the heatmap of one prompt and the strongest
-    sinks. Static HTML + SVG (no script), so it renders in Jupyter, VS Code and on GitHub alike."""
-    s = res.summary()
-    model = res.manifest.get("model", {}).get("ref", "model")
-    pt = res.prompts[prompt]
-    head = (
-        f"<b>sinkscope</b> · <code>{html.escape(str(model))}</code> · {html.escape(res.config.mode)} mode · "
-        f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''} · "
-        f"<b>{_fmt(s.get('n_secondary'))}</b> secondary sinks"
-    )
-    stats = [
-        ("median birth", _fmt(s.get("median_birth"))),
-        ("median lifetime", _fmt(s.get("median_lifetime"))),
-        ("median cos(m, h_p)", _fmt(s.get("median_mlp_cos"))),
-        ("Spearman ‖m‖ vs score",
-         f"{s['spearman_norm_score']:.2f}" if s.get("spearman_norm_score") is not None else "–"),
-        ("primary dip", f"{_fmt(s.get('dip_ratio'), 2)}× at layer {_fmt(s.get('dip_layer'))}"),
-        ("levels", _fmt(s.get("n_levels"))),
-    ]
-    stat_html = "".join(
-        f'<span style="margin-right:14px;white-space:nowrap"><span style="color:#666">{html.escape(a)}</span> '
-        f"<b>{html.escape(b)}</b></span>"
-        for a, b in stats
-    )
-    sinks = res.sinks
-    keep = sinks[sinks["kind"].isin(["primary", "secondary"])].sort_values("mean_score", ascending=False).head(top)
-    cols = [("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "class"), ("birth", "birth"),
-            ("lifetime", "life"), ("mean_score", "mean s"), ("mlp_norm", "‖m‖"), ("mlp_cos_primary", "cos(m,h_p)")]
-    cols = [(c, h) for c, h in cols if c in keep.columns]
-    labels = record_labels(keep) if len(keep) else []
-    th = "".join(f'<th style="text-align:right;padding:2px 8px">{html.escape(h)}</th>' for _, h in cols)
-    rows = []
-    for lab, (_, r) in zip(labels, keep.iterrows()):
-        tds = []
-        for c, _ in cols:
-            v = r[c]
-            if c == "kind":
-                txt = f'<span style="color:{KIND_COLOURS.get(lab, "#333")};font-weight:600">{html.escape(lab)}</span>'
-            elif c == "token":
-                txt = f"<code>{html.escape(repr(str(v)))}</code>"
-            else:
-                txt = html.escape(_fmt(v.item() if hasattr(v, "item") else v))
-            tds.append(f'<td style="text-align:right;padding:2px 8px">{txt}</td>')
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    table = (
-        f'<table style="border-collapse:collapse;font-size:12px;margin-top:6px"><thead><tr>{th}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-        if rows else '<div style="color:#666;font-size:12px">no primary or secondary sink records</div>'
-    )
-    legend = " ".join(
-        f'<span style="white-space:nowrap"><span style="display:inline-block;width:9px;height:9px;'
-        f'background:{KIND_COLOURS[k]};border-radius:2px"></span> {k}</span>'
-        for k in ("primary", "primary-like", "secondary", "unclassified")
-    )
-    return (
-        '<div class="sinkscope-summary" style="font:13px/1.45 system-ui,sans-serif;color:#1d2433;max-width:760px">'
-        f"<div>{head}</div><div style='margin:4px 0 6px;font-size:12px'>{stat_html}</div>"
-        f'<div style="font-size:12px;color:#555">prompt {prompt} ({pt.n_tokens} tokens): sink score s<sub>j</sub><sup>l</sup>, '
-        f"mean over heads, log colour scale · {legend}</div>"
-        f"{heatmap_svg(res, prompt)}{table}"
-        '<div style="font-size:11px;color:#777;margin-top:4px">Full interactive report: '
-        "<code>sinkscope.report.html.write_report(res, 'run')</code> or <code>sinkscope report RUN</code>.</div>"
-        "</div>"
-    )
-
-
-# ---- page template ----------------------------------------------------------------------------
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="%%CSP%%">
-<meta name="generator" content="sinkscope %%VERSION%%">
-<link rel="icon" href="data:,">
-<title>%%TITLE%%</title>
-<style>%%CSS%%</style>
-</head>
-<body>
-<header class="top"><div class="bar">
-<div class="brand">sinkscope</div>
-<nav>%%NAV%%</nav>
-<div class="picker" id="ss-picker"><label for="ss-prompt">prompt</label> <select id="ss-prompt"></select></div>
-</div></header>
-<main>
-<section id="summary" class="hero">
-<h1>Attention sinks in <code>%%MODEL%%</code></h1>
-<p class="sub">%%MODELLINE%%</p>
-<p class="sub small">%%THRESH%% · scanned %%CREATED%%</p>
-%%CARDS%%
-<noscript><p class="warn">This report draws its charts with JavaScript; enable it to see them. The manifest below is plain HTML.</p></noscript>
-<div id="ss-error" class="warn" hidden></div>
-</section>
-<section id="tokens"><h2>Tokens</h2>
-<p class="cap" id="ss-info"></p>
-<div class="legend" id="ss-legend"></div>
-<div class="strip" id="ss-strip" aria-label="token strip"></div>
-<p class="cap">Hover a token for its sink record; click it to mark it in the heatmap and the table. Whitespace tokens that are sinks are shown as ␣ and ↵.</p>
-</section>
-<section id="heatmap"><h2>Sink score by layer and position</h2>
-<div class="controls">
-<label>view <select id="ss-view"></select></label>
-<label>colour <select id="ss-scale"><option value="log">log</option><option value="linear">linear</option></select></label>
-<button type="button" id="ss-zoomout" title="zoom out 2×">zoom out</button>
-<button type="button" id="ss-reset" title="show all positions (or double-click the heatmap)">all positions</button>
-<span class="range" id="ss-range"></span>
-<span class="cbar" id="ss-cbar-label">score</span><span><canvas id="ss-cbar" width="260" height="34"></canvas></span>
-</div>
-<div id="ss-heat-wrap" class="heatwrap"><canvas id="ss-heat" aria-label="layer by position sink score heatmap"></canvas><div id="ss-heat-sel" hidden></div></div>
-<p class="cap" id="ss-heat-cap"></p>
-</section>
-<section id="sinks"><h2>Sink records</h2>
-<div class="controls"><span id="ss-kinds" class="legend"></span><label class="chk"><input type="checkbox" id="ss-allcols"> all columns</label></div>
-<div class="tablewrap" id="ss-table"></div>
-<p class="cap">One row per token that is sink-like in at least one layer, plus the primary (METHOD.md §3), with the formation columns of the forming layer b = birth (§4). Click a header to sort, a row to mark the token.</p>
-</section>
-<section id="weakening"><h2>Primary-sink weakening</h2>
-<p class="cap" id="ss-weak-cap"></p>
-<div class="legend" id="ss-weak-legend"></div>
-<div id="ss-weak" class="chart wide"></div>
-</section>
-<section id="normlaw"><h2>Norm law</h2>
-<p class="cap">Every secondary sink of the run: the norm of the MLP output that forms it (at birth) against its mean score over its lifetime and against its lifetime (METHOD.md §5). Line: monotone (isotonic) fit. Points of the selected prompt are drawn in colour.</p>
-<div class="grid2"><div><div class="stat" id="ss-nl-score-txt"></div><div id="ss-nl-score" class="chart"></div></div>
-<div><div class="stat" id="ss-nl-life-txt"></div><div id="ss-nl-life" class="chart"></div></div></div>
-</section>
-<section id="levels"><h2>Sink levels</h2>
-<p class="cap">Secondary sinks of the run counted by (birth layer, lifetime); dashed boxes are the levels: connected clusters holding at least the minimum share (METHOD.md §7).</p>
-<div class="grid2"><div id="ss-levels" class="chart"></div><div id="ss-levels-table"></div></div>
-</section>
-%%PROPS%%
-%%EXTRA%%
-<section id="manifest"><details><summary><h2>Manifest</h2><span class="cap"> versions, model and weight hash, every threshold, timings</span></summary>
-<pre class="manifest">%%MANIFEST%%</pre></details></section>
-</main>
-<footer>sinkscope %%VERSION%% · one self-contained file: no network, opens offline</footer>
-<div id="ss-tip" role="tooltip" hidden></div>
-<script type="application/json" id="ss-data">%%DATA%%</script>
-%%BLOBS%%
-<script>%%JS%%</script>
-</body>
-</html>
-"""
-
-_CSS = r"""
-:root{--fg:#1b2230;--muted:#5d6878;--line:#e2e6ed;--soft:#f6f8fb;--accent:#0072B2;--sec:#E69F00}
-*{box-sizing:border-box}
-html{scroll-behavior:smooth;scroll-padding-top:64px}
-body{margin:0;color:var(--fg);background:#fff;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue","Noto Sans","Liberation Sans",Arial,sans-serif;-webkit-font-smoothing:antialiased}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:.93em}
-header.top{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid var(--line);box-shadow:0 1px 6px rgba(16,24,40,.04)}
-.bar{max-width:1200px;margin:0 auto;padding:9px 28px;display:flex;align-items:center;gap:22px;flex-wrap:wrap}
-.brand{font-weight:700;letter-spacing:.01em;font-size:15px}
-.brand:before{content:"";display:inline-block;width:10px;height:10px;border-radius:50%;background:var(--sec);box-shadow:13px 0 0 -1px var(--accent);margin-right:21px;vertical-align:-1px}
-nav{display:flex;gap:14px;flex-wrap:wrap}
-nav a{color:var(--muted);text-decoration:none;font-size:13px}
-nav a:hover{color:var(--fg)}
-.picker{margin-left:auto;font-size:13px;color:var(--muted)}
-select,button{font:inherit;font-size:13px;color:var(--fg);background:#fff;border:1px solid #cdd3dc;border-radius:6px;padding:3px 8px}
-button{cursor:pointer}button:hover,select:hover{border-color:#9aa6b5}
-main{max-width:1200px;margin:0 auto;padding:4px 28px 48px}
-h1{font-size:24px;font-weight:650;margin:22px 0 2px;letter-spacing:-.01em}
-h1 code{font-size:.9em;background:var(--soft);padding:1px 6px;border-radius:5px}
-h2{font-size:17px;font-weight:650;margin:0 0 6px;display:inline-block}
-section{margin:30px 0}
-.sub{margin:0;color:var(--muted)}.small{font-size:12.5px}
-.cap{color:var(--muted);font-size:12.5px;margin:4px 0 10px;max-width:100ch}
-.warn{background:#fff3e0;border:1px solid #f3c98b;padding:8px 12px;border-radius:8px;color:#6b4200}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:10px;margin-top:16px}
-.kpi{border:1px solid var(--line);border-radius:10px;padding:10px 13px;background:var(--soft)}
-.kpi .l{font-size:12px;color:var(--muted)}
-.kpi .v{font-size:21px;font-weight:650;font-variant-numeric:tabular-nums;line-height:1.3}
-.kpi .h{font-size:11.5px;color:var(--muted);line-height:1.35}
-.legend{display:flex;gap:12px;flex-wrap:wrap;font-size:12.5px;color:var(--muted);margin:4px 0 8px}
-.legend .sw{display:inline-block;width:11px;height:11px;border-radius:3px;vertical-align:-1px;margin-right:5px}
-.legend .ln{display:inline-block;width:18px;height:0;border-top:2.5px solid;vertical-align:3px;margin-right:5px}
-.legend .ln.dash{border-top-style:dashed}
-.strip{font:13px/1.95 ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono","Liberation Mono",monospace;white-space:pre-wrap;overflow-wrap:anywhere;max-height:300px;overflow:auto;border:1px solid var(--line);border-radius:10px;padding:10px 14px;background:#fcfcfd}
-.strip span{cursor:default;border-radius:3px}
-.strip span:hover{background:#e6edf7;box-shadow:0 0 0 1px #9fb3cc}
-.strip .tk{padding:1px 1px;border-bottom:2.5px solid}
-.strip .k-primary{background:#d4e6f4;border-color:#0072B2}
-.strip .k-primary-like{background:#dff0fb;border-color:#56B4E9}
-.strip .k-secondary{background:#fde9bf;border-color:#E69F00}
-.strip .k-noise{background:#efefef;border-color:#bdbdbd}
-.strip .k-unclassified{background:#f6e1ee;border-color:#CC79A7}
-.strip .tk.ws{color:#8a6a1f}
-.strip .selected{box-shadow:0 0 0 2px #1b2230 !important}
-.controls{display:flex;align-items:center;gap:12px;flex-wrap:wrap;margin:6px 0 8px;font-size:13px;color:var(--muted)}
-.controls .range{font-variant-numeric:tabular-nums}
-.controls .cbar{margin-left:auto;font-size:12px}
-.chk{display:flex;gap:5px;align-items:center}
-.heatwrap{position:relative;border:1px solid var(--line);border-radius:10px;padding:6px 4px 2px;background:#fff;user-select:none}
-#ss-heat{display:block;cursor:crosshair}
-#ss-heat-sel{position:absolute;top:6px;background:rgba(0,114,178,.12);border-left:1px solid var(--accent);border-right:1px solid var(--accent);pointer-events:none}
-.tablewrap{max-height:460px;overflow:auto;border:1px solid var(--line);border-radius:10px}
-.tablewrap.kv{display:inline-block;max-width:100%;vertical-align:top}
-table.data{border-collapse:separate;border-spacing:0;font-size:12.5px;font-variant-numeric:tabular-nums;min-width:100%}
-table.data th{position:sticky;top:0;z-index:1;background:#f2f4f8;font-weight:600;text-align:right;padding:7px 9px;border-bottom:1px solid var(--line);cursor:pointer;white-space:nowrap;user-select:none;color:#2c3646}
-table.data th:hover{background:#e8ecf3}
-table.data th .ar{color:var(--accent);font-size:10px;margin-left:3px}
-table.data td{padding:4px 9px;border-bottom:1px solid #eef1f5;text-align:right;white-space:nowrap}
-table.data .l{text-align:left}
-table.data tbody tr:hover td{background:#f5f8fc}
-table.data tr.sel td{background:#fff1cc}
-table.data td.tok code{background:var(--soft);padding:0 4px;border-radius:4px}
-.chip{display:inline-block;padding:0 7px;border-radius:9px;font-size:11.5px;font-weight:600;color:#fff;line-height:18px}
-.chart svg{width:100%;height:auto;display:block;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",Arial,sans-serif}
-.chart{border:1px solid var(--line);border-radius:10px;padding:8px;background:#fff}
-.chart.wide{max-width:980px}
-.grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
-@media (max-width:860px){.grid2{grid-template-columns:1fr}}
-.stat{font-size:12.5px;margin:0 0 6px;color:var(--fg);font-variant-numeric:tabular-nums}
-.stat .muted,.muted{color:var(--muted)}
-.empty{color:var(--muted);font-size:13px;padding:28px;text-align:center}
-details summary{cursor:pointer;list-style:none}
-details summary::-webkit-details-marker{display:none}
-details summary h2:before{content:"▸ ";color:var(--muted)}
-details[open] summary h2:before{content:"▾ "}
-pre.manifest{background:var(--soft);border:1px solid var(--line);border-radius:10px;padding:12px 14px;font-size:12px;max-height:520px;overflow:auto}
-footer{max-width:1200px;margin:0 auto;padding:16px 28px 40px;color:var(--muted);font-size:12px;border-top:1px solid var(--line)}
-#ss-tip{position:fixed;z-index:100;pointer-events:none;background:#1b2230;color:#f4f6fa;font-size:12px;line-height:1.45;padding:8px 11px;border-radius:8px;box-shadow:0 8px 24px rgba(16,24,40,.22);max-width:360px}
-#ss-tip .th{font-weight:600;margin-bottom:3px}
-#ss-tip .muted{color:#aeb8c6;font-weight:400}
-#ss-tip code{background:rgba(255,255,255,.12);padding:0 4px;border-radius:3px}
-#ss-tip table{border-collapse:collapse}#ss-tip td{padding:0 10px 0 0}#ss-tip td:first-child{color:#aeb8c6}
-#ss-tip .chip{font-size:11px}
-h3{font-size:14px;margin:18px 0 4px}
-"""
-
-_JS = r"""
-(function () {
-"use strict";
-var t0 = performance.now();
-var NS = "http://www.w3.org/2000/svg";
-function $(s, r) { return (r || document).querySelector(s); }
-var D = JSON.parse($("#ss-data").textContent);
-var KC = D.kind_colours;
-var tip = $("#ss-tip");
-var state = { prompt: 0, view: "mean", scale: "log", x0: 0, x1: 1, sel: null, allCols: false, sort: {}, geo: null, drag: null };
-var matCache = {}, blobCache = {};
-
-function hexLut(s) { var a = new Uint8ClampedArray(s.length / 2); for (var i = 0; i < a.length; i++) a[i] = parseInt(s.substr(2 * i, 2), 16); return a; }
-var LUT = hexLut(D.lut), LUTC = hexLut(D.lut_counts);
-function rgb(lut, k) { k = Math.max(0, Math.min(255, k | 0)) * 3; return "rgb(" + lut[k] + "," + lut[k + 1] + "," + lut[k + 2] + ")"; }
-
-// ---- formatting ----
-function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; }); }
-function fmt(v, d) {
-  d = d || 3;
-  if (v === null || v === undefined) return "–";
-  if (typeof v === "boolean") return v ? "yes" : "no";
-  if (typeof v !== "number") return String(v);
-  if (!isFinite(v)) return "–";
-  var a = Math.abs(v);
-  if (Number.isInteger(v)) return a >= 10000 ? v.toLocaleString("en-US") : String(v);
-  if (a >= 1000) return Math.round(v).toLocaleString("en-US");
-  if (a !== 0 && a < 1e-3) return v.toExponential(2);
-  return String(Number(v.toPrecision(d)));
-}
-function fmtTick(v) {
-  var a = Math.abs(v);
-  if (a === 0) return "0";
-  if (a >= 1e6) return String(Number((v / 1e6).toPrecision(3))) + "M";
-  if (a >= 1e4) return String(Number((v / 1e3).toPrecision(3))) + "k";
-  if (a < 1e-3) { var e = Math.floor(Math.log10(a)); var m = v / Math.pow(10, e); return (Math.abs(m - 1) < 1e-9 ? "" : Number(m.toPrecision(2)) + "×") + "1e" + e; }
-  return String(Number(v.toPrecision(4)));
-}
-function quoteTok(t) { if (/^ +$/.test(t)) t = t.replace(/ /g, "\u2423"); return "\u201c" + t.replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\r/g, "\\r") + "\u201d"; }
-function visText(t) { return t.replace(/\r/g, "").replace(/\n/g, "\u21b5\n"); }
-function sinkText(t) { return /^\s+$/.test(t) ? t.replace(/\r/g, "").replace(/ /g, "\u2423").replace(/\t/g, "\u21e5").replace(/\n/g, "\u21b5\n") : visText(t); }
-function chip(label) { return '<span class="chip" style="background:' + (KC[label] || "#888") + '">' + esc(label) + "</span>"; }
-
-// ---- tooltip ----
-function showTip(h, ev) { tip.innerHTML = h; tip.hidden = false; moveTip(ev); }
-function moveTip(ev) {
-  var pad = 14, x = ev.clientX + pad, y = ev.clientY + pad, w = tip.offsetWidth, h = tip.offsetHeight;
-  if (x + w > window.innerWidth - 6) x = Math.max(6, ev.clientX - w - pad);
-  if (y + h > window.innerHeight - 6) y = Math.max(6, ev.clientY - h - pad);
-  tip.style.left = x + "px"; tip.style.top = y + "px";
-}
-function hideTip() { tip.hidden = true; }
-document.addEventListener("mouseover", function (ev) {
-  var el = ev.target.closest ? ev.target.closest("[data-tip]") : null;
-  if (el) showTip(el.getAttribute("data-tip"), ev);
-});
-document.addEventListener("mouseout", function (ev) {
-  var el = ev.target.closest ? ev.target.closest("[data-tip]") : null;
-  if (el && !(ev.relatedTarget && el.contains(ev.relatedTarget))) hideTip();
-});
-document.addEventListener("mousemove", function (ev) { if (!tip.hidden && ev.target.closest && ev.target.closest("[data-tip]")) moveTip(ev); });
-
-// ---- data ----
-function P() { return D.prompts[state.prompt]; }
-function bytes(id) {
-  if (blobCache[id]) return blobCache[id];
-  var s = atob(document.getElementById(id).textContent.trim()), n = s.length, u = new Uint8Array(n);
-  for (var i = 0; i < n; i++) u[i] = s.charCodeAt(i);
-  return (blobCache[id] = u);
-}
-var POW2 = new Float64Array(32); for (var e = 0; e < 32; e++) POW2[e] = Math.pow(2, e - 15);
-function f16(u) {
-  var n = u.length >> 1, out = new Float32Array(n);
-  for (var i = 0; i < n; i++) {
-    var h = u[2 * i] | (u[2 * i + 1] << 8), ex = (h >> 10) & 31, fr = h & 1023, v;
-    v = ex === 0 ? fr * 5.960464477539063e-8 : ex === 31 ? (fr ? NaN : Infinity) : POW2[ex] * (1 + fr / 1024);
-    out[i] = (h & 0x8000) ? -v : v;
-  }
-  return out;
-}
-function logTable(lo) { var t = new Float32Array(256); for (var q = 1; q < 256; q++) t[q] = Math.pow(10, lo + (q - 1) / 254 * -lo); return t; }
-function mat(view) {
-  var key = state.prompt + ":" + view;
-  if (matCache[key]) return matCache[key];
-  var hm = P().heat, L = hm.L, m;
-  if (view === "mean" || view === "ratio") {
-    var b = hm[view]; m = { L: L, n: b.n, bin: b.bin, v: f16(bytes(b.id)) };
-  } else {
-    var bh = hm.heads, u = bytes(bh.id), H = hm.H, n = bh.n, VAL = logTable(bh.log_lo), v = new Float32Array(L * n);
-    for (var l = 0; l < L; l++) for (var c = 0; c < n; c++) {
-      var best = 0;
-      if (view === "max") { for (var h = 0; h < H; h++) { var x = VAL[u[(l * H + h) * n + c]]; if (x > best) best = x; } }
-      else best = VAL[u[(l * H + (+view.slice(1))) * n + c]];
-      v[l * n + c] = best;
-    }
-    m = { L: L, n: n, bin: bh.bin, v: v };
-  }
-  m.range = autoRange(m, hm.clip_from);
-  return (matCache[key] = m);
-}
-function autoRange(m, clip) {
-  var lim = Math.max(1, Math.min(m.n, Math.floor(clip / m.bin))), vals = [], vmax = 0;
-  var stride = Math.max(1, Math.floor(m.L * lim / 60000));
-  for (var l = 0; l < m.L; l++) for (var c = 0; c < lim; c++) {
-    var x = m.v[l * m.n + c];
-    if (x > vmax) vmax = x;
-    if (x > 0 && ((l * lim + c) % stride === 0)) vals.push(x);
-  }
-  vals.sort(function (a, b) { return a - b; });
-  if (!(vmax > 0)) vmax = 1;
-  var med = vals.length ? vals[vals.length >> 1] : vmax / 100;
-  var vmin = Math.max(med, vmax * 1e-4);
-  if (!(vmin < vmax)) vmin = vmax / 10;
-  return { vmin: vmin, vmax: vmax, l0: Math.log10(vmin), l1: Math.log10(vmax) };
-}
-function cidx(v, r, log) {
-  if (!(v > 0)) return 0;
-  var t = log ? (Math.log10(v) - r.l0) / (r.l1 - r.l0) : v / r.vmax;
-  return t <= 0 ? 0 : t >= 1 ? 255 : (t * 255) | 0;
-}
-function prep(p) {
-  if (p._recAt) return;
-  var R = p.records, ci = {};
-  R.columns.forEach(function (c, i) { ci[c] = i; });
-  p._ci = ci; p._recAt = {};
-  R.rows.forEach(function (row, r) { p._recAt[row[ci.position]] = r; });
-}
-function recVal(p, r, key) { var i = p._ci[key]; return i === undefined ? null : p.records.rows[r][i]; }
-
-// ---- prompt picker, info, legends ----
-function initPicker() {
-  var sel = $("#ss-prompt");
-  if (D.prompts.length < 2) { $("#ss-picker").hidden = true; return; }
-  sel.innerHTML = D.prompts.map(function (p, i) {
-    var nsec = p.records.labels.filter(function (k) { return k === "secondary"; }).length;
-    return '<option value="' + i + '">' + i + " · " + esc(p.source) + " · " + p.n_tokens + " tokens · " + nsec + " secondary</option>";
-  }).join("");
-  sel.addEventListener("change", function () { selectPrompt(+sel.value); });
-}
-function countKinds(p) { var c = {}; p.records.labels.forEach(function (k) { c[k] = (c[k] || 0) + 1; }); return c; }
-function renderInfo() {
-  var p = P(), w = p.window;
-  $("#ss-info").innerHTML = "Prompt " + p.index + " · " + esc(p.source) + " · " + p.n_tokens.toLocaleString("en-US") + " tokens · primary sink at position " + p.p +
-    " <code>" + esc(quoteTok(p.tokens[p.p] || "")) + "</code> · primary window: layers " + w[0] + "–" + (w[1] - 1);
-  var c = countKinds(p);
-  var leg = D.kind_order.map(function (k) { return '<span><span class="sw" style="background:' + KC[k] + '"></span>' + k + " (" + (c[k] || 0) + ")</span>"; }).join("");
-  $("#ss-legend").innerHTML = leg;
-  $("#ss-kinds").innerHTML = leg;
-}
-
-// ---- token strip ----
-function renderTokens() {
-  var p = P(), out = new Array(p.tokens.length), labels = p.records.labels;
-  for (var i = 0; i < p.tokens.length; i++) {
-    var t = p.tokens[i], r = p._recAt[i];
-    if (r === undefined) out[i] = '<span data-i="' + i + '">' + esc(visText(t)) + "</span>";
-    else out[i] = '<span data-i="' + i + '" class="tk k-' + labels[r] + (/^\s+$/.test(t) ? " ws" : "") + '">' + esc(sinkText(t)) + "</span>";
-  }
-  var strip = $("#ss-strip");
-  strip.innerHTML = out.join("");
-  strip.scrollTop = 0;
-}
-function colMax(i) {
-  var m = mat("mean"), c = Math.floor(i / m.bin), best = -1, bl = 0;
-  for (var l = 0; l < m.L; l++) { var v = m.v[l * m.n + c]; if (v > best) { best = v; bl = l; } }
-  return { v: best, l: bl };
-}
-function tokenTip(i) {
-  var p = P(), r = p._recAt[i], h = '<div class="th"><code>' + esc(quoteTok(p.tokens[i])) + '</code> <span class="muted">position ' + i + "</span></div>";
-  if (r === undefined) {
-    var mm = colMax(i);
-    h += '<div class="muted">not sink-like in any layer</div><table><tr><td>kind</td><td>none</td></tr><tr><td>max layer score</td><td>' + fmt(mm.v) + " (layer " + mm.l + ")</td></tr></table>";
-    return h;
-  }
-  var g = function (k) { return recVal(p, r, k); };
-  h += "<div>" + chip(p.records.labels[r]) + (g("anti_aligned") ? ' <span class="muted">anti-aligned</span>' : "") + "</div><table>";
-  h += "<tr><td>birth · death</td><td>layer " + fmt(g("birth")) + " · " + fmt(g("death")) + "</td></tr>";
-  h += "<tr><td>lifetime</td><td>" + fmt(g("lifetime")) + " layers" + (g("longest_run") !== null && g("longest_run") !== g("lifetime") ? " (longest run " + fmt(g("longest_run")) + ")" : "") + "</td></tr>";
-  h += "<tr><td>mean score</td><td>" + fmt(g("mean_score")) + (g("score_ratio") !== null ? " (" + fmt(g("score_ratio")) + "× baseline)" : "") + "</td></tr>";
-  h += "<tr><td>peak score</td><td>" + fmt(g("peak_score")) + "</td></tr>";
-  if (g("mlp_norm") !== null) h += "<tr><td>‖m‖ at birth</td><td>" + fmt(g("mlp_norm")) + "</td></tr>";
-  if (g("mlp_cos_primary") !== null) h += "<tr><td>cos(m, h_p)</td><td>" + fmt(g("mlp_cos_primary")) + "</td></tr>";
-  if (g("mlp_share") !== null) h += "<tr><td>MLP share</td><td>" + fmt(g("mlp_share")) + "</td></tr>";
-  h += "<tr><td>queries</td><td>" + fmt(g("n_queries")) + "</td></tr></table>";
-  return h;
-}
-function initStrip() {
-  var strip = $("#ss-strip");
-  strip.addEventListener("mouseover", function (ev) { var el = ev.target.closest("[data-i]"); if (el) showTip(tokenTip(+el.getAttribute("data-i")), ev); });
-  strip.addEventListener("mousemove", function (ev) { if (!tip.hidden) moveTip(ev); });
-  strip.addEventListener("mouseleave", hideTip);
-  strip.addEventListener("click", function (ev) { var el = ev.target.closest("[data-i]"); if (el) select(+el.getAttribute("data-i"), "strip"); });
-}
-function select(pos, from) {
-  state.sel = pos;
-  var strip = $("#ss-strip"), prev = strip.querySelector(".selected");
-  if (prev) prev.classList.remove("selected");
-  var el = strip.querySelector('[data-i="' + pos + '"]');
-  if (el) {
-    el.classList.add("selected");
-    if (from !== "strip") strip.scrollTop = Math.max(0, el.offsetTop - strip.offsetTop - strip.clientHeight / 2);
-  }
-  if (pos < state.x0 || pos >= state.x1) { var w = state.x1 - state.x0; state.x0 = Math.max(0, Math.min(P().n_tokens - w, pos - (w >> 1))); state.x1 = state.x0 + w; }
-  drawHeat();
-  markRow();
-}
-
-// ---- heatmap ----
-function niceTicks(a, b, n) {
-  var span = b - a; if (!(span > 0)) return [a];
-  var s0 = span / n, mag = Math.pow(10, Math.floor(Math.log10(s0))), e = s0 / mag;
-  var step = (e >= 7.5 ? 10 : e >= 3.5 ? 5 : e >= 1.5 ? 2 : 1) * mag, out = [];
-  for (var v = Math.ceil(a / step - 1e-9) * step; v <= b + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
-}
-function intTicks(a, b, n) { return niceTicks(a, b, n).filter(function (v) { return Number.isInteger(v); }); }
-function initHeat() {
-  var p = D.prompts[0], sel = $("#ss-view"), H = p.heat.H, opts = [["mean", "score, mean over heads"], ["ratio", "score ÷ position-matched baseline"], ["max", "score, max over heads"]];
-  for (var h = 0; h < H; h++) opts.push(["h" + h, "score, head " + h]);
-  sel.innerHTML = opts.map(function (o) { return '<option value="' + o[0] + '">' + o[1] + "</option>"; }).join("");
-  sel.addEventListener("change", function () { state.view = sel.value; drawHeat(); });
-  $("#ss-scale").addEventListener("change", function () { state.scale = $("#ss-scale").value; drawHeat(); });
-  $("#ss-reset").addEventListener("click", function () { state.x0 = 0; state.x1 = P().n_tokens; drawHeat(); });
-  $("#ss-zoomout").addEventListener("click", function () {
-    var T = P().n_tokens, w = Math.min(T, (state.x1 - state.x0) * 2), c = (state.x0 + state.x1) / 2;
-    state.x0 = Math.max(0, Math.min(T - w, Math.round(c - w / 2))); state.x1 = state.x0 + w; drawHeat();
-  });
-  var cv = $("#ss-heat"), selDiv = $("#ss-heat-sel");
-  function local(ev) { var r = cv.getBoundingClientRect(); return { x: ev.clientX - r.left, y: ev.clientY - r.top }; }
-  function inPlot(q) { var g = state.geo.g; return q.x >= g.l && q.x < g.l + g.w && q.y >= g.t && q.y < g.t + g.h; }
-  function posAt(x) { var g = state.geo.g; return Math.max(state.x0, Math.min(state.x1 - 1, state.x0 + Math.floor((x - g.l) / g.w * (state.x1 - state.x0)))); }
-  function hit(q) {
-    var G = state.geo, g = G.g, m = G.m, L = m.L;
-    var c = Math.max(0, Math.min(G.nc - 1, Math.floor((q.x - g.l) / g.w * G.nc)));
-    var l = Math.max(0, Math.min(L - 1, L - 1 - Math.floor((q.y - g.t) / g.h * L)));
-    var a = G.colA[c], b = Math.max(G.colA[c + 1], a + 1), s0 = Math.floor(a / m.bin), s1 = Math.floor((b - 1) / m.bin), best = -1, bs = s0;
-    for (var s = s0; s <= s1; s++) { var v = m.v[l * m.n + s]; if (v > best) { best = v; bs = s; } }
-    var pa = Math.max(a, bs * m.bin), pb = Math.min(b, (bs + 1) * m.bin);
-    return { l: l, v: best, pa: pa, pb: pb };
-  }
-  cv.addEventListener("mousemove", function (ev) {
-    if (!state.geo) return;
-    var q = local(ev), g = state.geo.g;
-    if (state.drag) {
-      var xa = Math.max(g.l, Math.min(state.drag.x, q.x)), xb = Math.min(g.l + g.w, Math.max(state.drag.x, q.x));
-      selDiv.hidden = false; selDiv.style.left = (cv.offsetLeft + xa) + "px"; selDiv.style.width = (xb - xa) + "px";
-      selDiv.style.top = (cv.offsetTop + g.t) + "px"; selDiv.style.height = g.h + "px";
-      hideTip(); return;
-    }
-    if (!inPlot(q)) { hideTip(); return; }
-    var h = hit(q), p = P(), vname = state.view === "ratio" ? "score ÷ baseline" : "score";
-    var where = h.pb - h.pa > 1 ? "positions " + h.pa + "–" + (h.pb - 1) + " (max)" : "position " + h.pa + " <code>" + esc(quoteTok(p.tokens[h.pa] || "")) + "</code>";
-    var r = h.pb - h.pa === 1 ? p._recAt[h.pa] : undefined;
-    showTip('<div class="th">layer ' + h.l + " · " + where + "</div><table><tr><td>" + vname + "</td><td>" + fmt(h.v) + (state.view[0] === "h" || state.view === "max" ? " (≈, 8-bit)" : "") +
-      "</td></tr><tr><td>view</td><td>" + esc($("#ss-view").selectedOptions[0].textContent) + "</td></tr>" +
-      (r !== undefined ? "<tr><td>record</td><td>" + chip(p.records.labels[r]) + " birth " + fmt(recVal(p, r, "birth")) + ", lifetime " + fmt(recVal(p, r, "lifetime")) + "</td></tr>" : "") + "</table>", ev);
-  });
-  cv.addEventListener("mouseleave", function () { hideTip(); });
-  cv.addEventListener("mousedown", function (ev) { if (ev.button !== 0 || !state.geo) return; var q = local(ev); if (inPlot(q)) { state.drag = { x: q.x }; ev.preventDefault(); } });
-  window.addEventListener("mouseup", function (ev) {
-    if (!state.drag) return;
-    var q = local(ev), x0 = state.drag.x; state.drag = null; selDiv.hidden = true;
-    if (Math.abs(q.x - x0) < 4) { if (inPlot(q)) { var h = hit(q); if (h.pb - h.pa === 1) select(h.pa, "heat"); else select(posAt(q.x), "heat"); } return; }
-    var a = posAt(Math.min(x0, q.x)), b = posAt(Math.max(x0, q.x)) + 1;
-    if (b - a >= 2) { state.x0 = a; state.x1 = b; drawHeat(); }
-  });
-  cv.addEventListener("dblclick", function () { state.x0 = 0; state.x1 = P().n_tokens; drawHeat(); });
-  var pending = false;
-  window.addEventListener("resize", function () { if (pending) return; pending = true; requestAnimationFrame(function () { pending = false; drawHeat(); }); });
-}
-function drawHeat() {
-  var p = P(), m = mat(state.view), L = m.L, T = p.n_tokens, log = state.scale === "log", r = m.range;
-  var wrap = $("#ss-heat-wrap"), cv = $("#ss-heat");
-  var W = Math.max(360, wrap.clientWidth - 10), H = Math.max(220, Math.min(520, 70 + L * 12));
-  var dpr = window.devicePixelRatio || 1;
-  cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr); cv.style.width = W + "px"; cv.style.height = H + "px";
-  var ctx = cv.getContext("2d"); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, W, H);
-  var g = { l: 48, r: 12, t: 20, b: 40 }; g.w = W - g.l - g.r; g.h = H - g.t - g.b;
-  var x0 = state.x0, x1 = state.x1, span = x1 - x0;
-  var nc = Math.max(1, Math.min(span, Math.round(g.w * dpr))), colA = new Int32Array(nc + 1);
-  for (var c = 0; c <= nc; c++) colA[c] = x0 + Math.floor(c * span / nc);
-  var img = ctx.createImageData(nc, L), d = img.data;
-  for (c = 0; c < nc; c++) {
-    var a = colA[c], b = Math.max(colA[c + 1], a + 1), s0 = Math.floor(a / m.bin), s1 = Math.floor((b - 1) / m.bin);
-    for (var l = 0; l < L; l++) {
-      var best = 0, row = l * m.n;
-      for (var s = s0; s <= s1; s++) { var v = m.v[row + s]; if (v > best) best = v; }
-      var k = cidx(best, r, log) * 3, o = ((L - 1 - l) * nc + c) * 4;
-      d[o] = LUT[k]; d[o + 1] = LUT[k + 1]; d[o + 2] = LUT[k + 2]; d[o + 3] = 255;
-    }
-  }
-  var off = document.createElement("canvas"); off.width = nc; off.height = L; off.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false; ctx.drawImage(off, g.l, g.t, g.w, g.h);
-  ctx.strokeStyle = "#c9ced6"; ctx.lineWidth = 1; ctx.strokeRect(g.l - 0.5, g.t - 0.5, g.w + 1, g.h + 1);
-  // axes
-  ctx.fillStyle = "#3b4452"; ctx.strokeStyle = "#7a8391"; ctx.font = "11px system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif";
-  ctx.textAlign = "center"; ctx.textBaseline = "top";
-  var xt = intTicks(x0, x1 - 1, Math.max(2, Math.floor(g.w / 90)));
-  xt.forEach(function (j) { var x = g.l + (j - x0 + 0.5) / span * g.w; ctx.beginPath(); ctx.moveTo(x, g.t + g.h); ctx.lineTo(x, g.t + g.h + 4); ctx.stroke(); ctx.fillText(String(j), x, g.t + g.h + 6); });
-  ctx.textAlign = "right"; ctx.textBaseline = "middle";
-  intTicks(0, L - 1, Math.max(2, Math.floor(g.h / 40))).forEach(function (l) { var y = g.t + (L - 1 - l + 0.5) / L * g.h; ctx.beginPath(); ctx.moveTo(g.l - 4, y); ctx.lineTo(g.l, y); ctx.stroke(); ctx.fillText(String(l), g.l - 6, y); });
-  ctx.fillStyle = "#1b2230"; ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.font = "12px system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif";
-  ctx.fillText("token position", g.l + g.w / 2, H - 2);
-  ctx.save(); ctx.translate(13, g.t + g.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle"; ctx.fillText("layer", 0, 0); ctx.restore();
-  // sink track
-  var labels = p.records.labels, order = ["noise", "unclassified", "primary-like", "secondary", "primary"];
-  order.forEach(function (kind) {
-    ctx.fillStyle = KC[kind];
-    p.records.rows.forEach(function (row, ri) {
-      if (labels[ri] !== kind) return;
-      var pos = row[p._ci.position]; if (pos < x0 || pos >= x1) return;
-      var x = g.l + (pos - x0 + 0.5) / span * g.w;
-      ctx.beginPath(); ctx.moveTo(x - 4, g.t - 11); ctx.lineTo(x + 4, g.t - 11); ctx.lineTo(x, g.t - 3); ctx.closePath(); ctx.fill();
-    });
-  });
-  if (state.sel !== null && state.sel >= x0 && state.sel < x1) {
-    var xs = g.l + (state.sel - x0 + 0.5) / span * g.w;
-    ctx.strokeStyle = "#0b6bcb"; ctx.setLineDash([4, 3]); ctx.lineWidth = 1.2; ctx.beginPath(); ctx.moveTo(xs, g.t); ctx.lineTo(xs, g.t + g.h); ctx.stroke(); ctx.setLineDash([]);
-  }
-  state.geo = { g: g, nc: nc, colA: colA, m: m };
-  $("#ss-range").textContent = span === T ? "all " + T.toLocaleString("en-US") + " positions" : "positions " + x0 + "–" + (x1 - 1) + " of " + T.toLocaleString("en-US");
-  drawCbar(r, log);
-  $("#ss-cbar-label").textContent = state.view === "ratio" ? "× baseline" : "score";
-  var pp = span / nc;
-  $("#ss-heat-cap").innerHTML = (state.view === "ratio" ? "Layer score s<sub>j</sub><sup>l</sup> divided by the position-matched baseline of non-sink keys (METHOD.md §3): the position effect removed, sinks stand out at any depth of the text. " :
-    "Sink score s<sub>j</sub><sup>l</sup>: the mean attention key j receives from the queries that can see it (METHOD.md §1)" + (state.view === "mean" ? ", averaged over heads. " : state.view === "max" ? ", the largest over heads. " : ", head " + state.view.slice(1) + ". ")) +
-    "Colour: " + (log ? "log scale from the median key to the largest score" : "linear from 0 to the largest score") +
-    (p.heat.clip_from < T ? " among positions before " + p.heat.clip_from + " (the last keys are seen by fewer than " + D.config.min_queries + " queries and would saturate it)" : "") + ". " +
-    (pp > 1.001 ? "Each pixel column shows the maximum over ~" + fmt(pp, 2) + " positions. " : "") + (m.bin > 1 ? "Stored at " + m.bin + " positions per column (max-pooled) to keep the file small. " : "") +
-    "Drag across the heatmap to zoom, double-click to show all positions, click to mark a token. Triangles: sink records.";
-}
-function drawCbar(r, log) {
-  var cv = $("#ss-cbar"), dpr = window.devicePixelRatio || 1, W = 260, H = 34;
-  cv.width = W * dpr; cv.height = H * dpr; cv.style.width = W + "px"; cv.style.height = H + "px";
-  var ctx = cv.getContext("2d"); ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, W, H);
-  var x0 = 8, w = W - 16;
-  for (var i = 0; i < w; i++) { ctx.fillStyle = rgb(LUT, i / (w - 1) * 255); ctx.fillRect(x0 + i, 2, 1.2, 11); }
-  ctx.strokeStyle = "#c9ced6"; ctx.strokeRect(x0 - 0.5, 1.5, w + 1, 12);
-  var ticks = [];
-  if (log) {
-    for (var e = Math.ceil(r.l0 - 1e-9); e <= Math.floor(r.l1 + 1e-9); e++) ticks.push(Math.pow(10, e));
-    if (ticks.length < 3) { var more = []; for (var e2 = Math.floor(r.l0); e2 <= Math.ceil(r.l1); e2++) [2, 5].forEach(function (m) { var v = m * Math.pow(10, e2); if (v >= r.vmin && v <= r.vmax) more.push(v); }); ticks = ticks.concat(more).sort(function (a, b) { return a - b; }); }
-  } else ticks = niceTicks(0, r.vmax, 4);
-  ctx.fillStyle = "#3b4452"; ctx.strokeStyle = "#7a8391"; ctx.font = "10.5px system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "top";
-  var lastX = -99;
-  ticks.forEach(function (v) {
-    var t = log ? (Math.log10(v) - r.l0) / (r.l1 - r.l0) : v / r.vmax; if (t < -1e-9 || t > 1 + 1e-9) return;
-    var x = x0 + t * w; ctx.beginPath(); ctx.moveTo(x, 13); ctx.lineTo(x, 17); ctx.stroke();
-    if (x - lastX > 34) { ctx.fillText(fmtTick(v), Math.max(12, Math.min(W - 12, x)), 19); lastX = x; }
-  });
-}
-
-// ---- tables ----
-function renderTable(el, cols, rows, opts) {
-  opts = opts || {};
-  var id = opts.id, st = state.sort[id] || { c: null, dir: 1 };
-  var idx = rows.map(function (_, i) { return i; });
-  if (st.c !== null) {
-    var c = st.c;
-    idx.sort(function (a, b) {
-      var x = rows[a][c], y = rows[b][c];
-      if (x === null || x === undefined) return (y === null || y === undefined) ? a - b : 1;
-      if (y === null || y === undefined) return -1;
-      if (typeof x === "number" && typeof y === "number") return x === y ? a - b : (x - y) * st.dir;
-      x = String(x); y = String(y); return x === y ? a - b : (x < y ? -1 : 1) * st.dir;
-    });
-  }
-  var show = cols.map(function (c, i) { return i; }).filter(function (i) { return !cols[i].hidden; });
-  var h = '<table class="data"><thead><tr>' + show.map(function (i) {
-    var c = cols[i], left = c.left ? ' class="l"' : "";
-    return "<th" + left + ' data-c="' + i + '" title="' + esc(c.title || c.label) + ' (click to sort)">' + esc(c.label) + (st.c === i ? '<span class="ar">' + (st.dir > 0 ? "▲" : "▼") + "</span>" : "") + "</th>";
-  }).join("") + "</tr></thead><tbody>";
-  var parts = [];
-  for (var k = 0; k < idx.length; k++) {
-    var ri = idx[k], row = rows[ri];
-    parts.push('<tr data-r="' + ri + '"' + (opts.rowClass ? ' class="' + opts.rowClass(ri) + '"' : "") + ">" + show.map(function (i) {
-      var c = cols[i], v = row[i], cell = c.render ? c.render(v, ri) : esc(fmt(v));
-      return "<td" + (c.left ? ' class="l' + (c.cls ? " " + c.cls : "") + '"' : "") + ">" + cell + "</td>";
-    }).join("") + "</tr>");
-  }
-  el.innerHTML = h + parts.join("") + "</tbody></table>";
-  el.querySelector("thead").addEventListener("click", function (ev) {
-    var th = ev.target.closest("th"); if (!th) return;
-    var c = +th.getAttribute("data-c"), cur = state.sort[id] || { c: null, dir: 1 };
-    state.sort[id] = { c: c, dir: cur.c === c ? -cur.dir : (cols[c].num === false ? 1 : -1) };
-    renderTable(el, cols, rows, opts);
-  });
-  if (opts.onRow) el.querySelector("tbody").addEventListener("click", function (ev) { var tr = ev.target.closest("tr"); if (tr) opts.onRow(+tr.getAttribute("data-r")); });
-}
-function renderSinks() {
-  var p = P(), R = p.records, meta = {};
-  D.columns.forEach(function (c) { meta[c.key] = c; });
-  var cols = R.columns.map(function (key) {
-    var m = meta[key] || { label: key, title: key, shown: false };
-    var c = { key: key, label: m.label, title: m.title, hidden: !(m.shown || state.allCols), num: !(key === "token" || key === "kind") };
-    if (key === "token") { c.left = true; c.cls = "tok"; c.render = function (v) { return "<code>" + esc(quoteTok(String(v))) + "</code>"; }; }
-    if (key === "kind") { c.left = true; c.render = function (v, ri) { return chip(R.labels[ri]); }; }
-    return c;
-  });
-  var el = $("#ss-table");
-  if (!R.rows.length) { el.innerHTML = '<div class="empty">No sink records in this prompt.</div>'; return; }
-  renderTable(el, cols, R.rows, { id: "sinks", rowClass: function (ri) { return R.rows[ri][p._ci.position] === state.sel ? "sel" : ""; }, onRow: function (ri) { select(R.rows[ri][p._ci.position], "table"); } });
-}
-function markRow() {
-  var p = P(), el = $("#ss-table");
-  el.querySelectorAll("tr.sel").forEach(function (tr) { tr.classList.remove("sel"); });
-  var r = state.sel === null ? undefined : p._recAt[state.sel];
-  if (r !== undefined) { var tr = el.querySelector('tr[data-r="' + r + '"]'); if (tr) { tr.classList.add("sel"); var top = tr.offsetTop - el.clientHeight / 2; el.scrollTop = Math.max(0, top); } }
-}
-
-// ---- svg charts ----
-function sv(tag, attrs, parent) { var e = document.createElementNS(NS, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
-function lin(d0, d1, r0, r1) { var f = function (v) { return r0 + (v - d0) / ((d1 - d0) || 1) * (r1 - r0); }; f.ticks = function (n) { return niceTicks(d0, d1, n); }; return f; }
-function logs(d0, d1, r0, r1) {
-  var a = Math.log10(d0), b = Math.log10(d1);
-  var f = function (v) { return r0 + (Math.log10(Math.max(v, 1e-300)) - a) / ((b - a) || 1) * (r1 - r0); };
-  f.ticks = function () {
-    var out = [], span = b - a, subs = span < 1.2 ? [1, 2, 3, 5, 7] : span < 2 ? [1, 2, 5] : [1];
-    for (var e = Math.floor(a); e <= Math.ceil(b); e++) subs.forEach(function (s) { var v = s * Math.pow(10, e); if (v >= d0 * 0.999 && v <= d1 * 1.001) out.push(v); });
-    if (span >= 7) out = out.filter(function (v, i) { return i % 2 === 0; });
-    return out;
-  };
-  f.log = true; return f;
-}
-function axis(svg, box, X, Y, o) {
-  var gx = sv("g", { "font-size": 11, fill: "#3b4452" }, svg);
-  (o.yt || Y.ticks(5)).forEach(function (v) {
-    var y = Y(v); if (y < box.t - 0.5 || y > box.t + box.h + 0.5) return;
-    sv("line", { x1: box.l, x2: box.l + box.w, y1: y, y2: y, stroke: "#edf0f4" }, gx);
-    var t = sv("text", { x: box.l - 6, y: y + 3.5, "text-anchor": "end" }, gx); t.textContent = o.yfmt ? o.yfmt(v) : fmtTick(v);
-  });
-  (o.xt || X.ticks(6)).forEach(function (v) {
-    var x = X(v); if (x < box.l - 0.5 || x > box.l + box.w + 0.5) return;
-    sv("line", { x1: x, x2: x, y1: box.t + box.h, y2: box.t + box.h + 4, stroke: "#8b94a1" }, gx);
-    if (!o.noxl) { var t = sv("text", { x: x, y: box.t + box.h + 16, "text-anchor": "middle" }, gx); t.textContent = o.xfmt ? o.xfmt(v) : fmtTick(v); }
-  });
-  sv("line", { x1: box.l, x2: box.l + box.w, y1: box.t + box.h, y2: box.t + box.h, stroke: "#8b94a1" }, gx);
-  sv("line", { x1: box.l, x2: box.l, y1: box.t, y2: box.t + box.h, stroke: "#8b94a1" }, gx);
-  if (o.xl) { var tx = sv("text", { x: box.l + box.w / 2, y: box.t + box.h + 34, "text-anchor": "middle", "font-size": 12, fill: "#1b2230" }, gx); tx.textContent = o.xl; }
-  if (o.yl) { var ty = sv("text", { transform: "translate(" + (box.l - (o.ylOff || 44)) + "," + (box.t + box.h / 2) + ") rotate(-90)", "text-anchor": "middle", "font-size": 12, fill: "#1b2230" }, gx); ty.textContent = o.yl; }
-}
-function path(pts) { return pts.map(function (q, i) { return (i ? "L" : "M") + q[0].toFixed(1) + "," + q[1].toFixed(1); }).join(""); }
-function legendHtml(items) { return items.map(function (it) { return "<span>" + (it.line ? '<span class="ln' + (it.dash ? " dash" : "") + '" style="border-color:' + it.c + '"></span>' : '<span class="sw" style="background:' + it.c + '"></span>') + esc(it.t) + "</span>"; }).join(""); }
-
-function renderWeak() {
-  var p = P(), Ld = p.layers, el = $("#ss-weak");
-  el.innerHTML = "";
-  if (!Ld || !Ld.layer || !Ld.layer.length) { el.innerHTML = '<div class="empty">No per-layer table.</div>'; return; }
-  var n = Ld.layer.length, W = 780, Hh = 486, A = { l: 62, t: 10, w: 690, h: 230 }, S = { l: 62, t: 252, w: 690, h: 44 }, B = { l: 62, t: 322, w: 690, h: 120 };
-  var svg = sv("svg", { viewBox: "0 0 " + W + " " + Hh, role: "img", "aria-label": "primary-sink weakening" }, el);
-  var X = lin(-0.5, n - 0.5, A.l, A.l + A.w);
-  var ymax = 1; ["primary_score", "primary_head_fraction", "secondary_mass"].forEach(function (k) { (Ld[k] || []).forEach(function (v) { if (v > ymax) ymax = v; }); });
-  var Y = lin(0, ymax * 1.1, A.t + A.h, A.t);
-  var norms = (Ld.primary_norm || []).filter(function (v) { return v > 0; });
-  var nmin = Math.min.apply(null, norms.length ? norms : [1]), nmax = Math.max.apply(null, norms.length ? norms : [10]);
-  if (nmax / nmin < 10) { nmin /= 2; nmax *= 2; }
-  var YN = logs(nmin / 1.3, nmax * 1.3, B.t + B.h, B.t);
-  // window band
-  var win = []; (Ld.in_window || []).forEach(function (w, l) { if (w) win.push(l); });
-  if (win.length) {
-    var xa = X(win[0] - 0.5), xb = X(win[win.length - 1] + 0.5);
-    [A, S, B].forEach(function (bx) { sv("rect", { x: xa, y: bx.t, width: xb - xa, height: bx.h, fill: "#eef4fa" }, svg); });
-    var wt = sv("text", { x: xa + 5, y: A.t + 12, "font-size": 10.5, fill: "#5b7083" }, svg); wt.textContent = "primary window";
-  }
-  axis(svg, A, X, Y, { yl: "score / fraction", xt: intTicks(0, n - 1, 12), noxl: true });
-  axis(svg, B, X, YN, { yl: "‖h_p‖ (log)", xl: "layer", xt: intTicks(0, n - 1, 12), xfmt: String });
-  // births strip
-  var births = Ld.births || [], bmax = Math.max.apply(null, births.concat([0]));
-  sv("line", { x1: S.l, x2: S.l + S.w, y1: S.t + S.h, y2: S.t + S.h, stroke: "#8b94a1" }, svg);
-  var bl = sv("text", { x: S.l - 8, y: S.t + S.h - 4, "text-anchor": "end", "font-size": 11, fill: "#8a5a00" }, svg); bl.textContent = "births";
-  births.forEach(function (b, l) {
-    if (!b) return;
-    var x = X(l), bw = Math.max(4, Math.min(14, (X(1) - X(0)) * 0.7));
-    sv("line", { x1: x, x2: x, y1: A.t, y2: A.t + A.h, stroke: KC.secondary, "stroke-dasharray": "2,3", "stroke-width": 1.2 }, svg);
-    var bh = 4 + (S.h - 18) * b / bmax;
-    sv("rect", { x: x - bw / 2, y: S.t + S.h - bh, width: bw, height: bh, fill: KC.secondary, rx: 1.5 }, svg);
-    var t = sv("text", { x: x, y: S.t + S.h - bh - 3, "text-anchor": "middle", "font-size": 10, fill: "#8a5a00" }, svg); t.textContent = b;
-  });
-  function line(key, col, dash, box, S, w) {
-    var v = Ld[key]; if (!v) return;
-    var pts = []; v.forEach(function (y, l) { if (y !== null && (!S.log || y > 0)) pts.push([X(l), S(y)]); });
-    var a = { d: path(pts), fill: "none", stroke: col, "stroke-width": w || 2, "stroke-linejoin": "round" }; if (dash) a["stroke-dasharray"] = "5,4";
-    sv("path", a, svg);
-    if (!dash) pts.forEach(function (q) { sv("circle", { cx: q[0], cy: q[1], r: 2.4, fill: col }, svg); });
-  }
-  line("secondary_mass", KC.secondary, false, A, Y, 2);
-  line("primary_head_fraction", KC["primary-like"], true, A, Y, 1.6);
-  line("primary_score", KC.primary, false, A, Y, 2.2);
-  line("primary_norm", "#2b3442", false, B, YN, 1.8);
-  var wk = p.weakening;
-  if (wk && wk.dip_layer !== null && wk.dip_layer !== undefined && wk.dip_ratio !== null) {
-    var dx = X(wk.dip_layer), dy = Y(wk.dip_score);
-    sv("circle", { cx: dx, cy: dy, r: 6, fill: "none", stroke: "#1b2230", "stroke-width": 1.2 }, svg);
-    var dt = sv("text", { x: dx + 10, y: dy + 4, "font-size": 10.5, fill: "#1b2230", "paint-order": "stroke", stroke: "#fff", "stroke-width": 3 }, svg); dt.textContent = "dip: " + fmt(wk.dip_ratio, 2) + "× plateau";
-  }
-  // hover columns
-  for (var l = 0; l < n; l++) {
-    var tipTxt = '<div class="th">layer ' + l + (Ld.in_window && Ld.in_window[l] ? ' <span class="muted">(in primary window)</span>' : "") + "</div><table>" +
-      "<tr><td>primary score</td><td>" + fmt(Ld.primary_score[l]) + "</td></tr>" + "<tr><td>head fraction</td><td>" + fmt(Ld.primary_head_fraction[l]) + "</td></tr>" +
-      "<tr><td>‖h_p‖</td><td>" + fmt(Ld.primary_norm[l]) + "</td></tr>" + "<tr><td>secondary mass</td><td>" + fmt(Ld.secondary_mass[l]) + "</td></tr>" +
-      "<tr><td>secondaries alive</td><td>" + fmt(Ld.n_secondary_alive ? Ld.n_secondary_alive[l] : null) + "</td></tr>" + "<tr><td>births</td><td>" + fmt(births[l]) + "</td></tr></table>";
-    sv("rect", { x: X(l - 0.5), y: A.t, width: X(l + 0.5) - X(l - 0.5), height: B.t + B.h - A.t, fill: "transparent", "data-tip": tipTxt, class: "hov" }, svg);
-  }
-  var wtxt = "";
-  if (wk) {
-    wtxt = wk.dip_layer !== null && wk.dip_ratio !== null ? "The primary's score peaks at " + fmt(wk.plateau) + " (layer " + wk.plateau_layer + ") and dips to " + fmt(wk.dip_score) + " at layer " + wk.dip_layer + " (" + fmt(wk.dip_ratio, 2) + "× plateau; " + (wk.weakened ? "weakened" : "not below " + fmt(wk.weak_frac) + "× plateau") + ")" : (wk.reason || "");
-    if (wk.n_births) wtxt += ". " + fmt(wk.n_births) + " secondary birth" + (wk.n_births === 1 ? "" : "s") + (wk.coincides_with_births !== null ? ", " + Math.round(100 * wk.coincides_with_births) + "% of them within ±1 layer of a weakened layer" : "");
-    wtxt += ".";
-  }
-  $("#ss-weak-cap").textContent = "Per layer for this prompt (METHOD.md §6): the primary sink's score s_p, the share of heads where it exceeds ε = " + D.config.eps + ", the score held by secondary sinks, and the primary's residual norm; bars and dotted lines: secondary births. " + wtxt;
-  $("#ss-weak-legend").innerHTML = legendHtml([{ c: KC.primary, t: "primary score s_p", line: 1 }, { c: KC["primary-like"], t: "head fraction F_p(ε)", line: 1, dash: 1 }, { c: KC.secondary, t: "secondary mass", line: 1 }, { c: "#2b3442", t: "primary norm ‖h_p‖ (log)", line: 1 }, { c: KC.secondary, t: "secondary births" }]);
-}
-
-function corrText(c, slope) {
-  if (!c || c.spearman === null) return '<span class="muted">' + esc((c && c.reason) || "not enough secondary sinks") + "</span>";
-  var ci = function (a) { return a && a[0] !== null ? ' <span class="muted">[' + a[0].toFixed(2) + ", " + a[1].toFixed(2) + "]</span>" : ""; };
-  return "Spearman ρ = <b>" + c.spearman.toFixed(2) + "</b>" + ci(c.spearman_ci) + " · Pearson r = <b>" + c.pearson.toFixed(2) + "</b>" + ci(c.pearson_ci) + " · n = " + c.n + (slope !== null && slope !== undefined ? " · log-log slope " + fmt(slope, 2) : "");
-}
-function renderNorm() {
-  var S = D.secondary, ci = {}; S.columns.forEach(function (c, i) { ci[c] = i; });
-  var nl = D.norm_law;
-  $("#ss-nl-score-txt").innerHTML = corrText(nl.score, nl.fit_score_curve ? nl.fit_score_curve.loglog_slope : null);
-  $("#ss-nl-life-txt").innerHTML = corrText(nl.lifetime, null);
-  scatter($("#ss-nl-score"), S, ci, "mean_score", "mean score over lifetime", nl.fit_score_curve, true);
-  scatter($("#ss-nl-life"), S, ci, "lifetime", "lifetime (layers)", nl.fit_lifetime_curve, false);
-}
-function scatter(el, S, ci, ykey, ylab, fit, ylog) {
-  el.innerHTML = "";
-  var pts = S.rows.filter(function (r) { return r[ci.mlp_norm] > 0 && r[ci[ykey]] !== null && (!ylog || r[ci[ykey]] > 0); });
-  if (!pts.length) { el.innerHTML = '<div class="empty">No secondary sinks in this run: nothing to plot.</div>'; return; }
-  var W = 440, H = 320, box = { l: 64, t: 12, w: 360, h: 250 };
-  var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "norm law: " + ylab }, el);
-  var xs = pts.map(function (r) { return r[ci.mlp_norm]; }), ys = pts.map(function (r) { return r[ci[ykey]]; });
-  var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
-  if (x1 / x0 < 3) { var gm = Math.sqrt(x0 * x1); x0 = Math.min(x0, gm / 1.8); x1 = Math.max(x1, gm * 1.8); }
-  var X = logs(x0 / 1.2, x1 * 1.2, box.l, box.l + box.w), Y;
-  if (ylog) { if (y1 / y0 < 3) { var gy = Math.sqrt(y0 * y1); y0 = Math.min(y0, gy / 1.8); y1 = Math.max(y1, gy * 1.8); } Y = logs(y0 / 1.25, y1 * 1.25, box.t + box.h, box.t); }
-  else { var pad = Math.max(1, (y1 - y0) * 0.08); Y = lin(Math.max(0, y0 - pad), y1 + pad, box.t + box.h, box.t); }
-  axis(svg, box, X, Y, { xl: "MLP output norm at birth ‖m‖", yl: ylab, ylOff: 48, yt: ylog ? undefined : intTicks(Math.max(0, y0 - 1), y1 + 1, 6) });
-  if (fit && fit.x && fit.x.length > 1) {
-    var q = [];
-    for (var i = 0; i < fit.x.length; i++) { if (i) q.push([X(fit.x[i]), Y(Math.max(fit.y[i - 1], ylog ? 1e-12 : -1e300))]); q.push([X(fit.x[i]), Y(Math.max(fit.y[i], ylog ? 1e-12 : -1e300))]); }
-    sv("path", { d: path(q), fill: "none", stroke: "#2b3442", "stroke-width": 1.6, opacity: 0.85 }, svg);
-  }
-  var multi = D.prompts.length > 1;
-  var order = pts.slice().sort(function (a, b) { return (a[ci.prompt] === state.prompt) - (b[ci.prompt] === state.prompt); });
-  order.forEach(function (r) {
-    var mine = !multi || r[ci.prompt] === state.prompt;
-    var t = '<div class="th"><code>' + esc(quoteTok(String(r[ci.token]))) + '</code> <span class="muted">prompt ' + r[ci.prompt] + ", position " + r[ci.position] + "</span></div><table><tr><td>‖m‖ at birth</td><td>" + fmt(r[ci.mlp_norm]) + "</td></tr><tr><td>mean score</td><td>" + fmt(r[ci.mean_score]) + "</td></tr><tr><td>lifetime</td><td>" + fmt(r[ci.lifetime]) + "</td></tr><tr><td>birth</td><td>layer " + fmt(r[ci.birth]) + "</td></tr></table>";
-    sv("circle", { cx: X(r[ci.mlp_norm]), cy: Y(r[ci[ykey]]), r: mine ? 4.6 : 3.6, fill: mine ? KC.secondary : "#c4c9d1", stroke: mine ? "#8a5a00" : "#9aa3ae", "stroke-width": 0.8, "fill-opacity": mine ? 0.9 : 0.6, "data-tip": t }, svg);
-  });
-}
-
-function renderLevels() {
-  var lv = D.levels, el = $("#ss-levels"), C = lv.counts;
-  el.innerHTML = "";
-  if (!lv.n_sinks) { el.innerHTML = '<div class="empty">No secondary sinks in this run: no levels.</div>'; $("#ss-levels-table").innerHTML = ""; return; }
-  var bmin = 1e9, bmax = -1, mmin = 1e9, mmax = -1, cmax = 0;
-  C.forEach(function (row, b) { row.forEach(function (v, m) { if (v > 0) { bmin = Math.min(bmin, b); bmax = Math.max(bmax, b); mmin = Math.min(mmin, m); mmax = Math.max(mmax, m); cmax = Math.max(cmax, v); } }); });
-  bmin = Math.max(0, bmin - 2); bmax = Math.min(C.length - 1, bmax + 2); mmin = Math.max(0, mmin - 2); mmax = Math.min(C[0].length - 1, mmax + 2);
-  var W = 460, H = 360, box = { l: 56, t: 14, w: 380, h: 290 };
-  var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "sink levels" }, el);
-  var X = lin(bmin - 0.5, bmax + 0.5, box.l, box.l + box.w), Y = lin(mmin - 0.5, mmax + 0.5, box.t + box.h, box.t);
-  sv("rect", { x: box.l, y: box.t, width: box.w, height: box.h, fill: "#fafbfc" }, svg);
-  axis(svg, box, X, Y, { xl: "birth layer", yl: "lifetime (layers)", xt: intTicks(bmin, bmax, 10), yt: intTicks(mmin, mmax, 8), xfmt: String, yfmt: String });
-  var cw = X(1) - X(0), ch = Y(0) - Y(1);
-  for (var b = bmin; b <= bmax; b++) for (var m = mmin; m <= mmax; m++) {
-    var v = C[b][m]; if (!v) continue;
-    var k = 40 + 215 * Math.sqrt(v / cmax);
-    sv("rect", { x: X(b - 0.5) + 0.5, y: Y(m + 0.5) + 0.5, width: cw - 1, height: ch - 1, fill: rgb(LUTC, k), rx: 2, "data-tip": '<div class="th">birth ' + b + " · lifetime " + m + "</div>" + v + " secondary sink" + (v === 1 ? "" : "s") }, svg);
-    if (cw > 16 && ch > 13) { var t = sv("text", { x: X(b), y: Y(m) + 4, "text-anchor": "middle", "font-size": 10.5, fill: k > 170 ? "#fff" : "#2b1d00", "pointer-events": "none" }, svg); t.textContent = v; }
-  }
-  lv.levels.forEach(function (L, i) {
-    var x = X(L.birth_range[0] - 0.5), y = Y(L.lifetime_range[1] + 0.5), w = X(L.birth_range[1] + 0.5) - x, h = Y(L.lifetime_range[0] - 0.5) - y;
-    sv("rect", { x: x - 1.5, y: y - 1.5, width: w + 3, height: h + 3, fill: "none", stroke: KC.primary, "stroke-width": 1.6, "stroke-dasharray": "5,3", rx: 3, "pointer-events": "none" }, svg);
-    var t = sv("text", { x: x + w + 5, y: y + 10, "font-size": 11, fill: KC.primary, "font-weight": 600 }, svg); t.textContent = "L" + i + " · " + Math.round(100 * L.share) + "%";
-  });
-  var cols = [{ label: "level", title: "level" }, { label: "births", title: "birth range" }, { label: "lifetimes", title: "lifetime range" }, { label: "sinks", title: "count" }, { label: "share", title: "share of secondary sinks" }, { label: "top tokens", title: "most common tokens", left: true, num: false }];
-  var rows = lv.levels.map(function (L, i) { return ["L" + i, L.birth_range[0] + "–" + L.birth_range[1], L.lifetime_range[0] + "–" + L.lifetime_range[1], L.count, Math.round(1000 * L.share) / 10 + "%", L.top_tokens.map(function (t) { return quoteTok(String(t[0])) + "×" + t[1]; }).join(", ")]; });
-  var tEl = $("#ss-levels-table");
-  tEl.innerHTML = '<p class="stat">' + lv.n_levels + " level" + (lv.n_levels === 1 ? "" : "s") + " over " + lv.n_sinks + " secondary sinks (" + lv.n_clusters + " cluster" + (lv.n_clusters === 1 ? "" : "s") + "; min share " + fmt(lv.min_share) + ", tolerance ±" + lv.tol + " layer)</p><div class=\"tablewrap\"></div>";
-  if (rows.length) renderTable(tEl.querySelector(".tablewrap"), cols, rows, { id: "levels" });
-  else tEl.querySelector(".tablewrap").innerHTML = '<div class="empty">No cluster reaches the minimum share.</div>';
-}
-
-function renderExtra() {
-  var host = $("#ss-extra"); if (!host) return;
-  host.innerHTML = "";
-  Object.keys(D.extra).forEach(function (name, ti) {
-    var T = D.extra[name], pi = T.columns.indexOf("prompt");
-    var rows = T.per_prompt && pi >= 0 && D.prompts.length > 1 ? T.rows.filter(function (r) { return r[pi] === state.prompt; }) : T.rows;
-    var sec = document.createElement("div");
-    sec.innerHTML = "<h3>" + esc(name) + '</h3><p class="cap">' + rows.length + " row" + (rows.length === 1 ? "" : "s") + (rows.length !== T.rows.length ? " of prompt " + state.prompt + " (" + T.n_total + " in all)" : "") + (T.truncated ? "; the file has " + T.n_total + " rows, the first " + T.rows.length + " are shown" : "") + '</p><div class="tablewrap"></div>';
-    host.appendChild(sec);
-    var cols = T.columns.map(function (c, ci) {
-      var num = T.rows.every(function (r) { return r[ci] === null || typeof r[ci] === "number"; });
-      var col = { label: c, title: c, left: !num, num: num };
-      if (/(^|_)token(s)?($|_)/.test(c)) col.render = function (v) { return v === null ? "–" : "<code>" + esc(quoteTok(String(v))) + "</code>"; };
-      return col;
-    });
-    if (T.columns.length === 2 && T.columns[0] === "key") sec.querySelector(".tablewrap").classList.add("kv");
-    if (rows.length) renderTable(sec.querySelector(".tablewrap"), cols, rows, { id: "extra-" + ti });
-    else sec.querySelector(".tablewrap").innerHTML = '<div class="empty">No rows for this prompt.</div>';
-  });
-}
-
-function selectPrompt(i) {
-  state.prompt = i; state.sel = null; state.x0 = 0; state.x1 = P().n_tokens; matCache = {}; blobCache = {};
-  prep(P());
-  renderInfo(); renderTokens(); drawHeat(); renderSinks(); renderWeak(); renderNorm(); renderExtra();
-}
-
-try {
-  initPicker(); initStrip(); initHeat();
-  $("#ss-allcols").addEventListener("change", function () { state.allCols = this.checked; renderSinks(); markRow(); });
-  selectPrompt(0);
-  renderLevels();
-  window.sinkscopeReport = { renderMs: performance.now() - t0, readyAt: performance.now(), prompts: D.prompts.length, select: select, selectPrompt: selectPrompt };
-  document.documentElement.setAttribute("data-ready", "1");
-} catch (err) {
-  var box = $("#ss-error"); box.hidden = false; box.textContent = "The report could not be drawn: " + err;
-  throw err;
-}
-})();
-"""
+__all__ = [
+    "Card", "NavLink", "ReportFiles", "ReportPage", "build_html", "find_extra_tables", "notebook_html",
+    "properties_section", "resolve_run", "write_report",
+]

@@ -15,7 +15,6 @@ only when complete, so an interrupted scan leaves no partial DIR.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -23,17 +22,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from sinkscope.analysis import DetectConfig, Findings, analyze
-from sinkscope.capture.engine import capture
+from sinkscope.analysis import AnalysisConfig, DetectConfig, Findings, analyze
+from sinkscope.capture.engine import PromptEdit, capture
 from sinkscope.capture.inputs import Prompt, prepare
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError
-from sinkscope.core.fileio import jsonable, write_dir_atomic
+from sinkscope.core.fileio import write_dir_atomic, write_json
+from sinkscope.core.hashing import sha256_files
 from sinkscope.models.base import LoadedModel
 
 FORMAT_VERSION = 1
@@ -59,8 +59,16 @@ class ScanResult:
 
     trace: Trace
     findings: Findings
-    config: DetectConfig
+    config: AnalysisConfig
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # every threshold of the analysis: a plain DetectConfig is completed by the config the
+        # findings were computed with (same detection thresholds), else by the documented defaults
+        if not isinstance(self.config, AnalysisConfig):
+            used = getattr(self.findings, "config", None)
+            same = isinstance(used, AnalysisConfig) and used.detect_dict() == self.config.to_dict()
+            self.config = used if same else AnalysisConfig.coerce(self.config)  # type: ignore[assignment]
 
     # ---- accessors ---------------------------------------------------------------------------
     @property
@@ -96,30 +104,40 @@ class ScanResult:
         return self.findings.properties(kinds)
 
     def reanalyze(self, **overrides: Any) -> "ScanResult":
-        """The same capture, analysed with other thresholds (no model run)."""
-        cfg = DetectConfig(**{**self.config.to_dict(), **overrides})
-        manifest = dict(self.manifest)
-        manifest["thresholds"] = cfg.to_dict()
+        """The same capture, analysed with other thresholds (no model run).
+
+        `overrides` are `AnalysisConfig` fields (tau, k, levels_min_share, n_boot, ...); every other
+        threshold stays as this result's (not the defaults). The manifest records the new config.
+        """
+        cfg = AnalysisConfig.coerce(self.config, **overrides)
+        manifest = {**self.manifest, **cfg.manifest_entries()}
+        manifest.pop("analysis_defaulted", None)
         return ScanResult(self.trace, analyze(self.trace.prompts, cfg), cfg, manifest)
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the result folder atomically (see module docstring)."""
-        return write_dir_atomic(path, self._write, overwrite=overwrite)
+        return write_dir_atomic(path, self.write_into, overwrite=overwrite)
 
-    def _write(self, d: Path) -> None:
+    def write_into(self, d: Path) -> None:
+        """Write the result's files (the layout of `save`) into folder `d`, created if missing;
+        not atomic by itself (`save` and the intervention results call it inside a temporary folder)."""
+        d.mkdir(parents=True, exist_ok=True)
         (d / "prompts").mkdir()
         for i, p in enumerate(self.trace.prompts):
             p.save(d / "prompts" / f"{i:04d}.npz")
         self.findings.sinks.to_parquet(d / "sinks.parquet", index=False)
         self.findings.layers.to_parquet(d / "layers.parquet", index=False)
         self.findings.massive.to_parquet(d / "massive.parquet", index=False)
-        (d / "findings.json").write_text(json.dumps(jsonable(self.findings.to_dict()), indent=2))
-        (d / "manifest.json").write_text(json.dumps(jsonable(self.manifest), indent=2))
+        write_json(d / "findings.json", self.findings.to_dict())
+        write_json(d / "manifest.json", self.manifest)
 
     @classmethod
     def load(cls, path: str | Path) -> "ScanResult":
-        """Read a folder written by `save`; the analysis is recomputed from the stored arrays."""
+        """Read a folder written by `save`; the analysis is recomputed from the stored arrays with
+        the manifest's config ("thresholds" + "analysis", `AnalysisConfig.from_manifest`). A manifest
+        written before "analysis" existed gets the documented defaults of those fields, and
+        `manifest["analysis_defaulted"]` lists them."""
         d = Path(path)
         mf = d / "manifest.json"
         if not mf.exists():
@@ -129,7 +147,9 @@ class ScanResult:
         prompts = [PromptTrace.load(f) for f in files]
         settings = CaptureSettings(**manifest.get("capture", {}))
         trace = Trace(prompts=prompts, settings=settings, timings=manifest.get("timings", {}))
-        cfg = DetectConfig(**manifest["thresholds"])
+        cfg, defaulted = AnalysisConfig.from_manifest(manifest)
+        if defaulted:
+            manifest["analysis_defaulted"] = defaulted
         return cls(trace, analyze(prompts, cfg), cfg, manifest)
 
     def _repr_html_(self) -> str:
@@ -142,18 +162,12 @@ class ScanResult:
 
 
 def _hash_source(source: str | None) -> str | None:
+    """sha256 of the weights at `source` (a file, or a folder's safetensors), like `ModelInfo.source_hash`."""
     if not source:
         return None
     p = Path(source)
     files = [p] if p.is_file() else sorted(p.glob("*.safetensors")) if p.is_dir() else []
-    if not files:
-        return None
-    h = hashlib.sha256()
-    for f in files:
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return sha256_files(files)[0] if files else None
 
 
 def build_manifest(
@@ -192,8 +206,7 @@ def build_manifest(
             "transformers": transformers.__version__,
             "numpy": np.__version__,
         },
-        "mode": cfg.mode,
-        "thresholds": cfg.to_dict(),
+        **AnalysisConfig.coerce(cfg).manifest_entries(),  # mode, thresholds, analysis
         "capture": settings.to_dict(),
         "prompts": [
             {"source": p.source, "n_tokens": len(p.token_ids), "n_prompt_tokens": p.n_prompt_tokens} for p in prompts
@@ -220,13 +233,16 @@ def scan(
     """Scan `texts` with `lm` and analyse them (METHOD.md §1-§7).
 
     `texts` is a string, a list of strings, or (text, source) pairs. Thresholds (tau, k,
-    min_queries, ...; see `DetectConfig`) may be passed as keywords or as a `config`.
+    min_queries, levels_min_share, n_boot, ...; see `AnalysisConfig`) may be passed as keywords or
+    as a `config` (not both).
     `progress(stage, done, total)` is called as work advances (stages "prepare", "capture").
     """
     if isinstance(texts, str):
         texts = [texts]
     pairs = [t if isinstance(t, tuple) else (t, f"text {i}") for i, t in enumerate(texts)]
-    cfg = config or DetectConfig(mode=mode, **thresholds)
+    if config is not None and thresholds:
+        raise InputError("give thresholds either as a config (config=) or as keywords, not both.")
+    cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     done = {"prepare": 0, "capture": 0}
 
@@ -240,6 +256,29 @@ def scan(
 
     prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate, progress=tick("prepare"))
     t1 = time.perf_counter()
+    trace = capture_prompts(
+        lm, prompts, cfg, batch_size=batch_size, query_block=query_block, with_nll=with_nll, progress=tick("capture")
+    )
+    timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
+    return scan_result(lm, prompts, trace, cfg, timings, extra={"generate": generate, "chat": chat})
+
+
+def capture_prompts(
+    lm: LoadedModel,
+    prompts: list[Prompt],
+    cfg: DetectConfig,
+    *,
+    batch_size: int = 1,
+    query_block: int | None = None,
+    with_nll: bool = False,
+    edits: Mapping[int, PromptEdit] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Trace:
+    """The capture stage of `scan`: run the model over prepared `prompts` (`capture.engine.capture`).
+
+    `edits[i]` changes prompt i's MLP outputs in flight (interventions, METHOD.md §4), keyed by
+    the prompt's index in `prompts` whatever batch row the capture puts it in.
+    """
     settings = CaptureSettings(
         n_candidates=cfg.n_candidates,
         dtype=lm.info.dtype,
@@ -247,20 +286,34 @@ def scan(
         with_nll=with_nll,
         batch_size=batch_size,
     )
-    trace = capture(
+    return capture(
         lm,
         [p.text for p in prompts],
         [p.token_ids for p in prompts],
         [p.tokens for p in prompts],
         settings,
-        progress=tick("capture"),
+        progress=progress,
+        edits=edits,
     )
-    t2 = time.perf_counter()
+
+
+def scan_result(
+    lm: LoadedModel,
+    prompts: list[Prompt],
+    trace: Trace,
+    cfg: DetectConfig,
+    timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> ScanResult:
+    """The analysis stage of `scan`: analyse a captured `trace` of `prompts` into a `ScanResult`.
+
+    `timings` holds prepare_s and capture_s; analysis_s and total_s (their sum) are added, and all
+    four go into the trace's timings and the manifest (with `extra` keys appended).
+    """
+    t0 = time.perf_counter()
     findings = analyze(trace.prompts, cfg)
-    t3 = time.perf_counter()
-    timings = {"prepare_s": t1 - t0, "capture_s": t2 - t1, "analysis_s": t3 - t2, "total_s": t3 - t0}
+    timings = {**timings, "analysis_s": time.perf_counter() - t0}
+    timings["total_s"] = timings["prepare_s"] + timings["capture_s"] + timings["analysis_s"]
     trace.timings.update(timings)
-    manifest = build_manifest(
-        lm, cfg, settings, prompts, timings, extra={"generate": generate, "chat": chat}
-    )
+    manifest = build_manifest(lm, cfg, trace.settings, prompts, timings, extra=extra)
     return ScanResult(trace, findings, cfg, manifest)

@@ -1,6 +1,6 @@
 """Re-measure the interventions figures on SmolLM2-135M (METHOD.md §4); not a test, a script:
 
-    python tests/interventions/measure_smollm2.py [--prompts 2] [--out DIR]
+    python tests/workflows/interventions/measure_smollm2.py [--prompts 2] [--out DIR]
 
 Text: the first N math prompts of the bundled prompts.jsonl joined by blank lines (N=2: 572 tokens).
 Prints: `auto` (project-out and zero at each secondary sink's birth block) per sink and summary,

@@ -9,13 +9,21 @@ import pytest
 import torch
 
 import sinkscope
+from sinkscope.analysis import DetectConfig
 from sinkscope.capture.engine import find_blocks, mlp_modules
-from sinkscope.capture.trace import ARRAY_FIELDS
+from sinkscope.capture.trace import ARRAY_FIELDS, PromptTrace
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
-from sinkscope.workflows.interventions import InterventionResult, intervene
-from sinkscope.workflows.interventions.core import run_prompts
-from sinkscope.workflows.scan import ScanResult
+from sinkscope.workflows.interventions import (
+    EditPlan,
+    InterventionResult,
+    InterventionSpec,
+    Target,
+    apply_plans,
+    intervene,
+)
+from sinkscope.workflows.interventions.core import clean_run, prompt_of, run_prompts, single
+from sinkscope.workflows.scan import ScanResult, capture_prompts
 from tests.capture.archs import ToyTokenizer, build
 
 TEXT = "the quick brown fox jumps over the lazy dog while the cat sleeps in the sun all day"
@@ -151,12 +159,10 @@ def test_clean_run_is_bit_identical_to_a_plain_scan(lm):
 
 def test_noop_edits_are_bit_identical_to_a_plain_scan(lm):
     plain = sinkscope.scan(lm, TEXT, with_nll=True)
-    from sinkscope.workflows.interventions.core import prompt_of
-
     prompts = [prompt_of(plain, 0)]
     # an edit that declines (returns None) and one that returns the same values as a new tensor
     for edit in (lambda layer, m: None, lambda layer, m: m.clone()):
-        again = run_prompts(lm, prompts, plain.config, edit=edit)
+        again = run_prompts(lm, prompts, plain.config, edits={0: edit})
         _assert_same_arrays(again, plain)
     # induce:0 goes through the whole intervention path: m + 0 u == m exactly
     res = intervene(lm, TEXT, layer=LAYER, position=[3, 9], mode="induce:0")
@@ -186,8 +192,9 @@ def test_targets_table(lm):
     assert list(t["position"]) == [7, 20] and (t["layer"] == LAYER).all()
     det = res.clean.findings.detections[0]
     assert t["score_before"].tolist() == pytest.approx(det.layer_scores[LAYER:, [7, 20]].mean(axis=0).tolist())
-    s = res.summary()
+    s = res.intervention_summary()
     assert s["mode"] == "rescale:1" and s["positions"] == [7, 20] and s["layer"] == LAYER
+    assert s["n_secondary_after"] == res.summary()["n_secondary"]  # summary(): the intervened scan's
     assert res.intervened.manifest["intervention"]["mode"] == "rescale:1"
     assert res.intervened.manifest["intervention"]["positions"] == [7, 20]
 
@@ -222,13 +229,11 @@ def test_save_is_atomic_and_loadable(lm, tmp_path, monkeypatch):
     assert back.manifest["intervention"]["mode"] == "project-out"
     with pytest.raises(InputError, match="already exists"):
         res.save(dest)
-    # a failure half-way leaves neither the folder nor a temporary one behind
-    from sinkscope.workflows.interventions import core
-
+    # a failure half-way (writing the scan folders) leaves neither the folder nor a temporary one behind
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(core, "write_scan", boom)
+    monkeypatch.setattr(ScanResult, "write_into", boom)
     with pytest.raises(RuntimeError):
         res.save(tmp_path / "iv2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iv"]
@@ -245,3 +250,73 @@ def test_reuses_a_given_clean_scan(lm):
     _assert_same_arrays(res.intervened, fresh.intervened)
     with pytest.raises(InputError, match="prompt 2 does not exist"):
         intervene(lm, layer=LAYER, position=4, clean=plain, prompt=2)
+
+
+# ---- batches never mix prompts (capture orders rows by length; edits are keyed by prompt index)
+SHORT_TEXT = "a cat sat on the mat and looked at the dog"
+
+
+def _close(a: PromptTrace, b: PromptTrace) -> None:
+    for name in ARRAY_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None and x.dtype.kind == "f":
+            assert np.allclose(x, y, rtol=1e-4, atol=1e-5, equal_nan=True), name
+        elif x is not None:
+            assert np.array_equal(x, y), name
+
+
+@pytest.mark.parametrize("order", ["long-first", "short-first"])
+def test_padded_batch_edit_changes_only_its_prompt(lm, order):
+    texts = [TEXT, SHORT_TEXT] if order == "long-first" else [SHORT_TEXT, TEXT]
+    clean, prompts = clean_run(lm, texts, DetectConfig())
+    assert len(prompts[0].token_ids) != len(prompts[1].token_ids)
+    cfg = clean.config
+    # edit prompt 1 (the shorter one when the long text comes first, else the longer one): in the
+    # length-sorted batch it sits in row 0 in one case and row 1 in the other
+    pt1, det1 = clean.prompts[1], clean.findings.detections[1]
+    h = pt1.resid_cand[LAYER, det1.p]
+    plan = EditPlan(LAYER, (5, 8), InterventionSpec("project-out"), h / np.linalg.norm(h))
+    kw = dict(query_block=clean.trace.settings.query_block, with_nll=True)
+    batch = capture_prompts(lm, prompts, cfg, batch_size=2, edits={1: plan.edit}, **kw)
+    plain_batch = capture_prompts(lm, prompts, cfg, batch_size=2, **kw)
+    alone = capture_prompts(lm, [prompts[1]], cfg, batch_size=1, edits={0: plan.edit}, **kw)
+    # prompt 0 is exactly what the unedited batch gives: the edit did not leak into its row
+    for name in ARRAY_FIELDS:
+        x, y = getattr(batch.prompts[0], name), getattr(plain_batch.prompts[0], name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    # prompt 1 was edited: m^b at the targets lost its component along u, later layers moved
+    e1, c1 = batch.prompts[1], plain_batch.prompts[1]
+    assert e1.n_tokens == pt1.n_tokens
+    assert not np.allclose(e1.mlp_norm[LAYER, [5, 8]], c1.mlp_norm[LAYER, [5, 8]])
+    assert np.abs(e1.mlp_cos_resid[LAYER, det1.p, [5, 8]]).max() < 1e-4 < np.abs(c1.mlp_cos_resid[LAYER, det1.p, [5, 8]]).min()
+    assert np.array_equal(e1.mlp_norm[:LAYER], c1.mlp_norm[:LAYER])
+    # ... and equals the same edit run alone (batch size 1, no padding)
+    _close(e1, alone.prompts[0])
+
+
+def test_apply_plans_batches_across_prompts_like_one_at_a_time(lm):
+    clean, prompts = clean_run(lm, [TEXT, SHORT_TEXT], DetectConfig())
+    ones = [single(clean, i) for i in range(2)]
+    targets = [
+        Target(ones[0], prompts[0], LAYER, (20,), InterventionSpec("zero")),
+        Target(ones[1], prompts[1], 0, (4, 6), InterventionSpec("induce", 3.0)),
+        Target(ones[0], prompts[0], 2, (7,), InterventionSpec("rescale", 0.5)),
+    ]
+    done = []
+    batched = apply_plans(lm, targets, batch_size=2, progress=done.append)
+    assert done == [2, 1]
+    for t, got in zip(targets, batched):
+        alone = apply_plans(lm, [t])[0]
+        assert got.clean is t.clean and got.positions == list(t.positions) and got.layer == t.layer
+        assert got.tokens(0) == t.clean.tokens(0)
+        _close(got.prompts[0], alone.prompts[0])
+        num = ["mlp_norm_after", "mlp_proj_after", "score_after", "primary_score_after"]
+        assert np.allclose(got.targets[num].to_numpy(float), alone.targets[num].to_numpy(float), rtol=1e-4, atol=1e-5)
+        assert got.targets["kind_after"].tolist() == alone.targets["kind_after"].tolist()
+        assert got.nll.max_before == 0.0 and got.nll.n == t.clean.prompts[0].n_tokens - 1 - min(t.positions)
+    # the zero edit really zeroed prompt 0's token 20, not a token of the other prompt
+    assert batched[0].targets["mlp_norm_after"].iloc[0] == 0.0
+    assert batched[1].targets["mlp_norm_after"].tolist() != [0.0, 0.0]

@@ -2,7 +2,7 @@
 block-2 MLP writing along the primary-sink direction.
 
 Text: the first two bundled math prompts (572 tokens). Measured on this project's 2-core machine
-(`python tests/interventions/measure_smollm2.py`, all 10 secondary sinks, all born at block 2):
+(`python tests/workflows/interventions/measure_smollm2.py`, all 10 secondary sinks, all born at block 2):
   project-out at the birth block removed 10/10 (share 1.00; lifetime 6.8 -> 0, m.u -> ~1e-5);
   zero removed 7/10 (positions 6, 25, 154 stay secondary, lifetime 5-6, lower score);
   this test edits the 4 strongest (positions 6, 25, 39, 154): 4/4 removed.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sinkscope.capture.engine import rows_edit
 from sinkscope.core.errors import InputError
 from sinkscope.workflows.interventions import EditPlan, InterventionSpec, edit_for, parse_grid, parse_mode
 
@@ -84,31 +85,55 @@ def test_formulas():
     assert torch.equal(InterventionSpec("rescale", 4.0).apply(z, u), z)  # no direction to rescale: stays 0
 
 
-def test_edit_for_touches_only_its_rows_layers_and_batch_rows():
+def test_edit_for_touches_only_its_rows_layers_and_prompts():
     g = torch.Generator().manual_seed(1)
     m = torch.randn(2, 10, 16, generator=g)
     u = np.random.RandomState(0).randn(16)
     u /= np.linalg.norm(u)
     plan = EditPlan(layer=1, positions=(2, 7), spec=InterventionSpec("project-out"), direction=u)
-    edit = edit_for([plan, None])
-    assert edit(0, m) is None and edit(2, m) is None  # other layers untouched
-    out = edit(1, m)
-    assert out is not None and out is not m
+    edits = edit_for([plan, None])
+    assert list(edits) == [0]  # keyed by prompt index; prompt 1 has no plan
+    edit = edits[0]
+    assert edit(0, m[0]) is None and edit(2, m[0]) is None  # other layers untouched
+    out = edit(1, m[0])
+    assert out is not None and out is not m[0] and out.shape == (10, 16)
     keep = [i for i in range(10) if i not in (2, 7)]
-    assert torch.equal(out[0, keep], m[0, keep])
-    assert torch.equal(out[1], m[1])  # batch row without a plan
+    assert torch.equal(out[keep], m[0, keep])
     ut = torch.as_tensor(u, dtype=torch.float32)
-    assert (out[0, [2, 7]] @ ut).abs().max() < 1e-5
-    # two rows, two different plans
+    assert (out[[2, 7]] @ ut).abs().max() < 1e-5
+    # two prompts, two different plans
     p2 = EditPlan(layer=1, positions=(4,), spec=InterventionSpec("zero"))
-    out2 = edit_for([plan, p2])(1, m)
-    assert torch.equal(out2[0], out[0]) and torch.equal(out2[1, 4], torch.zeros(16))
-    assert torch.equal(out2[1, :4], m[1, :4]) and torch.equal(out2[1, 5:], m[1, 5:])
+    both = edit_for([plan, p2])
+    assert torch.equal(both[0](1, m[0]), out)
+    out2 = both[1](1, m[1])
+    assert torch.equal(out2[4], torch.zeros(16))
+    assert torch.equal(out2[:4], m[1, :4]) and torch.equal(out2[5:], m[1, 5:])
+
+
+def test_rows_edit_maps_prompt_index_to_batch_row():
+    """capture orders rows by length: prompt i's edit must reach the row holding prompt i, on its
+    own (unpadded) tokens, and leave every other row as it was."""
+    m = torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(2))
+    seen = []
+
+    def zero_prompt_2(layer, rows):
+        seen.append(tuple(rows.shape))
+        return torch.zeros_like(rows)
+
+    # batch rows hold prompts 2, 0, 1 with lengths 3, 5, 6
+    edit = rows_edit({2: zero_prompt_2}, idx=[2, 0, 1], lengths=[3, 5, 6])
+    out = edit(0, m)
+    assert seen == [(3, 4)]  # prompt 2's own tokens, no padding
+    assert torch.equal(out[0, :3], torch.zeros(3, 4)) and torch.equal(out[0, 3:], m[0, 3:])
+    assert torch.equal(out[1:], m[1:])
+    assert rows_edit({5: zero_prompt_2}, idx=[2, 0, 1], lengths=[3, 5, 6]) is None  # not in this batch
+    assert rows_edit(None, idx=[0], lengths=[3]) is None
+    assert rows_edit({0: lambda layer, r: None}, idx=[0], lengths=[6])(0, m[:1]) is None  # declines
 
 
 def test_edit_keeps_dtype():
-    m = torch.randn(1, 5, 8).to(torch.bfloat16)
+    m = torch.randn(5, 8).to(torch.bfloat16)
     plan = EditPlan(0, (1,), InterventionSpec("rescale", 2.0))
-    out = edit_for([plan])(0, m)
+    out = edit_for([plan])[0](0, m)
     assert out.dtype == torch.bfloat16
-    assert abs(float(out[0, 1].float().norm()) - 2.0) < 0.02
+    assert abs(float(out[1].float().norm()) - 2.0) < 0.02

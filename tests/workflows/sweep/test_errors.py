@@ -84,9 +84,9 @@ def test_missing_prompt_file(tmp_path):
     (["--tau", "0"], "tau"),
     (["--tau", "1.5"], "tau"),
     (["--tau", "nan"], "tau"),
-    (["--min-lifetime", "-1"], "min_lifetime"),
-    (["--min-queries", "0"], "min_queries"),
-    (["--k", "-2"], "DetectConfig.k"),
+    (["--min-lifetime", "-1"], "--min-lifetime"),
+    (["--min-queries", "0"], "--min-queries"),
+    (["--k", "-2"], "--k must be"),
     (["--generate", "-1"], "--generate"),
     (["--mode", "both"], "--mode must be one of"),
     (["--executor", "spark"], "--executor must be one of"),
@@ -219,7 +219,8 @@ def test_output_folder_holding_a_different_sweep(swept, prompt_file, tmp_path, s
 def test_overwrite_replaces_a_different_run(tmp_path, smollm2):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "manifest.json").write_text("{}")
+    # a (minimal) sinkscope scan manifest: --overwrite replaces only sinkscope results (issue 13.3)
+    (out / "manifest.json").write_text(json.dumps({"sinkscope_version": "0.1.0", "thresholds": {}}))
     rep = run_sweep(out, {MODEL: smollm2}, PROMPTS[:1], overwrite=True)
     assert rep.n_ran == 1 and not (out / "manifest.json").exists() and (out / "sweep.json").exists()
     assert not list(tmp_path.glob(".run.old-*"))

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import write_file_atomic
 from sinkscope.workflows.sweep.store import (
     STORE_FORMAT,
     SweepStore,
-    atomic_write,
     describe_differences,
     identity,
     model_label,
@@ -43,7 +43,7 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        atomic_write(tmp_path / "x.json", boom)
+        write_file_atomic(tmp_path / "x.json", boom, mode="path")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,9 +3,11 @@
     import sinkscope
     lm = sinkscope.load_model("smollm2-135m")
     r = sinkscope.intervene(lm, text, layer=2, position=25, mode="project-out")
+    r.sinks, r.scores(0), r.norm_law()  # r IS a ScanResult of the intervened run (subclass)
     r.targets            # the token before / after: class, lifetime, score, ||m||, m.u
     r.nll                # Delta next-token NLL on the rest of the text (mean, max)
-    r.intervened, r.clean  # full ScanResults of both runs
+    r.clean              # the clean run, a full ScanResult (r.intervened: r as a plain ScanResult)
+    r.save("iv/")        # intervention.json, targets.parquet, nll.parquet, clean/, intervened/
 
     from sinkscope.workflows.interventions import auto, dose_response
     a = auto(lm, text)                        # every secondary sink, project-out and zero at its birth
@@ -16,20 +18,21 @@ Modes, with m = m_t^b (block b's MLP output at token t) and u = h_p^b / ||h_p^b|
 sink's residual state after block b, from a clean pass):
     project-out   m' = m - (m.u) u        zero        m' = 0
     rescale:NORM  m' = NORM m / ||m||     induce:ALPHA  m' = m + ALPHA u
-The edit is made in the capture's own MLP-output hook (`capture.engine.MlpEdit`): the same hook
-points as every scan, no per-family patches.
+The edit is made in the capture's own MLP-output hook (`capture(edits={prompt index: PromptEdit})`):
+the same hook points as every scan, no per-family patches, keyed by prompt so batching never mixes
+prompts. Both runs go through the scan pipeline (`workflows.scan.capture_prompts` + `scan_result`).
 """
 
-from sinkscope.workflows.interventions.auto import AUTO_COLUMNS, AutoResult, auto
-from sinkscope.workflows.interventions.core import (
+from sinkscope.workflows.interventions.auto import AUTO_COLUMNS, AutoResult, auto, auto_row
+from sinkscope.workflows.interventions.core import Target, apply_plans, intervene
+from sinkscope.workflows.interventions.dose import DOSE_COLUMNS, DOSE_MODES, DoseResult, dose_response
+from sinkscope.workflows.interventions.result import (
     EFFECT_COLUMNS,
     InterventionResult,
     NllDelta,
     effects,
-    intervene,
     nll_delta,
 )
-from sinkscope.workflows.interventions.dose import DOSE_COLUMNS, DOSE_MODES, DoseResult, dose_response
 from sinkscope.workflows.interventions.spec import (
     MODE_KINDS,
     EditPlan,
@@ -51,7 +54,10 @@ __all__ = [
     "InterventionResult",
     "InterventionSpec",
     "NllDelta",
+    "Target",
+    "apply_plans",
     "auto",
+    "auto_row",
     "dose_response",
     "edit_for",
     "effects",

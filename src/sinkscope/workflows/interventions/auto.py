@@ -27,16 +27,10 @@ import pandas as pd
 
 from sinkscope.analysis import DetectConfig
 from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import write_dir_atomic, write_json
 from sinkscope.models.base import LoadedModel
-from sinkscope.workflows.interventions.core import (
-    EFFECT_COLUMNS,
-    InterventionResult,
-    apply_plans,
-    clean_run,
-    prompt_of,
-    single,
-)
-from sinkscope.workflows.interventions.io import write_dir_atomic, write_json, write_scan
+from sinkscope.workflows.interventions.core import Target, apply_plans, clean_run, prompt_of, single
+from sinkscope.workflows.interventions.result import EFFECT_COLUMNS, InterventionResult
 from sinkscope.workflows.interventions.spec import InterventionSpec, parse_mode
 from sinkscope.workflows.scan import ScanResult
 
@@ -104,9 +98,22 @@ class AutoResult:
         def write(d: Path) -> None:
             self.table.to_parquet(d / "auto.parquet", index=False)
             write_json(d / "auto.json", self.to_dict())
-            write_scan(self.clean, d / "clean")
+            self.clean.write_into(d / "clean")
 
         return write_dir_atomic(path, write, overwrite=overwrite)
+
+
+def auto_row(prompt: int, res: InterventionResult) -> dict[str, Any]:
+    """One row of `AutoResult.table` (`AUTO_COLUMNS`) for a one-token intervention on prompt `prompt`."""
+    return {
+        "prompt": prompt,
+        "mode": res.mode,
+        **res.targets.iloc[0].to_dict(),
+        "n_secondary_after": int(res.summary()["n_secondary"]),
+        "delta_nll_mean": res.nll.mean,
+        "delta_nll_max": res.nll.max,
+        "nll_tokens": res.nll.n,
+    }
 
 
 def auto(
@@ -156,32 +163,20 @@ def auto(
         if progress is not None:
             progress(done[0], total)
 
-    rows, runs = [], []
+    targets: list[Target] = []
+    prompt_index: list[int] = []
     for i, sec in jobs:
-        one = single(clean, i)
-        prompt = prompt_of(clean, i)
-        edits, layers = [], []
+        one, prompt = single(clean, i), prompt_of(clean, i)
         for _, r in sec.iterrows():
             for spec in specs:
-                edits.append(((int(r["position"]),), spec))
-                layers.append(int(r["birth"]))
-        results = apply_plans(lm, one, prompt, layers, edits, batch_size=batch_size, progress=tick)
-        for res in results:
-            eff = res.targets.iloc[0].to_dict()
-            rows.append(
-                {
-                    "prompt": i,
-                    "mode": res.mode,
-                    **eff,
-                    "n_secondary_after": int(res.intervened.summary()["n_secondary"]),
-                    "delta_nll_mean": res.nll.mean,
-                    "delta_nll_max": res.nll.max,
-                    "nll_tokens": res.nll.n,
-                }
-            )
-            runs.append(res)
+                targets.append(Target(one, prompt, int(r["birth"]), (int(r["position"]),), spec))
+                prompt_index.append(i)
+    # one capture for all prompts: batches may mix prompts of different lengths (edits are keyed
+    # by prompt index, never by batch row)
+    runs = apply_plans(lm, targets, batch_size=batch_size, progress=tick)
+    rows = [auto_row(i, res) for i, res in zip(prompt_index, runs)]
     table = pd.DataFrame(rows, columns=list(AUTO_COLUMNS))
     return AutoResult(clean=clean, modes=specs, table=table, runs=runs)
 
 
-__all__ = ["AUTO_COLUMNS", "DEFAULT_MODES", "AutoResult", "auto"]
+__all__ = ["AUTO_COLUMNS", "DEFAULT_MODES", "AutoResult", "auto", "auto_row"]

@@ -21,21 +21,11 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.analysis import DetectConfig
-from sinkscope.capture.inputs import prepare
 from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import write_dir_atomic, write_json
 from sinkscope.models.base import LoadedModel
-from sinkscope.workflows.interventions.core import (
-    InterventionResult,
-    _as_pair,
-    apply_plans,
-    check_layer,
-    check_positions,
-    prompt_of,
-    run_prompts,
-    single,
-    with_nll_for,
-)
-from sinkscope.workflows.interventions.io import write_dir_atomic, write_json, write_scan
+from sinkscope.workflows.interventions.core import Target, apply_plans, check_layer, clean_for
+from sinkscope.workflows.interventions.result import InterventionResult
 from sinkscope.workflows.interventions.spec import InterventionSpec, parse_grid
 from sinkscope.workflows.scan import ScanResult
 
@@ -147,7 +137,7 @@ class DoseResult:
             self.table.to_parquet(d / "dose.parquet", index=False)
             write_json(d / "dose.json", self.to_dict())
             self.plot(d / "dose")
-            write_scan(self.clean, d / "clean")
+            self.clean.write_into(d / "clean")
 
         return write_dir_atomic(path, write, overwrite=overwrite)
 
@@ -183,19 +173,11 @@ def dose_response(
         if len(position) != 1:
             raise InputError(f"dose-response takes one position (got {list(position)}).")
         position = position[0]
-    if clean is not None:
-        clean = single(clean, prompt)
-        cfg = config or clean.config
-        pr = prompt_of(clean, 0)
-    else:
-        if text is None:
-            raise InputError("dose_response: give a text (or clean=, a scan of it).")
-        cfg = config or DetectConfig(**thresholds)
-        pr = prepare(lm, [_as_pair(text)], chat=chat, generate_tokens=generate)[0]
-        check_positions(position, len(pr.token_ids))
-        clean = run_prompts(lm, [pr], cfg, with_nll=with_nll_for(lm), extra={"generate": generate, "chat": chat})  # type: ignore[assignment]
-    assert clean is not None
-    t = check_positions(position, clean.prompts[0].n_tokens)[0]
+    clean, pr, positions = clean_for(
+        lm, text, position, config=config, thresholds=thresholds, clean=clean, prompt=prompt,
+        chat=chat, generate=generate, query_block=None, caller="dose_response",
+    )
+    t = positions[0]
     if out is not None and Path(out).exists() and not overwrite:
         raise InputError(f"output folder '{out}' already exists; choose another --out or pass --overwrite.")
 
@@ -205,7 +187,7 @@ def dose_response(
             progress(tick.done, len(specs))  # type: ignore[attr-defined]
 
     tick.done = 0  # type: ignore[attr-defined]
-    runs = apply_plans(lm, clean, pr, layer, [((t,), s) for s in specs], batch_size=batch_size, progress=tick)
+    runs = apply_plans(lm, [Target(clean, pr, layer, (t,), s) for s in specs], batch_size=batch_size, progress=tick)
     det = clean.findings.detections[0]
     rows = []
     for spec, res in zip(specs, runs):

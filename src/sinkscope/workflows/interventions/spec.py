@@ -11,10 +11,12 @@ where m = m_t^b is what block b's MLP adds to the residual stream at token t, an
 u = h_p^b / ||h_p^b|| is the unit primary-sink direction: the primary sink's residual state after
 block b, taken from a clean (un-intervened) capture of the same text.
 
-An `EditPlan` (layer, positions, spec, u) is applied by `edit_for`, which builds the
-`capture.engine.MlpEdit` callback: it is called inside the MLP-output forward hook, the same hook
-point the capture reads m from, so no model code is patched. Only the targeted rows of layer b
-are replaced; every other row and layer is left as the model computed it.
+An `EditPlan` (layer, positions, spec, u) is one prompt's edit: `EditPlan.edit` is the
+`capture.engine.PromptEdit` callback, called inside the MLP-output forward hook (the same hook point
+the capture reads m from, so no model code is patched) with that prompt's rows of m. `edit_for`
+keys plans by prompt index for `capture(edits=...)`, so the capture's batch order (rows sorted by
+length) can never apply one prompt's edit to another. Only the targeted rows of layer b are
+replaced; every other row and layer is left as the model computed it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-from sinkscope.capture.engine import MlpEdit
+from sinkscope.capture.engine import PromptEdit
 from sinkscope.core.errors import InputError
 
 ModeKind = Literal["project-out", "zero", "rescale", "induce"]
@@ -144,28 +146,21 @@ class EditPlan:
             u = torch.as_tensor(self.direction, dtype=torch.float32, device=m.device)
         return self.spec.apply(m.float(), u).to(m.dtype)
 
-
-def edit_for(plans: Sequence[EditPlan | None]) -> MlpEdit:
-    """The `MlpEdit` that applies plans[r] to batch row r (None: row r is not edited).
-
-    At the plan's layer it returns a copy of m with only the targeted rows replaced; at every other
-    layer it returns None, so the model's own output is used untouched.
-    """
-    plans = list(plans)
-    layers = {p.layer for p in plans if p is not None}
-
-    def edit(layer: int, m: torch.Tensor) -> torch.Tensor | None:
-        if layer not in layers:
+    def edit(self, layer: int, m: torch.Tensor) -> torch.Tensor | None:
+        """The `PromptEdit` of this plan: m [T, D] (one prompt's MLP output at block `layer`) ->
+        a copy with only the rows at `positions` replaced, at the plan's layer; None (the model's
+        own output, untouched) at every other layer."""
+        if layer != self.layer:
             return None
         out = m.clone()
-        for r, plan in enumerate(plans):
-            if plan is None or plan.layer != layer:
-                continue
-            idx = torch.as_tensor(plan.positions, dtype=torch.long, device=m.device)
-            out[r, idx] = plan.apply_rows(m[r, idx])
+        idx = torch.as_tensor(self.positions, dtype=torch.long, device=m.device)
+        out[idx] = self.apply_rows(m[idx])
         return out
 
-    return edit
+
+def edit_for(plans: Sequence[EditPlan | None]) -> dict[int, PromptEdit]:
+    """`capture(edits=...)` for plans[i] applied to prompt i (None: prompt i is not edited)."""
+    return {i: plan.edit for i, plan in enumerate(plans) if plan is not None}
 
 
 __all__ = [

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.core.errors import InputError
-from sinkscope.workflows.sweep.store import SweepStore, atomic_write, atomic_write_text, read_tables
+from sinkscope.core.fileio import write_file_atomic
+from sinkscope.workflows.sweep.store import SweepStore, read_tables
 
 # (column, label for the printed / markdown table, format)
 SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -186,8 +187,8 @@ def compare(path: str | Path, write: bool = True) -> pd.DataFrame:
         src = params.get("prompts", {}).get("file") or "prompt list"
         title = f"sinkscope sweep: {src} ({note}; mode {params.get('mode')})"
         try:
-            atomic_write(store.root / "compare.csv", lambda p: summary.to_csv(p))
-            atomic_write_text(store.root / "compare.md", to_markdown(summary, title))
+            write_file_atomic(store.root / "compare.csv", lambda p: summary.to_csv(p), mode="path")
+            write_file_atomic(store.root / "compare.md", to_markdown(summary, title))
         except OSError as e:
             raise InputError(f"cannot write compare.csv / compare.md into '{root}' ({e.strerror or e}).") from None
     return summary

@@ -27,22 +27,27 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sinkscope.analysis.config import AnalysisConfig
 from sinkscope.core.errors import InputError, SinkscopeError
+from sinkscope.core.hashing import sha256_file
+from sinkscope.workflows.outputs import result_kind
 from sinkscope.workflows.sweep.store import (
     STORE_FORMAT,
     STORE_VERSION,
     TMP_PREFIX,
     SweepStore,
     describe_differences,
-    file_sha256,
     identity,
     now,
     prompt_key,
     remove_tree,
     unique_labels,
 )
+
+if TYPE_CHECKING:
+    from sinkscope.capture.inputs import Skipped
 
 EXECUTORS = ("local", "ray")
 ON_ERROR = ("fail", "skip")
@@ -64,6 +69,19 @@ class Unit:
     text: str
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The options both executors need besides the config (see `run_sweep` for each)."""
+
+    dtype: str = "float32"
+    generate: int = 0
+    chat: bool = False
+    on_error: str = "fail"
+    ray_address: str | None = None
+    shard_size: int = 8
+    num_cpus: int | None = None
+
+
 @dataclass
 class SweepReport:
     """What `run_sweep` did.
@@ -73,6 +91,8 @@ class SweepReport:
     n_ran        computed by this run; n_skipped: skipped (--on-error skip) by this run.
     skipped      one message per skipped prompt ("model 'x': p.jsonl:3 is 9000 tokens long ...").
     bad_lines    prompt-file lines skipped by --on-error skip ("p.jsonl:4").
+    skipped_lines  the same lines with the reason ({"source": "p.jsonl:4", "reason": "..."}), as
+                 sweep.json records them under prompts.skipped_lines.
     duplicates   prompts whose text repeats an earlier one (scanned once).
     """
 
@@ -86,6 +106,7 @@ class SweepReport:
     n_skipped: int = 0
     skipped: list[str] = field(default_factory=list)
     bad_lines: list[str] = field(default_factory=list)
+    skipped_lines: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -101,22 +122,15 @@ class SweepReport:
 
 def _read_prompts(
     prompts: str | os.PathLike | Sequence[str] | Sequence[tuple[str, str]], on_error: str
-) -> tuple[list[tuple[str, str]], str | None, str, list[str]]:
+) -> tuple[list[tuple[str, str]], str | None, str, list[Skipped]]:
     """(text, source) pairs, the file path (or None), the sha256 that identifies the prompt set,
-    and the JSONL lines skipped by on_error="skip"."""
-    from sinkscope.capture.inputs import bundled_path, read_prompt_file
+    and the JSONL lines skipped by on_error="skip" (with their reasons)."""
+    from sinkscope.capture.inputs import bundled_path, read_prompts  # imports torch: only when reading
 
     if isinstance(prompts, (str, os.PathLike)):
         path = bundled_path("prompts.jsonl") if str(prompts) == "bundled" else Path(prompts)
-        pairs = read_prompt_file(path, on_error=on_error)  # type: ignore[arg-type]
-        bad: list[str] = []
-        if on_error == "skip" and path.suffix.lower() == ".jsonl":
-            kept = {src for _, src in pairs}
-            with path.open(encoding="utf-8") as f:
-                for lineno, line in enumerate(f, start=1):
-                    if line.strip() and f"{path.name}:{lineno}" not in kept:
-                        bad.append(f"{path}:{lineno}")
-        return pairs, str(path), file_sha256(path), bad
+        read = read_prompts(path, on_error=on_error)  # type: ignore[arg-type]
+        return read.pairs, str(path), sha256_file(path), read.skipped
     pairs = [p if isinstance(p, tuple) else (p, f"text {i}") for i, p in enumerate(prompts)]
     if not pairs:
         raise InputError("no prompts to sweep: give a prompt file or a non-empty list of texts.")
@@ -182,7 +196,7 @@ def run_units(
     lm: Any,
     units: Sequence[Unit],
     store: SweepStore,
-    cfg: Any,
+    cfg: AnalysisConfig,
     *,
     generate: int = 0,
     chat: bool = False,
@@ -287,8 +301,8 @@ def _run_local(
     pending: dict[str, list[Unit]],
     totals: dict[str, int],
     done: dict[str, int],
-    cfg: Any,
-    opts: dict[str, Any],
+    cfg: AnalysisConfig,
+    opts: RunOptions,
     report: SweepReport,
     progress: Progress | None,
 ) -> None:
@@ -312,12 +326,12 @@ def _run_local(
             continue
         if progress:
             progress(label, done[label], totals[label], "loading")
-        lm = obj if not isinstance(obj, str) else load_model(ref, dtype=opts["dtype"])
+        lm = obj if not isinstance(obj, str) else load_model(ref, dtype=opts.dtype)
         try:
             if progress:
                 progress(label, done[label], totals[label], "scanning")
-            run_units(lm, units, store, cfg, generate=opts["generate"], chat=opts["chat"],
-                      on_error=opts["on_error"], executor="local", on_unit=on_unit)
+            run_units(lm, units, store, cfg, generate=opts.generate, chat=opts.chat,
+                      on_error=opts.on_error, executor="local", on_unit=on_unit)
         finally:
             if isinstance(obj, str):
                 del lm
@@ -329,12 +343,11 @@ def _run_local(
 def _ray_shard(ref: str, label: str, dtype: str, units: list[Unit], root: str, cfg_dict: dict,
                generate: int, chat: bool, on_error: str) -> list[tuple[str, str, str | None]]:
     """Body of one Ray task: load the model, scan the shard, write parts + completion records."""
-    from sinkscope.analysis import DetectConfig
     from sinkscope.models.loading import load_model
 
     out: list[tuple[str, str, str | None]] = []
     lm = load_model(ref, dtype=dtype)
-    run_units(lm, units, SweepStore(root), DetectConfig.from_dict(cfg_dict), generate=generate, chat=chat,
+    run_units(lm, units, SweepStore(root), AnalysisConfig.from_dict(cfg_dict), generate=generate, chat=chat,
               on_error=on_error, executor="ray", on_unit=lambda u, s, m: out.append((u.key, s, m)))
     return out
 
@@ -359,8 +372,8 @@ def _run_ray(
     pending: dict[str, list[Unit]],
     totals: dict[str, int],
     done: dict[str, int],
-    cfg: Any,
-    opts: dict[str, Any],
+    cfg: AnalysisConfig,
+    opts: RunOptions,
     report: SweepReport,
     progress: Progress | None,
 ) -> None:
@@ -377,13 +390,13 @@ def _run_ray(
         import logging
 
         try:
-            if opts["ray_address"]:
-                ray.init(address=opts["ray_address"], logging_level=logging.WARNING)
+            if opts.ray_address:
+                ray.init(address=opts.ray_address, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=opts["num_cpus"] or 2, include_dashboard=False, logging_level=logging.WARNING,
+                ray.init(num_cpus=opts.num_cpus or 2, include_dashboard=False, logging_level=logging.WARNING,
                          log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            where = opts["ray_address"] or "a local Ray instance"
+            where = opts.ray_address or "a local Ray instance"
             raise InputError(f"cannot start or reach Ray at {where} ({e}); check --ray-address.") from None
         started = True
     task = ray.remote(num_cpus=1)(_ray_shard)
@@ -392,10 +405,10 @@ def _run_ray(
     try:
         for label, ref, _ in models:
             units = pending[label]
-            for i in range(0, len(units), opts["shard_size"]):
-                shard = units[i : i + opts["shard_size"]]
-                fut = task.remote(ref, label, opts["dtype"], shard, root, cfg.to_dict(),
-                                  opts["generate"], opts["chat"], opts["on_error"])
+            for i in range(0, len(units), opts.shard_size):
+                shard = units[i : i + opts.shard_size]
+                fut = task.remote(ref, label, opts.dtype, shard, root, cfg.to_dict(),
+                                  opts.generate, opts.chat, opts.on_error)
                 futures[fut] = (label, shard)
             if progress and units:
                 progress(label, done[label], totals[label], "scanning")
@@ -511,8 +524,7 @@ def run_sweep(
     resumable store.
     """
     t0 = time.perf_counter()
-    from sinkscope.analysis import DetectConfig
-    from sinkscope.models.loading import _torch_dtype
+    from sinkscope.models.loading import torch_dtype
 
     if on_error not in ON_ERROR:
         raise InputError(f"--on-error must be one of {', '.join(ON_ERROR)} (got '{on_error}').")
@@ -528,12 +540,13 @@ def run_sweep(
         raise InputError(f"--num-cpus must be >= 1 (got {num_cpus!r}).")
     if ray_address and executor != "ray":
         raise InputError("--ray-address needs --executor ray.")
-    _torch_dtype(dtype)  # unknown dtype -> InputError
-    cfg = config if config is not None else DetectConfig(mode=mode, **thresholds)
+    torch_dtype(dtype)  # unknown dtype -> InputError
     if config is not None and thresholds:
         raise InputError("give thresholds either as a DetectConfig (config=) or as keywords, not both.")
+    cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)
 
-    pairs, path, prompts_sha, bad_lines = _read_prompts(prompts, on_error)
+    pairs, path, prompts_sha, skipped_lines = _read_prompts(prompts, on_error)
+    bad_lines = [f"{path}:{s.source.rsplit(':', 1)[1]}" for s in skipped_lines]
     resolved = _resolve_models(models)
     if executor == "ray" and any(not isinstance(obj, str) for _, _, obj in resolved):
         raise InputError("--executor ray loads each model in its own worker: give model names or paths, not loaded models.")
@@ -552,14 +565,13 @@ def run_sweep(
         "format_version": STORE_VERSION,
         "created": now(),
         "models": [{"label": lab, "ref": ref} for lab, ref, _ in resolved],
-        "mode": cfg.mode,
-        "thresholds": cfg.to_dict(),
+        **cfg.manifest_entries(),  # mode, thresholds (part of the identity), analysis
         "generate": generate,
         "chat": bool(chat),
         "dtype": str(dtype),
         "prompts_sha256": prompts_sha,
         "prompts": {"file": path, "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
-                    "n_duplicates": len(duplicates)},
+                    "n_duplicates": len(duplicates), "skipped_lines": [s.to_dict() for s in skipped_lines]},
     }
     from sinkscope.core.version import __version__
 
@@ -575,6 +587,11 @@ def run_sweep(
     if state == "foreign" and not overwrite:
         raise InputError(
             f"--out '{out}' is not a sweep folder: {detail}. Choose another --out, or pass --overwrite to replace it."
+        )
+    if state == "foreign" and result_kind(out) is None:
+        raise InputError(
+            f"--out '{out}' is not a sinkscope result folder ({detail}); --overwrite only replaces a folder "
+            "sinkscope wrote, or an empty one. Choose another folder, or remove it yourself."
         )
     replace = overwrite and state in ("same", "different", "foreign")
     created = state == "new"
@@ -594,7 +611,8 @@ def run_sweep(
 
     store = SweepStore(out)
     report = SweepReport(out=out, executor=executor, models=[lab for lab, _, _ in resolved], n_prompts=len(seen),
-                         n_units=len(resolved) * len(seen), bad_lines=bad_lines, duplicates=duplicates)
+                         n_units=len(resolved) * len(seen), bad_lines=bad_lines,
+                         skipped_lines=[s.to_dict() for s in skipped_lines], duplicates=duplicates)
     locked = False
     try:
         with store.lock():
@@ -620,16 +638,21 @@ def run_sweep(
             if progress:
                 for lab, _, _ in resolved:
                     progress(lab, done[lab], totals[lab], "pending" if pending[lab] else "done")
-            opts = {"dtype": str(dtype), "generate": generate, "chat": bool(chat), "on_error": on_error,
-                    "ray_address": ray_address, "shard_size": shard_size, "num_cpus": num_cpus}
+            opts = RunOptions(dtype=str(dtype), generate=generate, chat=bool(chat), on_error=on_error,
+                              ray_address=ray_address, shard_size=shard_size, num_cpus=num_cpus)
             run = _run_ray if executor == "ray" else _run_local
             run(store, resolved, pending, totals, done, cfg, opts, report, progress)
+            if report.n_units and report.n_skipped == report.n_units:
+                raise InputError(
+                    f"every (model, prompt) pair was skipped ({report.skipped[0]}"
+                    f"{f'; and {report.n_units - 1} more' if report.n_units > 1 else ''}): nothing was scanned."
+                )
     except BaseException:
         if old is not None and old.exists():
             # failed before the replaced folder was removed: put it back
             remove_tree(out)
             os.replace(old, out)
-        elif locked and fresh and store.count_records() == 0:
+        elif locked and fresh and (store.count_records() == 0 or report.n_skipped == report.n_units):
             # nothing completed: leave no trace of this run
             if created:
                 remove_tree(out)

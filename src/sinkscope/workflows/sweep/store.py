@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,12 +33,12 @@ from typing import Any
 import pandas as pd
 
 from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import TMP_PREFIX, write_file_atomic
 
 STORE_FORMAT = "sinkscope-sweep"
 STORE_VERSION = 1
 PARAMS_FILE = "sweep.json"
 TABLES = ("sinks", "layers")
-TMP_PREFIX = ".tmp-"
 
 # The parameters that must match for a re-run to continue an existing store.
 IDENTITY_KEYS = ("models", "mode", "thresholds", "generate", "chat", "dtype", "prompts_sha256")
@@ -77,54 +76,8 @@ def unique_labels(refs: list[str]) -> list[str]:
     ]
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Write `path` by calling `write(tmp)` on a temporary sibling, then `os.replace` it into place.
-
-    A reader (or a process killed half-way) never sees a partial `path`; the temporary file is
-    removed on error and, if the writer is killed, by the next `SweepStore.clean()`.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(4)}-{path.name}"
-    try:
-        write(tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def identity(params: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +154,7 @@ class SweepStore:
         return params
 
     def write_params(self, params: dict[str, Any]) -> None:
-        atomic_write_text(self.params_path, json.dumps(params, indent=2, ensure_ascii=False))
+        write_file_atomic(self.params_path, json.dumps(params, indent=2, ensure_ascii=False))
 
     # ---- completion records ------------------------------------------------------------------
     def read_record(self, label: str, key: str) -> dict[str, Any] | None:
@@ -266,21 +219,21 @@ class SweepStore:
         files = {}
         for table, df in (("sinks", sinks), ("layers", layers)):
             p = self.part_path(table, label, key)
-            atomic_write(p, lambda t, df=df: df.to_parquet(t, index=False))
+            write_file_atomic(p, lambda t, df=df: df.to_parquet(t, index=False), mode="path")
             files[table] = self.rel(p)
         if save_arrays is not None:
             p = self.arrays_path(label, key)
-            atomic_write(p, save_arrays)
+            write_file_atomic(p, save_arrays, mode="path")
             files["arrays"] = self.rel(p)
         rec = {**record, "status": "done", "model": label, "prompt_key": key, "files": files, "finished": now()}
-        atomic_write_text(self.done_path(label, key), json.dumps(rec, indent=2, ensure_ascii=False))
+        write_file_atomic(self.done_path(label, key), json.dumps(rec, indent=2, ensure_ascii=False))
         return rec
 
     def write_skipped(self, label: str, key: str, record: dict[str, Any], reason: str) -> dict[str, Any]:
         """A completion record without data: the prompt was skipped for this model (--on-error skip)."""
         rec = {**record, "status": "skipped", "reason": reason, "model": label, "prompt_key": key, "files": {},
                "finished": now()}
-        atomic_write_text(self.done_path(label, key), json.dumps(rec, indent=2, ensure_ascii=False))
+        write_file_atomic(self.done_path(label, key), json.dumps(rec, indent=2, ensure_ascii=False))
         return rec
 
     # ---- housekeeping ------------------------------------------------------------------------

@@ -1,15 +1,81 @@
-"""Terminal output of the `sinkscope intervene` command (rich tables)."""
+"""Terminal output of the `sinkscope intervene` command (rich tables, METHOD.md §4).
+
+The results live in a higher layer (`sinkscope.workflows.interventions`); this module names only
+what it reads, as Protocols (`InterventionLike`, `AutoLike`, `DoseLike`), and never imports them.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from sinkscope.report.console import token_label
+
+
+class NllLike(Protocol):
+    """`interventions.NllDelta`: Delta next-token NLL over the `n` tokens after the edit."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def max(self) -> float: ...
+    @property
+    def clean_mean(self) -> float: ...
+
+
+class InterventionLike(Protocol):
+    """`interventions.InterventionResult`, as the tables read it."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def layer(self) -> int: ...
+    @property
+    def primary(self) -> int: ...
+    @property
+    def direction_norm(self) -> float: ...
+    @property
+    def targets(self) -> pd.DataFrame: ...
+    @property
+    def nll(self) -> NllLike: ...
+    def intervention_summary(self) -> dict[str, Any]: ...
+
+
+class AutoLike(Protocol):
+    """`interventions.AutoResult`: `table` (AUTO_COLUMNS) and its per-mode `summary()`."""
+
+    @property
+    def table(self) -> pd.DataFrame: ...
+    def summary(self) -> dict[str, Any]: ...
+
+
+class DoseLike(Protocol):
+    """`interventions.DoseResult`, as the dose table reads it."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def layer(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def clean_kind(self) -> str: ...
+    @property
+    def clean_score(self) -> float: ...
+    @property
+    def clean_lifetime(self) -> int: ...
+    @property
+    def table(self) -> pd.DataFrame: ...
+    def monotone(self, column: str = "score", tol: float = 0.0) -> bool: ...
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -46,7 +112,7 @@ def _tok(t: Any) -> str:
     return repr(token_label(str(t)))
 
 
-def intervention_table(res) -> Table:
+def intervention_table(res: InterventionLike) -> Table:
     t = Table(
         title=(
             f"{res.mode} at block {res.layer} (primary p={res.primary}, ||h_p^b|| = {_f(res.direction_norm)}; "
@@ -70,9 +136,9 @@ def intervention_table(res) -> Table:
     return t
 
 
-def print_intervention(res, console: Console) -> None:
+def print_intervention(res: InterventionLike, console: Console) -> None:
     console.print(intervention_table(res))
-    s = res.summary()
+    s = res.intervention_summary()
     console.print(
         f"secondary sinks in the text: {s['n_secondary_before']} -> {s['n_secondary_after']}; "
         f"Delta next-token NLL on the {res.nll.n} following tokens: mean {_signed(res.nll.mean)}, "
@@ -80,7 +146,7 @@ def print_intervention(res, console: Console) -> None:
     )
 
 
-def auto_table(a, top: int = 40) -> Table:
+def auto_table(a: AutoLike, top: int = 40) -> Table:
     t = Table(title=f"every secondary sink, edited at its birth block (before -> after; first {top} rows)")
     for col in ("prompt", "pos", "token", "block", "mode", "class", "lifetime", "mean s", "primary s", "dNLL mean", "dNLL max"):
         t.add_column(col, justify="left" if col in ("token", "mode", "class") else "right")
@@ -101,7 +167,7 @@ def auto_table(a, top: int = 40) -> Table:
     return t
 
 
-def auto_summary_table(a) -> Table:
+def auto_summary_table(a: AutoLike) -> Table:
     s = a.summary()
     t = Table(title=f"summary over {s['n_sinks']} secondary sink(s) in {s['n_prompts']} prompt(s)")
     for col in ("mode", "removed", "share", "lifetime", "mean s (l>=b)", "d primary s", "dNLL mean", "dNLL max"):
@@ -120,7 +186,7 @@ def auto_summary_table(a) -> Table:
     return t
 
 
-def print_auto(a, console: Console, top: int = 40) -> None:
+def print_auto(a: AutoLike, console: Console, top: int = 40) -> None:
     if a.table.empty:
         console.print("no secondary sinks found: nothing to intervene on (try a longer text or --generate).")
         return
@@ -128,7 +194,7 @@ def print_auto(a, console: Console, top: int = 40) -> None:
     console.print(auto_summary_table(a))
 
 
-def dose_table(d) -> Table:
+def dose_table(d: DoseLike) -> Table:
     what = "ALPHA" if d.mode == "induce" else "NORM"
     t = Table(
         title=(
@@ -152,9 +218,24 @@ def dose_table(d) -> Table:
     return t
 
 
-def print_dose(d, console: Console) -> None:
+def print_dose(d: DoseLike, console: Console) -> None:
     console.print(dose_table(d))
     console.print(
         f"score non-decreasing in {('ALPHA' if d.mode == 'induce' else 'NORM')}: {'yes' if d.monotone('score') else 'no'}; "
         f"lifetime non-decreasing: {'yes' if d.monotone('lifetime') else 'no'}"
     )
+
+
+__all__ = [
+    "AutoLike",
+    "DoseLike",
+    "InterventionLike",
+    "NllLike",
+    "auto_summary_table",
+    "auto_table",
+    "dose_table",
+    "intervention_table",
+    "print_auto",
+    "print_dose",
+    "print_intervention",
+]

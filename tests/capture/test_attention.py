@@ -1,0 +1,291 @@
+"""capture/attention.py: the registered attention function on small hand-made cases.
+
+The output must equal softmax(QK^T * scale + mask) V and the accumulated per-key column sums must
+equal the column sums of the eager attention probabilities (METHOD.md §1 numerator), with causal,
+sliding-window and bidirectional masks, grouped-query heads (GQA), query blocks that cut across
+the masks, decoding offsets, soft-capping, learned sink logits and padded batches. The reference
+is computed twice: by hand in float64 numpy and with HF's own `eager_attention_forward`.
+Also: the active recorder is a ContextVar (threads and nested captures never see each other's).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from transformers.models.llama.modeling_llama import eager_attention_forward
+
+from sinkscope.capture import attention as attn
+from sinkscope.capture.attention import active_sink, recording, sinkscope_attention
+
+
+class Sink:
+    """An `AttentionSink` that keeps what the function reports for one module (layer 0)."""
+
+    def __init__(self, module, block=3, lengths=None, n=None):
+        self.module, self.block = module, block
+        self.valid = None if lengths is None else torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
+        self.records: list[dict] = []
+
+    def layer_of(self, module):
+        return 0 if module is self.module else None
+
+    def key_valid(self, device):
+        return self.valid
+
+    def query_valid(self, device):
+        return None if self.valid is None else self.valid.float()
+
+    def query_block(self, batch, heads, n_keys):
+        return self.block
+
+    def record_attention(self, layer, colsum, key, value, sliding_window, is_causal):
+        self.records.append(dict(layer=layer, colsum=colsum.clone(), window=sliding_window, causal=is_causal))
+
+
+def _module(causal=True):
+    m = torch.nn.Module()
+    m.is_causal = causal
+    m.eval()
+    return m
+
+
+def _qkv(b, h, kv, tq, tk, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, h, tq, d, generator=g)
+    k = torch.randn(b, kv, tk, d, generator=g)
+    v = torch.randn(b, kv, tk, d + 2, generator=g)  # d_v != d_k on purpose
+    return q, k, v
+
+
+def visible(tq, tk, causal, window, lengths=None, b=1):
+    """[B, Tq, Tk] bool: key j visible to query i (absolute position i + Tk - Tq)."""
+    i = np.arange(tq)[:, None] + (tk - tq)
+    j = np.arange(tk)[None, :]
+    vis = np.ones((tq, tk), dtype=bool)
+    if causal:
+        vis &= j <= i
+        if window is not None:
+            vis &= j > i - window
+    vis = np.broadcast_to(vis, (b, tq, tk)).copy()
+    if lengths is not None:
+        vis &= (np.arange(tk)[None, :] < np.asarray(lengths)[:, None])[:, None, :]
+    return vis
+
+
+def by_hand(q, k, v, scale, vis, softcap=None, s_aux=None, lengths=None):
+    """float64: out [B, Tq, H, d_v] = P V and colsum [B, H, Tk] = sum over real queries of P."""
+    q, k, v = (x.double().numpy() for x in (q, k, v))
+    b, h, tq, _ = q.shape
+    groups = h // k.shape[1]
+    kk, vv = np.repeat(k, groups, axis=1), np.repeat(v, groups, axis=1)  # query head h uses KV head h // G
+    s = np.einsum("bhid,bhjd->bhij", q, kk) * scale
+    if softcap is not None:
+        s = np.tanh(s / softcap) * softcap
+    s = np.where(vis[:, None], s, -np.inf)
+    top = s.max(axis=-1, keepdims=True)
+    if s_aux is not None:
+        aux = s_aux.double().numpy()[None, :, None, None]
+        top = np.maximum(top, aux)
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.exp(s - top)
+    den = e.sum(axis=-1, keepdims=True)
+    if s_aux is not None:
+        den = den + np.exp(aux - top)
+    p = np.divide(e, den, out=np.zeros_like(e), where=den > 0)
+    out = np.einsum("bhij,bhjd->bihd", p, vv)
+    if lengths is not None:
+        p = p * (np.arange(tq)[None, :] < np.asarray(lengths)[:, None])[:, None, :, None]
+    return out, p.sum(axis=2)
+
+
+def hf_eager(q, k, v, scale, vis):
+    """HF's eager attention with the same mask (additive, -inf where hidden): (out, colsum)."""
+    mod = _module()
+    mod.num_key_value_groups = q.shape[1] // k.shape[1]
+    mask = torch.where(torch.from_numpy(vis)[:, None], 0.0, float("-inf"))
+    out, w = eager_attention_forward(mod, q, k, v, mask, scaling=scale)
+    return out, w.sum(dim=2)
+
+
+CASES = {
+    # name: (heads, kv_heads, n_queries, n_keys, causal, window, block)
+    "causal-gqa": (4, 2, 11, 11, True, None, 3),
+    "causal-mqa-block1": (4, 1, 9, 9, True, None, 1),
+    "sliding-window-gqa": (4, 2, 13, 13, True, 4, 3),
+    "sliding-window-wide-block": (6, 3, 13, 13, True, 5, 64),
+    "bidirectional": (4, 4, 7, 7, False, None, 2),
+    "decode-offset-window": (4, 2, 3, 10, True, 4, 2),  # a KV cache: 3 new queries, 10 keys
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_output_and_column_sums_equal_softmax_qk_v(name):
+    h, kv, tq, tk, causal, window, block = CASES[name]
+    q, k, v = _qkv(1, h, kv, tq, tk)
+    scale = 0.3
+    mod = _module(causal)
+    sink = Sink(mod, block=block)
+    with recording(sink):
+        out, weights = sinkscope_attention(mod, q, k, v, None, scaling=scale, sliding_window=window)
+    assert weights is None and out.shape == (1, tq, h, v.shape[-1]) and out.dtype == q.dtype
+    vis = visible(tq, tk, causal, window)
+    ref_out, ref_col = by_hand(q, k, v, scale, vis)
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    (rec,) = sink.records
+    assert rec["layer"] == 0 and rec["window"] == window and rec["causal"] is causal
+    np.testing.assert_allclose(rec["colsum"].numpy(), ref_col, atol=1e-5)
+    # the same against HF's eager attention
+    hf_out, hf_col = hf_eager(q, k, v, scale, vis)
+    np.testing.assert_allclose(out.numpy(), hf_out.numpy(), atol=1e-5)
+    np.testing.assert_allclose(rec["colsum"].numpy(), hf_col.numpy(), atol=1e-5)
+    # every real query row sums to 1, so the column sums add up to the number of queries
+    np.testing.assert_allclose(rec["colsum"].sum(dim=-1).numpy(), np.full((1, h), tq), rtol=1e-5)
+
+
+def test_sliding_window_hides_old_keys_exactly():
+    """With window w, query i sees keys i-w+1..i only: key 0's column sum is the sum over queries 0..w-1."""
+    q, k, v = _qkv(1, 2, 2, 12, 12, seed=3)
+    mod = _module()
+    sink = Sink(mod, block=5)
+    with recording(sink):
+        sinkscope_attention(mod, q, k, v, None, scaling=1.0, sliding_window=3)
+    col = sink.records[0]["colsum"].numpy()
+    _, ref_col = by_hand(q, k, v, 1.0, visible(12, 12, True, 3))
+    np.testing.assert_allclose(col, ref_col, atol=1e-5)
+    _, full_col = by_hand(q, k, v, 1.0, visible(12, 12, True, None))
+    assert np.abs(col - full_col).max() > 0.1  # the window changes the numbers
+    # query 0 gives key 0 everything (1), queries 1 and 2 a share, queries >= 3 nothing
+    assert 1.0 < col[0, 0, 0] < 3.0
+
+
+def test_softcap_and_learned_sink_logits():
+    """softcap: tanh(s / c) c on the scaled scores; s_aux (per head) joins the softmax denominator only."""
+    h, kv, t = 4, 2, 10
+    q, k, v = _qkv(1, h, kv, t, t, seed=1)
+    q = q * 4  # large scores so the cap matters
+    s_aux = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    mod = _module()
+    sink = Sink(mod, block=4)
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, None, scaling=0.5, softcap=3.0, s_aux=s_aux, sliding_window=6)
+    vis = visible(t, t, True, 6)
+    ref_out, ref_col = by_hand(q, k, v, 0.5, vis, softcap=3.0, s_aux=s_aux)
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), ref_col, atol=1e-5)
+    # with sink logits the rows no longer sum to 1 (mass goes to the sink)
+    assert (sink.records[0]["colsum"].sum(dim=-1) < t - 1e-3).all()
+
+
+def test_padded_batch_excludes_pad_keys_and_queries():
+    """Right padding: pad keys are never attended to, pad queries add nothing to the column sums."""
+    lengths, t = [9, 5], 9
+    q, k, v = _qkv(2, 4, 2, t, t, seed=2)
+    mod = _module()
+    sink = Sink(mod, block=2, lengths=lengths, n=t)
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, None, scaling=0.4)
+    vis = visible(t, t, True, None, lengths=lengths, b=2)
+    ref_out, ref_col = by_hand(q, k, v, 0.4, vis, lengths=lengths)
+    col = sink.records[0]["colsum"].numpy()
+    np.testing.assert_allclose(col, ref_col, atol=1e-5)
+    assert (col[1, :, 5:] == 0).all()  # pad keys of row 1
+    np.testing.assert_allclose(col[1].sum(axis=-1), np.full(4, 5.0), rtol=1e-5)  # 5 real queries
+    np.testing.assert_allclose(out[1, :5].numpy(), ref_out[1, :5], atol=1e-5)
+    # the short row equals the same prompt run alone
+    sink1 = Sink(mod, block=2)
+    with recording(sink1):
+        alone, _ = sinkscope_attention(mod, q[1:, :, :5], k[1:, :, :5], v[1:, :, :5], None, scaling=0.4)
+    np.testing.assert_allclose(out[1, :5].numpy(), alone[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(col[1, :, :5], sink1.records[0]["colsum"][0].numpy(), atol=1e-5)
+
+
+def test_custom_4d_boolean_mask_is_honoured():
+    t = 8
+    q, k, v = _qkv(1, 2, 1, t, t, seed=4)
+    vis = visible(t, t, True, None)
+    vis[0, 5:, 2] = False  # hide key 2 from the last queries
+    mod = _module()
+    sink = Sink(mod, block=3)
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, torch.from_numpy(vis)[:, None], scaling=0.7)
+    ref_out, ref_col = by_hand(q, k, v, 0.7, vis)
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), ref_col, atol=1e-5)
+
+
+def test_without_recorder_only_the_output_is_computed():
+    q, k, v = _qkv(1, 4, 2, 6, 6, seed=5)
+    mod = _module()
+    assert active_sink() is None
+    out, _ = sinkscope_attention(mod, q, k, v, None)  # default scaling 1/sqrt(d)
+    ref_out, _ = by_hand(q, k, v, 1 / np.sqrt(q.shape[-1]), visible(6, 6, True, None))
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    other = Sink(_module(), block=2)  # a recorder that does not own this module records nothing
+    with recording(other):
+        sinkscope_attention(mod, q, k, v, None)
+    assert other.records == []
+
+
+def test_training_with_dropout_is_refused():
+    mod = _module()
+    mod.train()
+    q, k, v = _qkv(1, 2, 2, 4, 4)
+    with pytest.raises(RuntimeError, match="eval mode"):
+        sinkscope_attention(mod, q, k, v, None, dropout=0.1)
+
+
+def test_recording_nests_and_restores():
+    a, b = Sink(_module()), Sink(_module())
+    with recording(a):
+        assert active_sink() is a
+        with recording(b):
+            assert active_sink() is b
+        assert active_sink() is a
+    assert active_sink() is None
+    with pytest.raises(ValueError):
+        with recording(a):
+            raise ValueError("boom")
+    assert active_sink() is None  # reset on error too
+
+
+def test_concurrent_recorders_do_not_see_each_other():
+    """Two threads, each inside its own `recording`, both active at once (a barrier holds them):
+    each attention call reports to its own thread's recorder (a module-global stack would hand
+    both calls to whichever recorder was activated last)."""
+    q, k, v = _qkv(1, 4, 2, 7, 7, seed=6)
+    mods = [_module(), _module()]
+    sinks = [Sink(m, block=3) for m in mods]
+    barrier = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    def work(i):
+        try:
+            with recording(sinks[i]):
+                barrier.wait()  # both recorders are now active
+                sinkscope_attention(mods[i], q * (i + 1), k, v, None, scaling=0.5)
+                barrier.wait()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, s in enumerate(sinks):
+        (rec,) = s.records
+        _, ref_col = by_hand(q * (i + 1), k, v, 0.5, visible(7, 7, True, None))
+        np.testing.assert_allclose(rec["colsum"].numpy(), ref_col, atol=1e-5)
+    assert active_sink() is None
+
+
+def test_register_makes_the_name_available():
+    from transformers import AttentionInterface
+
+    attn.register()
+    attn.register()  # idempotent
+    assert AttentionInterface()[attn.NAME] is sinkscope_attention

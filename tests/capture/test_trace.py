@@ -1,0 +1,133 @@
+"""capture/trace.py: `PromptTrace` save/load round trip of every `ARRAY_FIELDS` entry (optional
+ones absent included), the shapes documented in the `PromptTrace` docstring (checked on a real
+capture), and the helpers of `PromptTrace`, `CaptureSettings` and `Trace`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sinkscope.capture.engine import capture
+from sinkscope.capture.trace import ARRAY_FIELDS, CaptureSettings, PromptTrace, Trace
+from sinkscope.models.base import LoadedModel
+from tests.capture.archs import ToyTokenizer, build, random_ids
+
+L, H, KV, T, C, D = 3, 4, 2, 9, 3, 16
+OPTIONAL = ("resid_cand", "mlp_cand", "nll")
+
+
+def documented_shapes(L, H, KV, T, C, D) -> dict[str, tuple[tuple[int, ...], type]]:
+    """The shapes and dtypes of the `PromptTrace` docstring, as data."""
+    f32, i32 = np.float32, np.int32
+    return {
+        "token_ids": ((T,), np.int64),
+        "scores": ((L, H, T), f32),
+        "n_queries": ((L, T), i32),
+        "key_norm": ((L, KV, T), f32),
+        "value_norm": ((L, KV, T), f32),
+        "resid_norm": ((L, T), f32),
+        "embed_norm": ((T,), f32),
+        "resid_cos": ((L, C, T), f32),
+        "resid_cos_centred": ((L, C, T), f32),
+        "mlp_norm": ((L, T), f32),
+        "attn_norm": ((L, T), f32),
+        "mlp_cos_resid": ((L, C, T), f32),
+        "mlp_cos_mlp": ((L, C, T), f32),
+        "attn_cos_resid": ((L, C, T), f32),
+        "act_max": ((L, T), f32),
+        "act_argmax": ((L, T), i32),
+        "act_median": ((L,), f32),
+        "resid_cand": ((L, C, D), f32),
+        "mlp_cand": ((L, C, D), f32),
+        "nll": ((T - 1,), f32),
+    }
+
+
+def synthetic(with_optional: bool = True, seed: int = 0) -> PromptTrace:
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name, (shape, dtype) in documented_shapes(L, H, KV, T, C, D).items():
+        if name in OPTIONAL and not with_optional:
+            continue
+        if np.issubdtype(dtype, np.integer):
+            arrays[name] = rng.integers(0, 1000, size=shape).astype(dtype)
+        else:
+            arrays[name] = rng.standard_normal(shape).astype(dtype)
+    arrays["resid_cos"][0, 0, 0] = np.nan  # NaN survives the round trip
+    tokens = ["<s>", "Hé", " wörld", "|", "\n", " 中文", "", " x", "."]
+    return PromptTrace(text="Hé wörld| 中文 x.\n", tokens=tokens, **arrays)
+
+
+def test_array_fields_are_exactly_the_dataclass_arrays():
+    names = [f.name for f in dataclasses.fields(PromptTrace)]
+    assert names[:2] == ["text", "tokens"] and tuple(names[2:]) == ARRAY_FIELDS
+    assert set(documented_shapes(L, H, KV, T, C, D)) == set(ARRAY_FIELDS)
+
+
+@pytest.mark.parametrize("with_optional", [True, False])
+def test_save_load_round_trip(tmp_path, with_optional):
+    pt = synthetic(with_optional)
+    path = tmp_path / "p.npz"
+    pt.save(path)
+    back = PromptTrace.load(path)
+    assert back.text == pt.text and back.tokens == pt.tokens
+    for name in ARRAY_FIELDS:
+        a, b = getattr(pt, name), getattr(back, name)
+        if a is None:
+            assert b is None, name
+            continue
+        assert b.dtype == a.dtype and b.shape == a.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)  # NaN == NaN here
+    if not with_optional:
+        assert back.nll is None and back.resid_cand is None and back.mlp_cand is None
+    with np.load(path, allow_pickle=False) as z:
+        stored = set(z.files)
+    expected = {n for n in ARRAY_FIELDS if getattr(pt, n) is not None} | {"text", "tokens"}
+    assert stored == expected
+
+
+def test_prompt_trace_helpers():
+    pt = synthetic()
+    assert pt.n_tokens == T and pt.n_layers == L
+    ls = pt.layer_scores()
+    assert ls.shape == (L, T) and ls.dtype == np.float32
+    np.testing.assert_allclose(ls[1, 4], pt.scores[1, :, 4].sum() / H, rtol=1e-6)
+
+
+def test_capture_settings_and_trace():
+    s = CaptureSettings()
+    assert s.to_dict() == {"n_candidates": 3, "dtype": "float32", "query_block": None, "with_nll": False,
+                           "batch_size": 1}
+    s2 = CaptureSettings(n_candidates=5, query_block=64, with_nll=True, batch_size=4, dtype="bfloat16")
+    assert s2.to_dict() == {"n_candidates": 5, "dtype": "bfloat16", "query_block": 64, "with_nll": True,
+                            "batch_size": 4}
+    tr = Trace(prompts=[synthetic()])
+    assert tr.settings == CaptureSettings() and tr.timings == {}
+    assert Trace(prompts=[]).settings is not tr.settings  # a fresh default each time
+
+
+def test_a_real_capture_has_the_documented_shapes_and_round_trips(tmp_path):
+    """Random-init Llama (GQA: 4 query heads, 2 KV heads, hidden 64), 2 prompts, one shorter than
+    the candidate count: every array has the docstring's shape and dtype, and survives save/load."""
+    model = build("llama")
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-llama")
+    lengths = [11, 2]
+    ids = [random_ids(n, seed=i) for i, n in enumerate(lengths)]
+    trace = capture(lm, ["a", "b"], ids, [["t"] * n for n in lengths],
+                    CaptureSettings(with_nll=True, batch_size=2, n_candidates=3))
+    assert [p.text for p in trace.prompts] == ["a", "b"]  # input order, not length order
+    assert trace.settings.query_block is not None and trace.timings["capture_s"] > 0
+    for pt, n in zip(trace.prompts, lengths):
+        for name, (shape, dtype) in documented_shapes(3, 4, 2, n, 3, 64).items():
+            arr = getattr(pt, name)
+            assert arr.shape == shape and arr.dtype == dtype, (name, arr.shape, arr.dtype)
+        assert pt.token_ids.tolist() == ids[lengths.index(n)]
+        path = tmp_path / f"{pt.text}.npz"
+        pt.save(path)
+        back = PromptTrace.load(path)
+        for name in ARRAY_FIELDS:
+            np.testing.assert_array_equal(getattr(pt, name), getattr(back, name), err_msg=name)
+    short = trace.prompts[1]
+    assert np.isnan(short.resid_cos[:, 2:]).all() and np.isfinite(short.resid_cos[:, :2]).all()  # C > T rows

@@ -1,0 +1,111 @@
+"""Terminal output of `scan` (report/console.py): the tables and the findings block, as text."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from sinkscope.report import console as C
+from tests.report.reportsynth import synthetic_result
+
+
+@pytest.fixture(scope="module")
+def res2():
+    return synthetic_result((400, 900))
+
+
+def quiet_console() -> Console:
+    return Console(record=True, width=240, color_system=None, file=io.StringIO())
+
+
+def text_of(renderable) -> str:
+    con = quiet_console()
+    con.print(renderable)
+    return con.export_text()
+
+
+def body_rows(out: str) -> list[list[str]]:
+    """Cells of the body rows of a rich table rendered as text."""
+    return [[c.strip() for c in ln.strip().strip("│").split("│")] for ln in out.splitlines() if ln.startswith("│")]
+
+
+def test_token_label():
+    assert C.token_label("Paris") == "Paris"
+    assert C.token_label("\n") == "\\n"
+    assert C.token_label(" ") == " "
+    assert C.token_label("") == ""
+    assert C.token_label(" a") == " a"
+
+
+def test_prompts_table_counts(res2):
+    t = C.prompts_table(res2)
+    assert t.row_count == 2
+    out = text_of(t)
+    assert "synthetic-30l" in out and "general mode" in out
+    cells = body_rows(out)
+    assert len(cells) == 2
+    for i, row in enumerate(cells):
+        rec = res2.sinks[(res2.sinks["prompt"] == i) & ~res2.sinks["is_primary_position"]]
+        assert row[0] == str(i) and row[1] == str(res2.prompts[i].n_tokens)
+        assert row[2] == "0 '<|im_start|>'"
+        assert row[3] == "blocks 10-26"  # the planted window [10, 27)
+        assert row[4] == str(int((rec["kind"] == "secondary").sum()))
+        assert row[6] == str(int((rec["kind"] == "noise").sum()))
+    assert [r[4] for r in cells] == ["3", "4"] and cells[1][6] == "1"  # the planted sinks of reportsynth
+
+
+def test_sinks_table_top(res2):
+    t = C.sinks_table(res2.sinks, top=5)
+    assert t.row_count == 5
+    out = text_of(t)
+    assert "top 5 non-noise" in out
+    rows = body_rows(out)
+    keep = res2.sinks[res2.sinks["kind"].isin(["primary", "secondary"])].sort_values("mean_score", ascending=False)
+    assert [int(r[1]) for r in rows] == [int(p) for p in keep["position"].head(5)]
+    assert {r[3] for r in rows} <= {"primary", "secondary"}
+    assert rows[0][7] == C._fmt(float(keep["mean_score"].iloc[0]))
+
+
+def test_findings_lines(res2):
+    s = res2.summary()
+    rows = dict(C.findings_lines(s))
+    assert rows["secondary sinks"].startswith(f"{s['n_secondary']} over 2 prompt(s)")
+    assert "median birth block" in rows["birth / lifetime"]
+    assert "Spearman(||m||, score)" in rows["norm law"] and f"n={s['norm_law_n']}" in rows["norm law"]
+    assert rows["primary weakening"].startswith("plateau score")
+    assert rows["sink levels"].startswith(str(s["n_levels"]))
+    assert "massive activations" not in rows
+
+
+def test_findings_lines_without_secondary_sinks():
+    res = synthetic_result((400,)).reanalyze(k=1e9)
+    rows = dict(C.findings_lines(res.summary()))
+    assert rows["secondary sinks"].startswith("0 over 1 prompt(s)")
+    assert "norm law" not in rows and "birth / lifetime" not in rows
+    assert rows["sink levels"] == "0"
+
+
+def test_findings_lines_massive(res2):
+    import pandas as pd
+
+    massive = pd.DataFrame({"layer": [3, 5], "dim": [7, 7], "position": [0, 0], "ratio": [1500.0, 2500.0],
+                            "over_1000": [True, True]})
+    rows = dict(C.findings_lines(res2.summary(), massive, [(10, 27)]))
+    assert rows["massive activations"] == (">1000x median in blocks 3-5 (top: dim 7 at position 0, 2,500x); "
+                                           "primary window blocks 10-26")
+
+
+def test_print_scan_and_levels(res2):
+    con = quiet_console()
+    C.print_scan(res2, con, top=3)
+    out = con.export_text()
+    assert "sinks per prompt" in out and "sink records (top 3" in out and "findings" in out
+    con = quiet_console()
+    C.print_levels(res2.findings.levels, con)
+    out = con.export_text()
+    lv = res2.findings.levels
+    assert f"({len(lv.levels)} found over {lv.n_sinks} secondary sinks)" in out
+    for level in lv.levels:
+        assert f"{level.birth_range[0]}-{level.birth_range[1]}" in out
