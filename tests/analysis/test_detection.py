@@ -77,7 +77,7 @@ def test_general_recovers_planted(det24):
         assert bool(r["anti_aligned"]) == pl.anti
         assert not r["is_primary_position"]
         assert bool(r["primary_like"]) == (pl.expect == "primary")
-        assert r["rel_birth"] == pytest.approx(min(pl.layers) / 24)
+        assert r["rel_birth"] == pytest.approx(min(pl.layers) / 23)  # birth / (L - 1)
         assert r["n_queries"] == 128 - pos
     # gap: layers 7-9 and 11-13
     assert rec.loc[64, "longest_run"] == 3 and rec.loc[64, "lifetime"] == 6

@@ -34,7 +34,7 @@ def test_summary(findings):
     assert s["n_primary_like"] == 2  # position 3 in each prompt
     assert s["n_unclassified"] == 2
     assert s["median_birth"] == 7.0
-    assert s["median_rel_birth"] == pytest.approx(7 / 24)
+    assert s["median_rel_birth"] == pytest.approx(7 / 23)  # birth / (L - 1)
     assert s["median_lifetime"] == 6.0
     assert s["median_mlp_cos_oriented"] == pytest.approx(0.98, rel=1e-6)
     assert s["spearman_norm_score"] == pytest.approx(1.0)
@@ -77,7 +77,7 @@ def test_to_dict_is_json_after_nan_mapping(findings):
     d = findings.to_dict()
     text = json.dumps(clean(d), allow_nan=False)
     assert '"levels"' in text
-    assert d["prompts"][1]["p"] == 1 and d["prompts"][0]["window"] == [3, 20]
+    assert d["prompts"][1]["p"] == 1 and d["prompts"][0]["window_blocks"] == [3, 19]
     assert d["config"]["mode"] == "general"
 
 

@@ -58,8 +58,10 @@ def test_too_few_and_constant():
     assert nl.n == 2 and np.isnan(nl.score.spearman) and np.isnan(nl.score.pearson_ci[0])
     assert "at least 3" in nl.reason
     nl = norm_law(_df([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5, 5, 5]))
-    assert np.isnan(nl.lifetime.spearman) and "constant" in nl.lifetime.reason
+    assert np.isnan(nl.lifetime.spearman) and nl.lifetime.reason == "all 3 lifetime values are equal"
     assert nl.score.spearman == pytest.approx(1.0)
+    # three points on a line: every resample ranks them the same way, so the interval collapses
+    assert nl.score.spearman_ci == (1.0, 1.0) and nl.score.ci_note.startswith("n = 3, interval not informative")
     with pytest.raises(InputError, match="formation_columns"):
         norm_law(pd.DataFrame({"mean_score": [1.0], "lifetime": [1]}))
 

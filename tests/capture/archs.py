@@ -38,6 +38,9 @@ ARCHS: dict[str, tuple[dict, str]] = {
     "gpt_oss": ({**SMALL, **GQA, "intermediate_size": 64, "head_dim": 16, "sliding_window": WINDOW,
                  "num_local_experts": 4, "num_experts_per_tok": 2}, "causal"),
     "bert": ({**SMALL, "intermediate_size": 128}, "encoder"),
+    # local_attention = 2 * WINDOW: every other layer sees |i - j| <= WINDOW only (bidirectional window)
+    "modernbert": ({**SMALL, "intermediate_size": 96, "local_attention": 2 * WINDOW, "global_attn_every_n_layers": 2,
+                    "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 1, "cls_token_id": 1, "sep_token_id": 1}, "encoder"),
 }
 
 

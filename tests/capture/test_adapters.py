@@ -68,7 +68,8 @@ def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     lm = _lm(_model(model_type))
     blocks = find_blocks(lm.model, lm.info.n_layers)
     for block in blocks:
-        for names, default in ((row.mlp_output, DEFAULT.mlp_output), (row.mlp_input, DEFAULT.mlp_input)):
+        pairs = ((row.mlp_output, DEFAULT.mlp_output), (row.mlp_input, DEFAULT.mlp_input), (row.attn_output, DEFAULT.attn_output))
+        for names, default in pairs:
             found = [n for n in names if isinstance(_get(block, n), torch.nn.Module)]
             if names == default:
                 assert len(found) >= 1, (model_type, names)
@@ -77,6 +78,8 @@ def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     text_cfg = lm.model.config.get_text_config()
     if row.logit_scale_attr is not None:
         assert isinstance(getattr(text_cfg, row.logit_scale_attr), float), row.logit_scale_attr
+    if row.branch_scale_attr is not None:
+        assert isinstance(getattr(text_cfg, row.branch_scale_attr), float), row.branch_scale_attr
     if model_type in ("gemma2",):
         assert getattr(text_cfg, row.logit_softcap_attr) == 30.0
     if row.residual == "post":
@@ -143,13 +146,20 @@ def test_mlp_output_is_what_the_block_adds(model_type):
         assert err <= 1e-4 * max(1.0, hout.abs().max().item()), (model_type, layer, err)
 
 
-@pytest.mark.xfail(strict=True, reason="granite scales both residual branches by config.residual_multiplier; "
-                   "the table has no field for it, so m^l is read before the scaling (known gap, reported)")
 def test_granite_residual_multiplier():
-    model = _model("granite", residual_multiplier=0.25)
+    """Granite scales both residual branches: h = h + r * attn(...), h = h + r * mlp(...). The row's
+    `branch_scale_attr` makes m^l and a^l the scaled branches, so the capture is exact."""
+    r = 0.25
+    model = _model("granite", residual_multiplier=r)
     lm = _lm(model)
-    for hin, hout, m, a in _contributions(model, lm, random_ids(19, seed=7)):
-        assert (hout - hin - m - a * 0.25).abs().max().item() <= 1e-4 * max(1.0, hout.abs().max().item())
+    assert getattr(model.config, adapter_for("granite").branch_scale_attr) == r
+    ids = random_ids(19, seed=7)
+    pt = capture(lm, ["p"], [ids], [["t"] * 19], CaptureSettings(query_block=5)).prompts[0]
+    for layer, (hin, hout, m, a) in enumerate(_contributions(model, lm, ids)):
+        scale = max(1.0, hout.abs().max().item())
+        assert (hout - hin - r * m - r * a).abs().max().item() <= 1e-4 * scale
+        np.testing.assert_allclose(pt.mlp_norm[layer], (r * m).norm(dim=-1).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(pt.attn_norm[layer], (r * a).norm(dim=-1).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_family_uses_the_default_row():

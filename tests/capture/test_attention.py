@@ -41,8 +41,9 @@ class Sink:
     def query_block(self, batch, heads, n_keys):
         return self.block
 
-    def record_attention(self, layer, colsum, key, value, sliding_window, is_causal):
-        self.records.append(dict(layer=layer, colsum=colsum.clone(), window=sliding_window, causal=is_causal))
+    def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal):
+        self.records.append(dict(layer=layer, colsum=colsum.clone(), n_visible=n_visible.clone(),
+                                 window=sliding_window, causal=is_causal))
 
 
 def _module(causal=True):
@@ -67,8 +68,8 @@ def visible(tq, tk, causal, window, lengths=None, b=1):
     vis = np.ones((tq, tk), dtype=bool)
     if causal:
         vis &= j <= i
-        if window is not None:
-            vis &= j > i - window
+    if window is not None:
+        vis &= np.abs(i - j) < window  # one-sided when causal; ModernBERT-style local attention otherwise
     vis = np.broadcast_to(vis, (b, tq, tk)).copy()
     if lengths is not None:
         vis &= (np.arange(tk)[None, :] < np.asarray(lengths)[:, None])[:, None, :]
@@ -117,6 +118,8 @@ CASES = {
     "sliding-window-gqa": (4, 2, 13, 13, True, 4, 3),
     "sliding-window-wide-block": (6, 3, 13, 13, True, 5, 64),
     "bidirectional": (4, 4, 7, 7, False, None, 2),
+    "bidirectional-window": (4, 2, 13, 13, False, 3, 4),  # local attention on an encoder
+    "bidirectional-window-block1": (4, 4, 9, 9, False, 2, 1),
     "decode-offset-window": (4, 2, 3, 10, True, 4, 2),  # a KV cache: 3 new queries, 10 keys
 }
 
@@ -137,6 +140,8 @@ def test_output_and_column_sums_equal_softmax_qk_v(name):
     (rec,) = sink.records
     assert rec["layer"] == 0 and rec["window"] == window and rec["causal"] is causal
     np.testing.assert_allclose(rec["colsum"].numpy(), ref_col, atol=1e-5)
+    # n_j: the queries that see key j, counted from the softmax mask itself
+    assert (rec["n_visible"].numpy() == vis.sum(axis=1)).all()
     # the same against HF's eager attention
     hf_out, hf_col = hf_eager(q, k, v, scale, vis)
     np.testing.assert_allclose(out.numpy(), hf_out.numpy(), atol=1e-5)
@@ -202,18 +207,78 @@ def test_padded_batch_excludes_pad_keys_and_queries():
     np.testing.assert_allclose(col[1, :, :5], sink1.records[0]["colsum"][0].numpy(), atol=1e-5)
 
 
-def test_custom_4d_boolean_mask_is_honoured():
-    t = 8
-    q, k, v = _qkv(1, 2, 1, t, t, seed=4)
-    vis = visible(t, t, True, None)
-    vis[0, 5:, 2] = False  # hide key 2 from the last queries
-    mod = _module()
+def _hf_mask(vis4: np.ndarray, kind: str, extra_keys: int = 0) -> torch.Tensor:
+    """vis4 [B, 1, Tq|1, Tk] bool as HF would pass it: bool, or additive float (0 / dtype min, or 0 / -inf)."""
+    m = torch.from_numpy(np.ascontiguousarray(vis4))
+    if extra_keys:  # HF may pass a mask longer than the keys (eager slices it to key.shape[-2])
+        m = torch.cat([m, torch.zeros(*m.shape[:-1], extra_keys, dtype=torch.bool)], dim=-1)
+    if kind == "bool":
+        return m
+    dtype = torch.bfloat16 if kind == "additive-bf16" else torch.float32
+    hidden = float("-inf") if kind == "additive-inf" else torch.finfo(dtype).min
+    return torch.where(m, torch.zeros((), dtype=dtype), torch.full((), hidden, dtype=dtype))
+
+
+MASK_KINDS = ["bool", "additive", "additive-inf", "additive-bf16"]
+
+
+@pytest.mark.parametrize("kind", MASK_KINDS)
+@pytest.mark.parametrize("shape", ["B11T", "B1TT", "B1TT-longer"])
+@pytest.mark.parametrize("causal", [True, False])
+def test_hf_masks_in_every_shape_are_honoured(shape, kind, causal):
+    """A mask HF passes, [B, 1, 1, T] (padding: broadcast over queries before query blocks are cut
+    from it) or [B, 1, T, T] (possibly longer than the keys), bool or additive float, is applied
+    exactly: output and column sums equal eager attention with the same mask, and n_j is the count
+    of entries of the softmax mask that are visible."""
+    b, h, kv, t, lengths = 2, 4, 2, 11, [11, 7]
+    q, k, v = _qkv(b, h, kv, t, t, seed=8)
+    key_ok = np.arange(t)[None, :] < np.asarray(lengths)[:, None]  # [B, T]
+    if shape == "B11T":
+        vis4 = key_ok[:, None, None, :]
+    else:
+        full = np.broadcast_to(key_ok[:, None, :], (b, t, t)).copy()
+        full[0, 6:, 3] = False  # a custom hole as well
+        vis4 = full[:, None]
+    mod = _module(causal)
     sink = Sink(mod, block=3)
+    mask = _hf_mask(vis4, kind, extra_keys=2 if shape.endswith("longer") else 0)
     with recording(sink):
-        out, _ = sinkscope_attention(mod, q, k, v, torch.from_numpy(vis)[:, None], scaling=0.7)
-    ref_out, ref_col = by_hand(q, k, v, 0.7, vis)
+        out, _ = sinkscope_attention(mod, q, k, v, mask, scaling=0.6)
+    vis = np.broadcast_to(vis4[:, 0], (b, t, t)) & visible(t, t, causal, None, b=b)
+    ref_out, ref_col = by_hand(q, k, v, 0.6, vis)
+    hf_out, hf_col = hf_eager(q, k, v, 0.6, vis)
     np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), hf_out.numpy(), atol=1e-5)
     np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), ref_col, atol=1e-5)
+    np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), hf_col.numpy(), atol=1e-5)
+    assert (sink.records[0]["n_visible"].numpy() == vis.sum(axis=1)).all()
+
+
+def test_hf_mask_and_recorder_padding_and_window_combine():
+    """Padding from the recorder, a sliding window and an HF [B, 1, 1, T] mask are ANDed into one
+    softmax mask; pad queries add nothing to the column sums nor to n_j."""
+    b, t, lengths, window = 2, 12, [12, 8], 4
+    q, k, v = _qkv(b, 4, 2, t, t, seed=9)
+    extra = np.ones((b, t), dtype=bool)
+    extra[:, 1] = False  # the HF mask hides key 1 everywhere
+    mod = _module()
+    sink = Sink(mod, block=5, lengths=lengths, n=t)
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, _hf_mask(extra[:, None, None], "additive"), scaling=0.5,
+                                     sliding_window=window)
+    vis = visible(t, t, True, window, lengths=lengths, b=b) & extra[:, None, :]
+    ref_out, ref_col = by_hand(q, k, v, 0.5, vis, lengths=lengths)
+    np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), ref_col, atol=1e-5)
+    real = np.arange(t)[None, :, None] < np.asarray(lengths)[:, None, None]
+    assert (sink.records[0]["n_visible"].numpy() == (vis & real).sum(axis=1)).all()
+    for r, n in enumerate(lengths):
+        np.testing.assert_allclose(out[r, :n].numpy(), ref_out[r, :n], atol=1e-5)
+
+
+def test_mask_of_an_unknown_shape_is_refused():
+    q, k, v = _qkv(1, 2, 2, 5, 5)
+    with pytest.raises(ValueError, match="attention mask of shape"):
+        sinkscope_attention(_module(), q, k, v, torch.ones(1, 2, 5, 5, dtype=torch.bool))
 
 
 def test_without_recorder_only_the_output_is_computed():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sinkscope.capture.engine import capture, choose_query_block, expected_nq, sinkscope_attention
+from sinkscope.capture.engine import capture, choose_query_block, sinkscope_attention
 from sinkscope.capture.trace import CaptureSettings
 from sinkscope.core.errors import UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
@@ -178,12 +178,6 @@ def test_query_block_from_memory(monkeypatch, avail, expected):
     assert choose_query_block(1, 9, 16384, override=64) == 64
 
 
-def test_expected_nq():
-    assert expected_nq(5, None).tolist() == [5, 4, 3, 2, 1]
-    assert expected_nq(5, 2).tolist() == [2, 2, 2, 2, 1]
-    assert expected_nq(4, None, causal=False).tolist() == [4, 4, 4, 4]
-
-
 # ---- the attention implementation is restored exactly --------------------------------------
 
 
@@ -304,3 +298,20 @@ def test_nested_capture_keeps_the_outer_recorder():
     np.testing.assert_allclose(got.prompts[0].scores, outer_solo.prompts[0].scores, atol=1e-6)
     assert outer.model.config._attn_implementation == "eager"
     assert inner.model.config._attn_implementation == "eager"
+
+
+def test_modernbert_local_attention_is_applied():
+    """ModernBERT's sliding layers are bidirectional AND windowed (|i - j| <= local_attention / 2):
+    the window is applied although the layer is not causal, n_j counts only the queries within it,
+    and the decomposition self-check passes with the default row."""
+    model = build("modernbert")
+    lm = _lm(model)
+    _, trace = _run(lm)
+    half = model.config.local_attention // 2
+    for pt in trace.prompts:
+        t = pt.n_tokens
+        j = np.arange(t)
+        for layer, kind in enumerate(model.config.layer_types):
+            want = np.minimum(t - 1, j + half) - np.maximum(0, j - half) + 1 if kind == "sliding_attention" else np.full(t, t)
+            assert (pt.n_queries[layer] == want).all(), (layer, kind)
+    assert "sliding_attention" in model.config.layer_types and trace.settings.self_check["status"] == "passed"

@@ -50,10 +50,12 @@ def test_prompts_table_counts(res2):
         rec = res2.sinks[(res2.sinks["prompt"] == i) & ~res2.sinks["is_primary_position"]]
         assert row[0] == str(i) and row[1] == str(res2.prompts[i].n_tokens)
         assert row[2] == "0 '<|im_start|>'"
-        assert row[3] == "blocks 10-26"  # the planted window [10, 27)
-        assert row[4] == str(int((rec["kind"] == "secondary").sum()))
-        assert row[6] == str(int((rec["kind"] == "noise").sum()))
-    assert [r[4] for r in cells] == ["3", "4"] and cells[1][6] == "1"  # the planted sinks of reportsynth
+        assert row[3] == "blocks 10-26"  # the planted window [10, 27), printed inclusive
+        own = res2.sinks[(res2.sinks["prompt"] == i) & res2.sinks["is_primary_position"]].iloc[0]
+        assert row[4] == C._fmt(float(own["mean_score"])) and row[5] == C._fmt(float(own["score_ratio"]))
+        assert row[6] == str(int((rec["kind"] == "secondary").sum()))
+        assert row[8] == str(int((rec["kind"] == "noise").sum()))
+    assert [r[6] for r in cells] == ["3", "4"] and cells[1][8] == "1"  # the planted sinks of reportsynth
 
 
 def test_sinks_table_top(res2):
@@ -62,10 +64,33 @@ def test_sinks_table_top(res2):
     out = text_of(t)
     assert "top 5 non-noise" in out
     rows = body_rows(out)
-    keep = res2.sinks[res2.sinks["kind"].isin(["primary", "secondary"])].sort_values("mean_score", ascending=False)
+    others = res2.sinks[~res2.sinks["is_primary_position"]]
+    keep = others[others["kind"] != "noise"].sort_values("mean_score", ascending=False)
     assert [int(r[1]) for r in rows] == [int(p) for p in keep["position"].head(5)]
-    assert {r[3] for r in rows} <= {"primary", "secondary"}
+    assert {r[3] for r in rows} <= {"primary-like", "secondary", "unclassified"}  # primaries: prompts_table
     assert rows[0][7] == C._fmt(float(keep["mean_score"].iloc[0]))
+    n_noise = int((others["kind"] == "noise").sum())
+    assert f"{len(keep) - 5} more not shown" in out and f"{n_noise} noise record(s) not shown" in out
+
+
+def _with(sinks, **rows):
+    """`sinks` plus one synthetic record per keyword (kind=mean_score), other columns copied."""
+    import pandas as pd
+
+    base = sinks[sinks["kind"] == "secondary"].iloc[0]
+    extra = [{**base.to_dict(), "kind": kind, "mean_score": score, "position": 900 + i}
+             for i, (kind, score) in enumerate(rows.items())]
+    return pd.concat([sinks, pd.DataFrame(extra)], ignore_index=True)
+
+
+def test_sinks_table_shows_every_class(res2):
+    """Each class keeps a row even when another class outscores it: a weak primary-like record and
+    a strong unclassified one both appear in a top-4 table of many stronger secondaries."""
+    sinks = _with(res2.sinks, unclassified=10.0, primary=1e-6)
+    rows = body_rows(text_of(C.sinks_table(sinks, top=4)))
+    kinds = [r[3] for r in rows]
+    assert kinds[0] == "unclassified" and "primary-like" in kinds and "secondary" in kinds
+    assert "primary" not in kinds  # the primary positions are not in this table
 
 
 def test_findings_lines(res2):
@@ -93,6 +118,7 @@ def test_findings_lines_massive(res2):
     massive = pd.DataFrame({"layer": [3, 5], "dim": [7, 7], "position": [0, 0], "ratio": [1500.0, 2500.0],
                             "over_1000": [True, True]})
     rows = dict(C.findings_lines(res2.summary(), massive, [(10, 27)]))
+    assert rows["primary"].startswith("position 0, blocks 10-26, x")
     assert rows["massive activations"] == (">1000x median in blocks 3-5 (top: dim 7 at position 0, 2,500x); "
                                            "primary window blocks 10-26")
 
@@ -101,11 +127,38 @@ def test_print_scan_and_levels(res2):
     con = quiet_console()
     C.print_scan(res2, con, top=3)
     out = con.export_text()
-    assert "sinks per prompt" in out and "sink records (top 3" in out and "findings" in out
+    assert "sinks per prompt" in out and "(top 3 non-noise" in out and "findings" in out
+    assert C.SINK_TABLE_LEGEND.split(";")[0] in out and "x base = mean s / the baseline" in out
     con = quiet_console()
     C.print_levels(res2.findings.levels, con)
     out = con.export_text()
     lv = res2.findings.levels
     assert f"({len(lv.levels)} found over {lv.n_sinks} secondary sinks)" in out
-    for level in lv.levels:
-        assert f"{level.birth_range[0]}-{level.birth_range[1]}" in out
+    for i, level in enumerate(lv.levels):
+        assert f"{level.birth_range[0]}-{level.birth_range[1]}" in out and f"L{i}" in out
+
+
+def test_findings_lines_say_why_a_statistic_is_empty(res2):
+    """Issue 13 point 6: a collapsed bootstrap interval and an undefined correlation are named."""
+    import pandas as pd
+
+    from sinkscope.analysis.normlaw import norm_law
+
+    six = pd.DataFrame({"kind": ["secondary"] * 6, "mlp_norm": [1.0, 2, 3, 4, 5, 6],
+                        "mean_score": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "lifetime": [5] * 6})
+    nl = norm_law(six)
+    s = {**res2.summary(), "norm_law_n": nl.n, "spearman_norm_score": nl.score.spearman,
+         "spearman_norm_score_ci": list(nl.score.spearman_ci), "spearman_norm_score_ci_note": nl.score.ci_note,
+         "spearman_norm_lifetime": None, "spearman_norm_lifetime_ci": [None, None],
+         "spearman_norm_lifetime_ci_note": None, "norm_law_lifetime_reason": nl.lifetime.reason}
+    row = dict(C.findings_lines(s))["norm law"]
+    assert "Spearman(||m||, score) 1 (n = 6, interval not informative" in row
+    assert "(||m||, lifetime) undefined (all 6 lifetime values are equal)" in row
+    assert "[1, 1]" not in row
+
+
+def test_findings_lines_without_a_dip():
+    s = {**synthetic_result((400,)).summary(), "dip_layer": None, "dip_ratio": None,
+         "weakening_reason": "no middle layer after the plateau"}
+    row = dict(C.findings_lines(s))["primary weakening"]
+    assert "no dip (no middle layer after the plateau)" in row and "block -" not in row

@@ -35,6 +35,11 @@ def test_intervention_table_and_summary_line(planted):
     s = res.intervention_summary()
     assert f"secondary sinks in the text: {s['n_secondary_before']} -> {s['n_secondary_after']}" in out
     assert f"Delta next-token NLL on the {res.nll.n} following tokens" in out
+    assert "no edited token is a sink" not in out
+    # editing an ordinary token says so instead of printing a silent no-op
+    miss = intervene(lm, TEXT, layer=BIRTH, position=pos + 6, mode="project-out", config=CFG)
+    out = _text(print_intervention, miss)
+    assert "none -> none" in out and "no edited token is a sink in the clean run (class none)" in out
 
 
 def test_auto_and_dose_tables(planted):

@@ -193,7 +193,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
        coverage = |S_t ∩ window| / |window|, mean_score / peak_score = mean / max of s_t^l over
        S_t, baseline = mean of b_t^l over S_t, score_ratio = mean_score / baseline,
        anti_aligned = (#{l in S_t : cos < 0} > |S_t| / 2), n_queries = min_l n_queries[l, t],
-       rel_birth = birth / L.
+       rel_birth = birth / (L - 1) (0 for L = 1), the relative depth used everywhere (the
+       `rel_depth` of layers.parquet, the findings, the reproduction).
     4. Classes.
        paper mode (to the letter of the paper): lifetime >= L - paper_margin -> 'primary'
        (primary-like); else paper_noise_max < lifetime -> 'secondary'; else 'noise'. The
@@ -258,7 +259,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
             "baseline": baseline,
             "score_ratio": _ratio(mean_score, baseline),
             "n_queries": int(nq_min[t]),
-            "rel_birth": float(layers[0] / n_layers),
+            "rel_birth": float(layers[0] / (n_layers - 1)) if n_layers > 1 else 0.0,
         }
 
     for t in range(n_tokens):

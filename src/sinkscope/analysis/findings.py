@@ -77,12 +77,16 @@ class Findings:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the big tables, for findings.json (NaN stays float: callers that write
-        JSON must map it to null, as `summary()` already does)."""
+        JSON must map it to null, as `summary()` already does).
+
+        prompts[i]["window_blocks"] is the primary window as [first, last] block, inclusive (the
+        way every printed "blocks a-b" reads; `Detection.window` is the half-open [start, end)).
+        Levels carry their id "level" (0, 1, ... as `sinkscope levels` prints them, "L0", ...)."""
         return {
             "config": self.config.to_dict(),
             "summary": self.summary(),
             "prompts": [
-                {"prompt": i, "p": d.p, "window": list(d.window), "n_tokens": d.n_tokens}
+                {"prompt": i, "p": d.p, "window_blocks": [d.window[0], d.window[1] - 1], "n_tokens": d.n_tokens}
                 for i, d in enumerate(self.detections)
             ],
             "norm_law": self.norm_law.to_dict(),
@@ -96,10 +100,22 @@ class Findings:
 
         Medians are over secondary sinks of all prompts; mlp cos is cos(m_t^b, h_p^b) signed
         (`median_mlp_cos`) and oriented to the sink's own sign (`median_mlp_cos_oriented`).
+
+        Why a number is missing or says little, as text (None when there is nothing to say):
+        norm_law_reason / norm_law_lifetime_reason (an undefined correlation, "all 6 lifetime
+        values are equal"), spearman_norm_score_ci_note / spearman_norm_lifetime_ci_note (a
+        collapsed bootstrap interval, "n = 6, interval not informative ..."), weakening_reason
+        (no dip: "no middle layer after the plateau"), unclassified_reason (the `min_queries`
+        rule, METHOD §3). primary_not_sink lists the prompts whose primary position scores below
+        k x its baseline (score_ratio < k or undefined): the largest-norm token is no sink there
+        (e.g. encoders); primary_score_ratio holds every prompt's primary score_ratio.
         """
         sec = self.secondary
         kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
         nl, wk = self.norm_law, self.weakening
+        prim = self.sinks[self.sinks["is_primary_position"]].sort_values("prompt")
+        ratios = prim["score_ratio"].to_numpy(dtype=np.float64)
+        n_unclassified = int(kinds.get("unclassified", 0))
         out = {
             "mode": self.config.mode,
             "n_prompts": self.n_prompts,
@@ -107,7 +123,13 @@ class Findings:
             "n_secondary": len(sec),
             "n_primary_like": int(kinds.get("primary", 0)),
             "n_noise": int(kinds.get("noise", 0)),
-            "n_unclassified": int(kinds.get("unclassified", 0)),
+            "n_unclassified": n_unclassified,
+            "unclassified_reason": (
+                f"{n_unclassified} key(s) seen by fewer than min_queries = {self.config.min_queries} queries "
+                "(--min-queries): reported, not classified"
+            ) if n_unclassified else None,
+            "primary_score_ratio": [float(r) for r in ratios],
+            "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
             "median_birth": _median(sec["birth"]),
             "median_rel_birth": _median(sec["rel_birth"]),
@@ -122,16 +144,20 @@ class Findings:
             "spearman_norm_lifetime": nl.lifetime.spearman,
             "spearman_norm_lifetime_ci": list(nl.lifetime.spearman_ci),
             "norm_law_reason": nl.reason or nl.score.reason,
+            "norm_law_lifetime_reason": nl.reason or nl.lifetime.reason,
+            "spearman_norm_score_ci_note": nl.score.ci_note,
+            "spearman_norm_lifetime_ci_note": nl.lifetime.ci_note,
             "primary_plateau": wk.plateau,
             "dip_layer": wk.dip_layer,
             "dip_ratio": wk.dip_ratio,
             "weakened": wk.weakened,
             "weakened_layers": list(wk.weakened_layers),
             "dip_coincides_with_births": wk.coincides_with_births,
+            "weakening_reason": wk.reason,
             "n_levels": self.levels.n_levels,
             "levels": [
-                {"birth": list(lv.birth_range), "lifetime": list(lv.lifetime_range), "share": lv.share}
-                for lv in self.levels.levels
+                {"level": i, "birth": list(lv.birth_range), "lifetime": list(lv.lifetime_range), "share": lv.share}
+                for i, lv in enumerate(self.levels.levels)
             ],
             "n_massive_layers": int(self.massive.loc[self.massive["over_1000"], "layer"].nunique())
             if len(self.massive)

@@ -46,7 +46,9 @@ class Levels:
     """METHOD §7 over a set of secondary sinks.
 
     counts      C[birth, lifetime], int [n_layers, n_layers + 1].
-    levels      clusters holding >= min_share of the sinks, ordered by (min birth, min lifetime).
+    levels      clusters holding >= min_share of the sinks, ordered by (min birth, min lifetime);
+                a level's id is its index (0, 1, ...), the same in `to_frame`, `to_dict`, the
+                findings summary, `sinkscope levels` and the figures ("L0").
     n_clusters  all connected clusters, levels or not; n_sinks the number of secondary sinks.
     """
 
@@ -98,7 +100,7 @@ class Levels:
             "tol": self.tol,
             "n_clusters": self.n_clusters,
             "n_levels": self.n_levels,
-            "levels": [lv.to_dict() for lv in self.levels],
+            "levels": [{"level": i, **lv.to_dict()} for i, lv in enumerate(self.levels)],
         }
 
 

@@ -28,6 +28,11 @@ class Correlation:
     pearson_ci, spearman_ci percentile bootstrap 95% interval (n_boot resamples of the n pairs
                             with replacement, rng seeded; resamples where a variable is constant
                             are dropped). NaN where undefined; `reason` says why.
+    ci_note                 None, or why the Spearman interval says nothing although the point
+                            estimate exists: it collapsed to a point (width < 1e-9: few points,
+                            tied values, every resample gives the same rank order) or fewer than
+                            half of the resamples had a defined correlation ("n = 6, interval not
+                            informative (...)").
     """
 
     x: str
@@ -38,6 +43,7 @@ class Correlation:
     spearman: float = NAN
     spearman_ci: tuple[float, float] = (NAN, NAN)
     reason: str | None = None
+    ci_note: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -49,6 +55,7 @@ class Correlation:
             "spearman": self.spearman,
             "spearman_ci": list(self.spearman_ci),
             "reason": self.reason,
+            "ci_note": self.ci_note,
         }
 
 
@@ -166,6 +173,16 @@ def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
+def _ci_note(n: int, boot: np.ndarray, ci: tuple[float, float]) -> str | None:
+    """Why a bootstrap interval is not informative (see `Correlation.ci_note`), else None."""
+    defined = float(np.isfinite(boot).mean()) if boot.size else 0.0
+    if defined < 0.5:
+        return f"n = {n}, interval not informative (only {defined:.0%} of the resamples have a defined correlation)"
+    if np.isfinite(ci[0]) and ci[1] - ci[0] < 1e-9:
+        return f"n = {n}, interval not informative (every resample gives {ci[0]:.3g})"
+    return None
+
+
 def _interval(values: np.ndarray) -> tuple[float, float]:
     v = values[np.isfinite(values)]
     if v.size == 0:
@@ -185,7 +202,8 @@ def correlation(
 ) -> Correlation:
     """Pearson r = cov(x, y) / (sd x sd y) and Spearman rho = Pearson of the ranks (average ranks
     for ties), with percentile bootstrap 95% intervals (deterministic for identical input and
-    seed). n < 3 or a constant variable -> NaN with a reason."""
+    seed). n < 3 or a constant variable -> NaN with a reason ("all 6 lifetime values are
+    equal"); an interval that says nothing gets a `ci_note`."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n = int(x.size)
@@ -193,7 +211,7 @@ def correlation(
         return Correlation(xname, yname, n, reason=f"need at least 3 points, have {n}")
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         which = xname if np.ptp(x) == 0 else yname
-        return Correlation(xname, yname, n, reason=f"{which} is constant over the {n} points")
+        return Correlation(xname, yname, n, reason=f"all {n} {which} values are equal")
     pear = float(stats.pearsonr(x, y)[0])
     spear = float(stats.spearmanr(x, y)[0])
     rng = np.random.default_rng(seed)
@@ -201,6 +219,7 @@ def correlation(
     bx, by = x[idx], y[idx]
     p_boot = _row_pearson(bx, by)
     s_boot = _row_pearson(stats.rankdata(bx, axis=1), stats.rankdata(by, axis=1))
+    s_ci = _interval(s_boot)
     return Correlation(
         xname,
         yname,
@@ -208,7 +227,8 @@ def correlation(
         pearson=pear,
         pearson_ci=_interval(p_boot),
         spearman=spear,
-        spearman_ci=_interval(s_boot),
+        spearman_ci=s_ci,
+        ci_note=_ci_note(n, s_boot, s_ci),
     )
 
 

@@ -16,7 +16,11 @@ not even multiplied.
 Masks are built here, never taken from HF: with no mask function registered under our name, HF
 passes `attention_mask=None` for every layer (TRANSFORMERS_NOTES.md "Trap: masks"), so causality
 (`module.is_causal`), the sliding window (`sliding_window` kwarg) and key padding (from the
-active recorder) are applied explicitly. A 4-D mask HF does pass (custom masks) is honoured too.
+active recorder) are applied explicitly. A mask HF does pass is honoured in every shape it produces
+([B, 1, 1, T] or [B, 1, T, T], bool or additive float; `_expand_mask`). Windows apply to
+bidirectional layers too (ModernBERT-style local attention: |i - j| < window). All of these are
+combined into ONE visibility mask per query block (`block_visibility`), which the softmax applies
+and from which the number of real queries seeing each key (n_j, METHOD.md §1) is counted.
 
 The active recorder (an `AttentionSink`) is held in a `contextvars.ContextVar`, set for the
 duration of a capture by `recording(sink)` and reset with its token: a capture in another thread,
@@ -52,6 +56,7 @@ class AttentionSink(Protocol):
         self,
         layer: int,
         colsum: torch.Tensor,
+        n_visible: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
         sliding_window: int | None,
@@ -83,6 +88,81 @@ def active_sink() -> AttentionSink | None:
 def _default_block(batch: int, heads: int, n_keys: int) -> int:
     # ~4 MB for one float32 score slice (cache-sized; see capture.engine.choose_query_block).
     return max(16, min(1024, (4 << 20) // max(1, 4 * batch * heads * n_keys)))
+
+
+def _expand_mask(mask: torch.Tensor, bsz: int, n_q: int, n_k: int) -> torch.Tensor:
+    """A mask HF passes, as a [B|1, 1, n_q, n_k] view: any size-1 axis (e.g. the query axis of a
+    [B, 1, 1, T] padding mask) is broadcast BEFORE query blocks are sliced from it; keys beyond
+    n_k are dropped like HF's eager code does (`mask[:, :, :, : key.shape[-2]]`). Bool: True =
+    visible; float: additive (0 or a bias where visible, -inf or the dtype's minimum where hidden)."""
+    if mask.dim() == 2:  # [B, T_k] key padding mask (1 / True = real key)
+        mask = mask[:, None, None, :].bool() if mask.dtype != torch.bool else mask[:, None, None, :]
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-1] < n_k or mask.shape[-2] not in (1, n_q):
+        raise ValueError(
+            f"attention mask of shape {tuple(mask.shape)} for {n_q} queries and {n_k} keys: sinkscope "
+            "honours [B, 1, 1|T_q, T_k] masks (bool or additive float)."
+        )
+    mask = mask[..., :n_k]
+    return mask.expand(mask.shape[0], 1, n_q, n_k)
+
+
+def _key_range(s: int, e: int, q_offset: int, n_k: int, is_causal: bool, window: int | None) -> tuple[int, int]:
+    """Keys [lo, hi) any query of the block [s, e) can see: causal stops at the last query, a
+    window (|i - j| < window, one-sided when causal) starts after the first query's window."""
+    lo, hi = 0, n_k
+    if is_causal:
+        hi = min(n_k, e + q_offset)
+    elif window is not None:
+        hi = min(n_k, e - 1 + q_offset + window)
+    if window is not None:
+        lo = max(0, s + q_offset - window + 1)
+    return lo, hi
+
+
+def _always_visible(s: int, e: int, lo: int, hi: int, q_offset: int, is_causal: bool, window: int | None) -> tuple[int, int]:
+    """Columns [f0, f1) of the block that every query of [s, e) sees (for causal/window structure)."""
+    f0 = max(lo, e - 1 + q_offset - window + 1) if window is not None else lo
+    if is_causal:
+        f1 = min(hi, s + q_offset + 1)
+    else:
+        f1 = min(hi, s + q_offset + window) if window is not None else hi
+    return f0, f1
+
+
+def block_visibility(
+    s: int,
+    e: int,
+    lo: int,
+    hi: int,
+    q_offset: int,
+    is_causal: bool,
+    window: int | None,
+    key_valid: torch.Tensor | None,
+    hf_mask: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor | None:
+    """The softmax mask of one query block: bool [B|1, b, hi - lo], True where query i (absolute
+    position i + q_offset) may see key j; None when every entry is visible. It is the AND of
+    causality (j <= i), the window (|i - j| < window; with causality i - j < window), key padding
+    and a mask HF passed (bool, or additive float where > dtype minimum)."""
+    vis: torch.Tensor | None = None
+    if is_causal or window is not None:
+        q_pos = torch.arange(s, e, device=device)[:, None] + q_offset
+        k_pos = torch.arange(lo, hi, device=device)[None, :]
+        if is_causal:
+            vis = k_pos <= q_pos
+        if window is not None:
+            near = (q_pos - k_pos < window) & (k_pos - q_pos < window)
+            vis = near if vis is None else vis & near
+        vis = vis[None]
+    if key_valid is not None:
+        kv = key_valid[:, None, lo:hi]
+        vis = kv if vis is None else vis & kv
+    if hf_mask is not None:
+        hm = hf_mask[:, 0]
+        hm = hm if hm.dtype == torch.bool else hm > torch.finfo(hm.dtype).min
+        vis = hm if vis is None else vis & hm
+    return vis
 
 
 def sinkscope_attention(
@@ -133,16 +213,17 @@ def sinkscope_attention(
     aux = None
     if s_aux is not None:
         aux = s_aux.float().reshape(1, n_kv, groups, 1, 1)
-    may_empty_rows = key_valid is not None or attention_mask is not None
+    hf_mask = _expand_mask(attention_mask, bsz, n_q, n_k) if attention_mask is not None else None
+    may_empty_rows = key_valid is not None or hf_mask is not None
+    # n_visible[b, j]: real queries whose softmax row sees key j, counted from the very mask the
+    # softmax applies (METHOD.md §1 n_j), never from a separate formula.
+    n_visible = torch.zeros(bsz, n_k, dtype=torch.int32, device=device) if sink else None
+    q_real = query_valid > 0 if query_valid is not None else None
 
     block = sink.query_block(bsz, n_heads, n_k) if sink is not None else _default_block(bsz, n_heads, n_k)
     for s in range(0, n_q, block):
         e = min(s + block, n_q)
-        lo, hi = 0, n_k
-        if is_causal:
-            hi = min(n_k, e + q_offset)
-            if window is not None:
-                lo = max(0, s + q_offset - window + 1)
+        lo, hi = _key_range(s, e, q_offset, n_k, is_causal, window)
         b = e - s
         # The G query heads sharing a KV head are stacked as rows: one plain batched matmul per KV
         # head, no broadcast copies of K.
@@ -150,27 +231,28 @@ def sinkscope_attention(
         scores = torch.matmul(qb, k_t[..., lo:hi]).view(bsz, n_kv, groups, b, hi - lo)  # [B, KV, G, b, t]
         if softcap is not None:
             scores = torch.tanh(scores.div_(softcap)).mul_(softcap)
-        if is_causal:
-            # Only two edge strips of the block can be masked: the diagonal (k > q) and, with a
-            # sliding window, the lower edge (k <= q - window). Everything between is visible.
-            q_pos = torch.arange(s, e, device=device)[:, None] + q_offset
-            d0 = max(lo, s + q_offset)
-            if d0 < hi:
-                k_pos = torch.arange(d0, hi, device=device)[None, :]
-                scores[..., d0 - lo :].masked_fill_(k_pos > q_pos, float("-inf"))
-            if window is not None:
-                w1 = min(hi, e - 1 + q_offset - window + 1)
-                if w1 > lo:
-                    k_pos = torch.arange(lo, w1, device=device)[None, :]
-                    scores[..., : w1 - lo].masked_fill_(k_pos <= q_pos - window, float("-inf"))
-        if key_valid is not None:
-            scores.masked_fill_(~key_valid[:, None, None, None, lo:hi], float("-inf"))
-        if attention_mask is not None:
-            m = attention_mask[:, :, s:e, lo:hi].unsqueeze(1) if attention_mask.dim() == 4 else attention_mask
-            if m.dtype == torch.bool:
-                scores.masked_fill_(~m, float("-inf"))
+        hm = hf_mask[:, :, s:e, lo:hi] if hf_mask is not None else None  # [B|1, 1, b, t]
+        vis = block_visibility(s, e, lo, hi, q_offset, is_causal, window, key_valid, hm, device)
+        if vis is not None:
+            hidden = ~vis[:, None, None]  # [B|1, 1, 1, b, t]
+            if key_valid is not None or hm is not None:
+                scores.masked_fill_(hidden, float("-inf"))
             else:
-                scores.add_(m.float())
+                # Only causal / window structure: hidden entries lie in the edge strips outside the
+                # columns every query of the block sees, [f0, f1); fill just those.
+                f0, f1 = _always_visible(s, e, lo, hi, q_offset, is_causal, window)
+                if f0 >= f1:
+                    scores.masked_fill_(hidden, float("-inf"))
+                else:
+                    scores[..., : f0 - lo].masked_fill_(hidden[..., : f0 - lo], float("-inf"))
+                    scores[..., f1 - lo :].masked_fill_(hidden[..., f1 - lo :], float("-inf"))
+        if hm is not None and hm.dtype != torch.bool:
+            scores.add_(hm[:, :, None].float())  # additive bias on the visible entries (hidden ones are -inf already)
+        if n_visible is not None:
+            seen = vis if vis is not None else torch.ones(1, b, hi - lo, dtype=torch.bool, device=device)
+            if q_real is not None:
+                seen = seen & q_real[:, s:e, None]
+            n_visible[:, lo:hi] += seen.sum(dim=1, dtype=torch.int32)
         if aux is None:
             probs = torch.softmax(scores, dim=-1)
         else:
@@ -188,7 +270,7 @@ def sinkscope_attention(
                 probs.mul_(query_valid[:, None, None, s:e, None])
             colsum[..., lo:hi] += probs.sum(dim=-2)
     if sink is not None and layer is not None:
-        sink.record_attention(layer, colsum.reshape(bsz, n_heads, n_k), k, v, window, is_causal)
+        sink.record_attention(layer, colsum.reshape(bsz, n_heads, n_k), n_visible, k, v, window, is_causal)
     return out, None
 
 

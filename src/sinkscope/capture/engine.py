@@ -19,6 +19,7 @@ are excluded from the per-key sums, so a batch gives exactly the single-prompt n
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +30,7 @@ import torch
 
 from sinkscope.capture import attention as attn_fn
 from sinkscope.capture.adapters import Adapter, adapter_for
+from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, relative_residue, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
@@ -140,9 +142,11 @@ class Recorder:
         n_candidates: int,
         query_block: int | None,
         edit: MlpEdit | None = None,
+        check: bool = False,
     ) -> None:
         info = lm.info
         self.edit = edit
+        self.family = info.model_type
         self.lengths = lengths
         self.padded_len = padded_len
         self.n_layers = info.n_layers
@@ -155,6 +159,13 @@ class Recorder:
             for sub in block.modules():
                 self.layer_map[id(sub)] = layer
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
+        scale_attr = self.adapter.branch_scale_attr
+        self.branch_scale = getattr(lm.model.config.get_text_config(), scale_attr, None) if scale_attr else None
+        # Self-check (first batch): the attention branch read independently, residues per layer.
+        self.check = check and self.adapter.residual == "pre"
+        self.attn_out = [_resolve(b, self.adapter.attn_output) for b in self.blocks] if self.check else []
+        self.residue = [float("nan")] * info.n_layers
+        self._attn: torch.Tensor | None = None
         self.calls = [0] * info.n_layers
         self.block_used: int | None = None
         self._hin: torch.Tensor | None = None
@@ -217,21 +228,26 @@ class Recorder:
         self,
         layer: int,
         colsum: torch.Tensor,
+        n_visible: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
         sliding_window: int | None,
         is_causal: bool,
     ) -> None:
-        """METHOD.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j."""
+        """METHOD.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
+        counted by the attention function from the mask its softmax applied (`n_visible`);
+        a key no query sees gets NaN."""
         self.calls[layer] += 1
         kn = key.norm(dim=-1).cpu().numpy()  # [B, KV, T]
         vn = value.norm(dim=-1).cpu().numpy()
         cs = colsum.cpu().numpy()
+        nv = n_visible.cpu().numpy()
         for b, n in enumerate(self.lengths):
-            nq = expected_nq(n, sliding_window, is_causal)
+            nq = nv[b, :n].astype(np.int32)
             o = self.out[b]
             o["n_queries"][layer] = nq
-            o["scores"][layer] = cs[b, :, :n] / nq[None, :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                o["scores"][layer] = np.where(nq > 0, cs[b, :, :n] / np.maximum(nq, 1)[None, :], np.nan)
             o["key_norm"][layer] = kn[b, :, :n]
             o["value_norm"][layer] = vn[b, :, :n]
 
@@ -246,12 +262,16 @@ class Recorder:
     def mlp_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, Any], Any]:
         """Reads m^l; when an `edit` is set (interventions), the edit's return value replaces it."""
 
+        s = self.branch_scale
+
         def hook(module: torch.nn.Module, args: tuple, output: Any) -> Any:
-            m = _first(output)
+            raw = _first(output)
+            m = raw * s if s is not None else raw  # what the block adds (`Adapter.branch_scale_attr`)
             new = self.edit(layer, m) if self.edit is not None else None
             if new is not None:
                 m = new
-                output = (new, *output[1:]) if isinstance(output, tuple) else new
+                new_raw = new / s if s is not None else new
+                output = (new_raw, *output[1:]) if isinstance(output, tuple) else new_raw
             self._mlp = m
             return output if new is not None else None
 
@@ -260,10 +280,58 @@ class Recorder:
     def block_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict, Any], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             h = _first(output)
-            self._reduce(layer, h, self._hin, self._mlp if self.adapter.residual == "pre" else None)
-            self._hin, self._mlp = None, None
+            if self.check:
+                self._check(layer, h)
+            m = self._mlp if self.adapter.residual == "pre" else None
+            self._reduce(layer, h, self._hin, m if m is not None and m.shape == h.shape else None)
+            self._hin, self._mlp, self._attn = None, None, None
 
         return hook
+
+    def attn_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, Any], None]:
+        s = self.branch_scale
+
+        def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
+            a = _first(output)
+            self._attn = a * s if s is not None else a
+
+        return hook
+
+    def _check(self, layer: int, h: torch.Tensor) -> None:
+        """Relative residue of h^l - h^{l-1} = a^l + m^l at this block (`capture.selfcheck`)."""
+        if self._hin is None or self._mlp is None or self._attn is None:
+            return  # recorded as missing by `self_check_result`
+        self.residue[layer] = max(
+            relative_residue(h[b, :n], self._hin[b, :n], self._attn[b, :n], self._mlp[b, :n])
+            for b, n in enumerate(self.lengths)
+        )
+
+    def self_check_result(self, dtype: torch.dtype) -> SelfCheck:
+        """The outcome of the check on this (first) batch; see `capture.selfcheck`."""
+        tol = tolerance(dtype)
+        fam = self.family
+        if self.adapter.residual != "pre":
+            return SelfCheck("skipped", fam, tol, message=f"{fam}: post-LN blocks, no additive decomposition")
+        row = f"adapter row of {fam!r}"
+        for what, mods, names in (("MLP", self.mlp_out, self.adapter.mlp_output), ("attention", self.attn_out, self.adapter.attn_output)):
+            missing = [layer for layer, m in enumerate(mods) if m is None]
+            if missing:
+                return SelfCheck("failed", fam, tol, message=(
+                    f"{fam}: no {what} output module {list(names)} in block(s) {missing} ({row}); "
+                    "formation columns (MLP / attention contributions) disabled"))
+        res = np.asarray(self.residue, dtype=np.float64)
+        if np.isnan(res).any():
+            layers = np.flatnonzero(np.isnan(res)).tolist()
+            return SelfCheck("failed", fam, tol, message=(
+                f"{fam}: block(s) {layers} ran without their MLP/attention modules ({row}); formation columns disabled"))
+        worst = int(res.argmax())
+        if res[worst] > tol:
+            return SelfCheck("failed", fam, tol, float(res[worst]), worst, message=(
+                f"{fam}: h^l - h^(l-1) != a^l + m^l at block {worst} (relative residue {res[worst]:.2e} > "
+                f"tolerance {tol:.1e}): the {row} does not name what the block adds (a post-branch norm or "
+                "scale it does not know?); formation columns (MLP / attention contributions) disabled"))
+        return SelfCheck("passed", fam, tol, float(res[worst]), worst, message=(
+            f"{fam}: h^l - h^(l-1) = a^l + m^l on every block (max relative residue {res[worst]:.1e})"))
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
@@ -315,6 +383,8 @@ class Recorder:
                 handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
                 if self.mlp_out[layer] is not None:
                     handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
+                if self.check and self.attn_out[layer] is not None:
+                    handles.append(self.attn_out[layer].register_forward_hook(self.attn_hook(layer)))
             with attn_fn.recording(self):
                 yield self
         finally:
@@ -365,6 +435,20 @@ def sinkscope_attention(model: torch.nn.Module) -> Iterator[None]:
             cfg._attn_implementation_internal = before
 
 
+def _first_batch_check(
+    rec: Recorder, dtype: torch.dtype, enabled: bool, edits: Mapping[int, PromptEdit] | None
+) -> SelfCheck:
+    """The self-check outcome of the first batch (warned about, or raised with `edits`, on failure)."""
+    if not enabled:
+        return SelfCheck("skipped", rec.family, tolerance(dtype), message="self-check switched off")
+    check = rec.self_check_result(dtype)
+    if check.status == "failed":
+        if edits:
+            raise UnsupportedArchitectureError(f"self-check failed, cannot intervene on m^l: {check.message}")
+        warnings.warn(f"sinkscope self-check failed: {check.message}", RuntimeWarning, stacklevel=3)
+    return check
+
+
 def _input_device(model: torch.nn.Module) -> torch.device:
     return model.get_input_embeddings().weight.device
 
@@ -401,12 +485,19 @@ def capture(
     settings: CaptureSettings | None = None,
     progress: Callable[[int], None] | None = None,
     edits: Mapping[int, PromptEdit] | None = None,
+    self_check: bool = True,
 ) -> Trace:
     """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
 
     `progress(k)` is called after each batch with the number of prompts done in it. `edits[i]`
     modifies prompt i's MLP outputs in flight (interventions; `PromptEdit`, keyed by the index in
     `token_ids` whatever batch row the prompt lands in); the capture then describes the edited run.
+
+    `self_check` (default on): on the first batch, verify h^l - h^{l-1} = a^l + m^l per block from
+    an independent reading of the attention branch (`capture.selfcheck`). The outcome is stored in
+    `settings.self_check` (a `SelfCheck` dict, written to the manifest); on failure the formation
+    columns are NaN for every prompt, a warning names the family and what failed, and `edits`
+    (which need m^l) raise `UnsupportedArchitectureError`.
     """
     if edits and any(m is None for m in mlp_modules(lm)):
         raise UnsupportedArchitectureError(
@@ -421,6 +512,7 @@ def capture(
     order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
     t0 = time.perf_counter()
     block_used = None
+    check: SelfCheck | None = None
     with sinkscope_attention(model):
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
@@ -431,7 +523,10 @@ def capture(
             for r, i in enumerate(idx):
                 ids[r, : lengths[r]] = torch.tensor(list(token_ids[i]), dtype=torch.long)
             ids = ids.to(device)
-            rec = Recorder(lm, lengths, T, settings.n_candidates, settings.query_block, edit=rows_edit(edits, idx, lengths))
+            rec = Recorder(
+                lm, lengths, T, settings.n_candidates, settings.query_block,
+                edit=rows_edit(edits, idx, lengths), check=self_check and check is None,
+            )
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
             missing = [layer for layer, c in enumerate(rec.calls) if c == 0]
@@ -441,6 +536,8 @@ def capture(
                     "attention interface; sinkscope cannot measure this architecture."
                 )
             block_used = rec.block_used
+            if check is None:
+                check = _first_batch_check(rec, out.last_hidden_state.dtype, self_check, edits)
             hidden = out.last_hidden_state if settings.with_nll else None
             for r, i in enumerate(idx):
                 arrays = rec.out[r]
@@ -456,6 +553,14 @@ def capture(
             if progress is not None:
                 progress(len(idx))
     settings.query_block = settings.query_block or block_used
+    if check is not None:
+        settings.self_check = check.to_dict()
+        if check.status == "failed":
+            for p in prompts:
+                for name in FORMATION_FIELDS:
+                    arr = getattr(p, name) if p is not None else None
+                    if arr is not None:
+                        arr[...] = np.nan
     return Trace(
         prompts=[p for p in prompts if p is not None],
         settings=settings,
@@ -463,12 +568,4 @@ def capture(
     )
 
 
-def expected_nq(n: int, window: int | None, causal: bool = True) -> np.ndarray:
-    """Queries that can see each key of an n-token prompt (exposed for tests and docs)."""
-    j = np.arange(n)
-    if not causal:
-        return np.full(n, n)
-    return (np.full(n, n) if window is None else np.minimum(n, j + window)) - j
-
-
-__all__ = ["capture", "PromptEdit", "rows_edit", "Recorder", "find_blocks", "mlp_modules", "choose_query_block", "expected_nq"]
+__all__ = ["capture", "PromptEdit", "rows_edit", "Recorder", "find_blocks", "mlp_modules", "choose_query_block"]

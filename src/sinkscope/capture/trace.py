@@ -140,6 +140,9 @@ class CaptureSettings:
     query_block: int | None = None  # None: chosen from available memory
     with_nll: bool = False
     batch_size: int = 1
+    # Outcome of the capture's self-check (`capture.selfcheck.SelfCheck.to_dict()`), filled by
+    # `capture`: status "passed" / "failed" (formation columns disabled) / "skipped".
+    self_check: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

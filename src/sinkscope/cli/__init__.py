@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sinkscope.cli.common import app, console, err_console, progress_bar, user_errors
+from sinkscope.cli.common import app, console, err_console, progress_bar, stage, stage_ticker, user_errors
 from sinkscope.cli.intervene import intervene
 from sinkscope.cli.models import models_app
 from sinkscope.cli.options import D, analysis_config
@@ -21,28 +21,40 @@ from sinkscope.workflows.outputs import check_output_folder
 
 app.add_typer(models_app, name="models")
 
+#: what `anatomy` writes into its folder (its help text and final message list these)
+ANATOMY_OUTPUTS = ("anatomy.json", "pcs.parquet", "curves.parquet", "directions.parquet", "samples.parquet",
+                   "properties.parquet", "properties_summary.parquet", "anatomy.html", "anatomy.png", "anatomy.svg",
+                   "properties.png", "properties.svg")
+
 app.command()(scan)
 
 
 @app.command()
 def levels(
     runs: Annotated[list[Path], typer.Argument(help="One or more scan output folders.")],
-    min_share: Annotated[float, typer.Option(help="A level must hold at least this share of the secondary sinks.")] = D.levels_min_share,
-    tol: Annotated[int, typer.Option(help="Cells within +/- tol layers (birth and lifetime) are connected.")] = D.levels_tol,
+    min_share: Annotated[Optional[float], typer.Option(help="A level must hold at least this share of the secondary sinks. Default: the runs' own setting (levels_min_share in their manifest).")] = None,
+    tol: Annotated[Optional[int], typer.Option(help="Cells within +/- tol layers (birth and lifetime) are connected. Default: the runs' own setting.")] = None,
 ) -> None:
-    """Sink levels (METHOD.md §7) pooled over the secondary sinks of one or more scan folders."""
+    """Sink levels (METHOD.md §7) pooled over the secondary sinks of one or more scan folders.
+
+    Levels are numbered L0, L1, ... by (first birth, first lifetime), as in each run's findings
+    (findings.json "levels", the scan's findings block, the levels figure); with one run and its
+    own settings the table is that run's levels.
+    """
     with user_errors():
-        analysis_config(levels_min_share=min_share, levels_tol=tol)  # names --min-share / --tol when out of range
+        analysis_config(levels_min_share=D.levels_min_share if min_share is None else min_share,
+                        levels_tol=D.levels_tol if tol is None else tol)  # a bad value fails before any run loads
         import pandas as pd
 
         from sinkscope.analysis import levels as levels_fn
         from sinkscope.report.console import print_levels
         from sinkscope.workflows.scan import ScanResult
 
-        frames, n_layers = [], set()
+        frames, n_layers, own = [], set(), set()
         for r in runs:
             res = ScanResult.load(r)
             n_layers.add(res.manifest["model"]["n_layers"])
+            own.add((res.config.levels_min_share, res.config.levels_tol))
             df = res.sinks.copy()
             df["run"] = str(r)
             frames.append(df)
@@ -50,6 +62,10 @@ def levels(
             raise _input_error(
                 f"the runs come from models with different depths {sorted(n_layers)}; levels are per model."
             )
+        share0, tol0 = own.pop() if len(own) == 1 else (D.levels_min_share, D.levels_tol)
+        min_share = share0 if min_share is None else min_share
+        tol = tol0 if tol is None else tol
+        analysis_config(levels_min_share=min_share, levels_tol=tol)  # names --min-share / --tol when out of range
         lv = levels_fn(pd.concat(frames, ignore_index=True), n_layers.pop(), min_share=min_share, tol=tol)
         print_levels(lv, console)
 
@@ -77,7 +93,8 @@ def report(
             raise _input_error(f"--out must name an .html file (got '{out}').")
         scan_dir, run_dir = resolve_run(run)  # an intervention folder: its clean/ scan + its tables
         res = ScanResult.load(scan_dir)
-        files = write_report(res, out or run_dir, run_dir=run_dir, figures=figures)
+        with progress_bar() as bar, stage(bar, "write report.html" + (" and figures/" if figures else "")):
+            files = write_report(res, out or run_dir, run_dir=run_dir, figures=figures)
         console.print(f"wrote [bold]{files.html}[/] ({files.size_bytes / 1e6:.1f} MB, self-contained)")
         if files.figures:
             names = sorted({p.stem for p in files.figures})
@@ -139,8 +156,9 @@ def anatomy(
     form. Re-runs only the prompts holding such sinks, up to block b.
 
     Prints the contrast, the linear probe and the effective directions, and writes DIR/anatomy.json,
-    pcs/curves/directions/samples.parquet, properties.parquet (METHOD.md §8 norms of the run),
-    anatomy.html (self-contained) and anatomy/properties figures (.png, .svg).
+    pcs.parquet, curves.parquet, directions.parquet, samples.parquet, properties.parquet and
+    properties_summary.parquet (METHOD.md §8 norms of the run, per layer and summarised),
+    anatomy.html (self-contained), anatomy.png, anatomy.svg, properties.png and properties.svg.
 
     Examples:\n
       sinkscope anatomy runs/smol --layer 2\n
@@ -177,8 +195,10 @@ def anatomy(
 
         import sinkscope
 
-        lm = sinkscope.load_model(ref, dtype=dtype or res.manifest.get("dtype") or "float32")
-        result = anatomy_fn(lm, res, b, config=cfg)
+        with progress_bar() as bar:
+            with stage(bar, f"load {ref}"):
+                lm = sinkscope.load_model(ref, dtype=dtype or res.manifest.get("dtype") or "float32")
+            result = anatomy_fn(lm, res, b, config=cfg, progress=stage_ticker(bar))
         result.meta["run_dir"] = str(run)
         props = res.properties()
 
@@ -196,12 +216,10 @@ def anatomy(
             write_anatomy_figures(result, d)
             write_properties_figures(props, d)
 
-        saved = result.save(dest, overwrite=overwrite, extra=extra)
+        with progress_bar() as wbar, stage(wbar, f"write {dest} (anatomy.html, figures)"):
+            saved = result.save(dest, overwrite=overwrite, extra=extra)
         _print_anatomy(result, props)
-        console.print(
-            f"\nwrote [bold]{saved}[/] (anatomy.json, pcs/curves/directions/samples.parquet, properties*.parquet, "
-            "anatomy.html, anatomy.png/svg, properties.png/svg)"
-        )
+        console.print(f"\nwrote [bold]{saved}[/] ({', '.join(ANATOMY_OUTPUTS)})")
 
 
 def _print_anatomy(result, props) -> None:
@@ -275,6 +293,9 @@ def reproduce(
         if protocol not in ("short", "long"):
             raise _input_error(f"--protocol must be short or long (got {protocol!r}).")
         if protocol == "long":
+            if quick or prompts is not None or generate is not None:
+                raise _input_error("--quick, --prompts and --generate belong to the short protocol; "
+                                   "the long protocol's plans are reproduce.long.LONG_PLANS.")
             from sinkscope.workflows.reproduce import reproduce_long
 
             reproduce_long(out=out, work=work or Path("reproduce-runs/long"), traces=traces,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,21 +45,133 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def progress_bar(*, eta: bool = False) -> Any:
-    """A transient rich progress bar on stderr (disabled when stderr is not a terminal)."""
+class LineProgress:
+    """`progress_bar` where stderr is not a terminal (a log, a pipe, CI): the same `add_task` /
+    `update` calls as rich's `Progress`, printed as plain lines on stderr, e.g.
+
+        capture: 25 prompts, 19,004 tokens
+        capture 3/25 prompts, 2,310 tokens, 41 s
+
+    A task prints a line when it starts, then at most one line every `every` seconds while it
+    advances, and always its last step (done = total). Task fields: `unit` ("prompts", ...) and
+    `tokens` (an int, shown with thousands separators); markup in descriptions is dropped."""
+
+    def __init__(self, console: Console, every: float = 0.0):
+        self.console = console
+        self.every = every
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True, highlight=False, markup=False)
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields: Any) -> int:
+        import time
+
+        tid = len(self.tasks)
+        now = time.monotonic()
+        self.tasks[tid] = {"description": description, "total": total, "completed": completed, "fields": fields,
+                           "start": now, "last": now}
+        t = self.tasks[tid]
+        unit = fields.get("unit") or ""
+        head = f"{_plain(description)}: {total:,.0f} {unit}".rstrip() if total not in (None, 1) else _plain(description)
+        tokens = fields.get("tokens_total")
+        self._print(head + (f", {tokens:,} tokens" if tokens else "") + (" ..." if t["total"] in (None, 1) else ""))
+        return tid
+
+    def update(self, task_id: int, *, completed: float | None = None, total: float | None = None,
+               advance: float | None = None, description: str | None = None, **fields: Any) -> None:
+        import time
+
+        t = self.tasks[task_id]
+        before = t["completed"]
+        if total is not None:
+            t["total"] = total
+        if description is not None:
+            t["description"] = description
+        t["fields"].update(fields)
+        t["completed"] = completed if completed is not None else t["completed"] + (advance or 0)
+        now = time.monotonic()
+        final = t["total"] is not None and t["completed"] >= t["total"]
+        if t["completed"] != before and (final or now - t["last"] >= self.every):
+            t["last"] = now
+            self._print(self._line(t, now))
+
+    def _line(self, t: dict[str, Any], now: float) -> str:
+        desc, done, total, f = _plain(t["description"]), t["completed"], t["total"], t["fields"]
+        elapsed = f"{now - t['start']:.0f} s"
+        if total == 1 and done >= 1:
+            return f"{desc}: done, {elapsed}"
+        parts = [f"{desc} {done:,.0f}" + (f"/{total:,.0f}" if total is not None else "") + (f" {f['unit']}" if f.get("unit") else "")]
+        if f.get("tokens"):
+            parts.append(f"{int(f['tokens']):,} tokens")
+        parts.append(elapsed)
+        return ", ".join(parts)
+
+
+def _plain(markup: str) -> str:
+    from rich.text import Text
+
+    return Text.from_markup(markup).plain
+
+
+def progress_bar(*, eta: bool = True, every: float = 0.0) -> Any:
+    """The one progress display of every long job (scan, intervene, anatomy, sweep, report).
+
+    On a terminal: a transient rich display on stderr, one row per task (description, bar, i/N,
+    the task's `unit` and `tokens` fields, elapsed and, with `eta`, the time remaining). Elsewhere
+    (stderr not a terminal): a `LineProgress`, the same calls as plain lines (one per step, or at
+    most one every `every` seconds per task: jobs with many small steps). Use `stage` for steps
+    without a count (load, analysis, report)."""
+    if not err_console.is_terminal:
+        return LineProgress(err_console, every=every)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
-    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    class Fields(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            unit, tokens = task.fields.get("unit") or "", task.fields.get("tokens")
+            return Text(unit + (f"  {int(tokens):,} tokens" if tokens else ""), style="progress.download")
+
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Fields(),
+                          TimeElapsedColumn()]
     if eta:
         columns += [TextColumn("eta"), TimeRemainingColumn()]
-    return Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal)
+    return Progress(*columns, console=err_console, transient=True)
+
+
+def stage_ticker(bar: Any, unit: str = "prompts") -> Callable[[str, int, int], None]:
+    """A `progress(stage, done, total)` callback (the workflows' protocol) drawing one task of
+    `bar` per stage."""
+    tasks: dict[str, Any] = {}
+
+    def tick(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total, unit=unit if total != 1 else None)
+        bar.update(tasks[name], completed=done, total=total)
+
+    return tick
+
+
+@contextmanager
+def stage(bar: Any, label: str) -> Iterator[None]:
+    """A step without a count as a one-step task of `bar` ("load smollm2-135m: done, 3 s")."""
+    task = bar.add_task(label, total=1)
+    yield
+    bar.update(task, completed=1)
 
 
 def print_skipped(skipped: list[Any]) -> None:

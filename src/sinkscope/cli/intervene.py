@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional, get_args
 import typer
 
 from sinkscope.analysis.config import Mode
-from sinkscope.cli.common import console, gather_prompts, print_skipped, progress_bar, user_errors
+from sinkscope.cli.common import console, gather_prompts, print_skipped, progress_bar, stage, user_errors
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
     BatchSizeOpt,
@@ -95,8 +95,8 @@ def intervene(
     intervention.json, targets.parquet, nll.parquet and the clean/ and intervened/ scan folders.
 
     Examples:\n
-      sinkscope intervene --layer 2 --position 25 --edit project-out\n
-      sinkscope intervene --file notes.txt --layer 2 --position 25,39 --edit rescale:50 --mode paper\n
+      sinkscope intervene --layer 2 --position 10 --edit project-out\n
+      sinkscope intervene --file notes.txt --layer 2 --position 10,37 --edit rescale:50 --mode paper\n
       sinkscope intervene --auto --out runs/auto\n
       sinkscope intervene --layer 2 --position 50 --dose induce --grid 0,50,100,200 --out runs/dose
     """
@@ -159,10 +159,12 @@ def _run(model: str, dtype: str, pairs: list[tuple[str, str]], cfg: Any, *, auto
     from sinkscope.workflows.interventions import dose_response
     from sinkscope.workflows.interventions import intervene as intervene_fn
 
-    lm = sinkscope.load_model(model, dtype=dtype)
+    with progress_bar() as bar, stage(bar, f"load {model}"):
+        lm = sinkscope.load_model(model, dtype=dtype)
     if auto:
-        with progress_bar() as bar:
-            task = bar.add_task("intervening", total=None)
+        with progress_bar(every=1.0) as bar:
+            task = bar.add_task("intervening (clean scan, then one edited run per sink and mode)", total=None,
+                                unit="runs")
             res_auto = auto_fn(
                 lm, pairs, modes=modes, config=cfg, chat=chat, generate=generate, max_sinks=max_sinks,
                 batch_size=batch_size, progress=lambda d, n: bar.update(task, completed=d, total=n),
@@ -172,7 +174,7 @@ def _run(model: str, dtype: str, pairs: list[tuple[str, str]], cfg: Any, *, auto
             console.print(f"\nwrote [bold]{res_auto.save(out, overwrite=overwrite)}[/] (auto.parquet, auto.json, clean/)")
     elif dose is not None:
         with progress_bar() as bar:
-            task = bar.add_task(f"{dose} sweep", total=len(values))
+            task = bar.add_task(f"{dose} sweep", total=len(values), unit="runs")
             res_dose = dose_response(
                 lm, pairs[0], layer=layer, position=positions[0], mode=dose, grid=values,  # type: ignore[arg-type]
                 config=cfg, chat=chat, generate=generate, batch_size=batch_size,
@@ -182,7 +184,8 @@ def _run(model: str, dtype: str, pairs: list[tuple[str, str]], cfg: Any, *, auto
         if out is not None:
             console.print(f"\nwrote [bold]{res_dose.save(out, overwrite=overwrite)}[/] (dose.parquet, dose.json, dose.png, dose.svg, clean/)")
     else:
-        res = intervene_fn(lm, pairs[0], layer=layer, position=positions, mode=spec, config=cfg, chat=chat, generate=generate)  # type: ignore[arg-type]
+        with progress_bar() as bar, stage(bar, f"intervene: clean and edited run ({spec})"):
+            res = intervene_fn(lm, pairs[0], layer=layer, position=positions, mode=spec, config=cfg, chat=chat, generate=generate)  # type: ignore[arg-type]
         print_intervention(res, console)
         if out is not None:
             console.print(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from sinkscope.cli.common import console, gather_prompts, print_skipped, progress_bar, user_errors
+from sinkscope.cli.common import console, gather_prompts, print_skipped, progress_bar, stage, user_errors
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
     BatchSizeOpt,
@@ -31,6 +31,10 @@ from sinkscope.cli.options import (
     require,
 )
 from sinkscope.workflows.outputs import check_output_folder
+
+#: what `scan` writes into its folder (the help text, the final message and the README list these)
+SCAN_OUTPUTS = ("manifest.json", "sinks.parquet", "layers.parquet", "massive.parquet", "findings.json", "prompts/",
+                "report.html", "figures/")
 
 
 def scan(
@@ -56,9 +60,11 @@ def scan(
 ) -> None:
     """Scan texts for primary and secondary attention sinks and explain how they form.
 
-    Prints a summary table and a findings block, and writes DIR/manifest.json, sinks.parquet,
-    layers.parquet, massive.parquet, findings.json, per-prompt arrays (prompts/NNNN.npz), report.html
-    and figures/.
+    Prints the primary of each prompt, the strongest other sink records (with a legend of the
+    columns) and a findings block, and writes DIR/manifest.json, sinks.parquet, layers.parquet,
+    massive.parquet, findings.json, prompts/ (NNNN.npz, one per prompt), report.html and figures/
+    (heatmap, weakening, normlaw, levels; .png and .svg). Progress (load, generate, capture,
+    analysis, write) goes to stderr: a live display on a terminal, plain lines otherwise.
 
     Examples:\n
       sinkscope scan\n
@@ -85,22 +91,48 @@ def scan(
         from sinkscope.report.console import print_scan
         from sinkscope.report.html import write_report
 
-        lm = sinkscope.load_model(model, dtype=dtype)
         with progress_bar() as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    label = "generating" if (stage == "prepare" and generate) else stage
-                    tasks[stage] = bar.add_task(label, total=total)
-                bar.update(tasks[stage], completed=done)
-
-            res = sinkscope.scan(lm, pairs, config=cfg, chat=chat, generate=generate, batch_size=batch_size, progress=progress)
-        if on_error == "skip":
-            res.manifest["skipped"] = [s.to_dict() for s in skipped]
-        saved = res.save(dest, overwrite=overwrite)
-        write_report(res, saved, strict=False)
+            with stage(bar, f"load {model}"):
+                lm = sinkscope.load_model(model, dtype=dtype)
+            res = run_scan(bar, lm, pairs, cfg, chat=chat, generate=generate, batch_size=batch_size)
+            if on_error == "skip":
+                res.manifest["skipped"] = [s.to_dict() for s in skipped]
+            with stage(bar, f"write {dest} (report.html, figures/)"):
+                saved = res.save(dest, overwrite=overwrite)
+                write_report(res, saved, strict=False)
         print_scan(res, console, top=top)
         if skipped:
             console.print(f"\nskipped {len(skipped)} input line(s) (listed above and in manifest.json \"skipped\")")
-        console.print(f"\nwrote [bold]{saved}[/] (manifest.json, sinks.parquet, layers.parquet, massive.parquet, findings.json, prompts/, report.html, figures/)")
+        console.print(f"\nwrote [bold]{saved}[/] ({', '.join(SCAN_OUTPUTS)})")
+
+
+def run_scan(bar: Any, lm: Any, pairs: list[tuple[str, str]], cfg: Any, *, chat: bool, generate: int,
+             batch_size: int) -> Any:
+    """`sinkscope.scan` stage by stage (`prepare`, `capture_prompts`, `scan_result`), each shown
+    on `bar`: generation (or tokenising) and capture per prompt with their tokens, then analysis."""
+    import time
+
+    from sinkscope.capture.inputs import prepare
+    from sinkscope.workflows.scan import capture_prompts, scan_result
+
+    n, t0 = len(pairs), time.perf_counter()
+    task = bar.add_task(f"generate {generate} tokens" if generate else "tokenize", total=n, unit="prompts")
+    done = [0, 0]
+
+    def prepared(k: int) -> None:
+        done[0] += k
+        bar.update(task, completed=done[0], tokens=done[0] * generate or None)
+
+    prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate, progress=prepared)
+    t1 = time.perf_counter()
+    lengths = sorted(len(p.token_ids) for p in prompts)  # the capture runs the prompts shortest first
+    task = bar.add_task("capture", total=n, unit="prompts", tokens_total=sum(lengths))
+
+    def captured(k: int) -> None:
+        done[1] += k
+        bar.update(task, completed=done[1], tokens=sum(lengths[: done[1]]))
+
+    trace = capture_prompts(lm, prompts, cfg, batch_size=batch_size, progress=captured)
+    timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
+    with stage(bar, "analysis"):
+        return scan_result(lm, prompts, trace, cfg, timings, extra={"generate": generate, "chat": chat})

@@ -79,7 +79,7 @@ def sweep(
 
         from sinkscope.workflows.sweep.executor import run_sweep
 
-        bar = progress_bar(eta=True)
+        bar = progress_bar(eta=True, every=2.0)  # not a terminal: a line per model every 2 s at most
         tasks: dict[str, Any] = {}
         counts: dict[str, tuple[int, int]] = {}
 

@@ -30,32 +30,86 @@ def token_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-def prompts_table(res: ScanLike) -> Table:
-    """One row per prompt: tokens, the primary and its window, and the record counts per class (METHOD.md §3)."""
+#: what the abbreviated columns of the sink table mean (printed under it; METHOD.md §1-§4)
+SINK_TABLE_LEGEND = (
+    "pos = token position; life = lifetime (layers where the key is sink-like); mean s / peak s = mean / max "
+    "sink score (attention the key receives) over those layers; x base = mean s / the baseline of ordinary keys "
+    "(a sink needs >= k); cos(m,h_p) = cosine of the MLP output at birth with the primary's residual; "
+    "||m|| = that MLP output's norm; MLP share = the MLP's part of the residual's move toward the primary at "
+    "birth. Block ranges are inclusive."
+)
+KIND_LABELS = {"secondary": "secondary", "primary": "primary-like", "unclassified": "unclassified"}
+MAX_PROMPT_ROWS = 40
+
+
+def is_bidirectional(res: ScanLike) -> bool:
+    """True for an encoder: the manifest's model.is_causal is False or, in manifests without it,
+    every key is seen by every query at every layer (n_queries = T)."""
+    flag = (res.manifest.get("model") or {}).get("is_causal")
+    if flag is not None:
+        return not bool(flag)
+    return all(int(pt.n_tokens) > 1 and int(pt.n_queries.min()) >= int(pt.n_tokens) for pt in res.prompts)
+
+
+def blocks(first: int, last: int) -> str:
+    """An inclusive block range as printed everywhere: "blocks 11-27"."""
+    return f"blocks {first}-{last}"
+
+
+def _primary_cell(p: int, tok: str, ratio: float, k: float) -> str:
+    cell = f"{p} {token_label(tok)!r}"
+    return cell if ratio >= k else f"none (top-norm {cell}: x{_fmt(ratio, 2)} base)"
+
+
+def prompts_table(res: ScanLike, max_rows: int = MAX_PROMPT_ROWS) -> Table:
+    """One row per prompt (the first `max_rows`): tokens, the primary (METHOD.md §2: the early
+    token of largest norm; "none" when its score is below k x its baseline, so it is no sink),
+    its window (blocks, inclusive), its mean score and x base, and the record counts per class (§3)."""
     t = Table(title=f"sinks per prompt ({res.manifest['model']['ref']}, {res.config.mode} mode)")
-    for col in ("prompt", "tokens", "primary", "window", "secondary", "primary-like", "noise", "unclassified"):
-        t.add_column(col, justify="right" if col not in ("primary", "window") else "left")
+    for col in ("prompt", "tokens", "primary", "window", "primary s", "x base", "secondary", "primary-like",
+                "noise", "unclassified"):
+        t.add_column(col, justify="left" if col in ("primary", "window") else "right")
     sinks = res.sinks
-    for i, p in enumerate(res.prompts):
+    k = float(getattr(res.config, "k", 1.0))
+    n = len(res.prompts)
+    for i, p in enumerate(res.prompts[:max_rows]):
         det = res.findings.detections[i]
         rows = sinks[sinks["prompt"] == i]
+        own = rows[rows["is_primary_position"]]
+        ratio = float(own["score_ratio"].iloc[0]) if len(own) else float("nan")
         counts = rows[~rows["is_primary_position"]]["kind"].value_counts()
-        n_like = int(rows[(~rows["is_primary_position"]) & rows["kind"].eq("primary")].shape[0])
         t.add_row(
             str(i),
             str(p.n_tokens),
-            f"{det.p} {token_label(p.tokens[det.p])!r}",
-            f"blocks {det.window[0]}-{det.window[1] - 1}",
+            _primary_cell(det.p, p.tokens[det.p], ratio, k),
+            blocks(det.window[0], det.window[1] - 1),
+            _fmt(float(own["mean_score"].iloc[0])) if len(own) else "-",
+            _fmt(ratio),
             str(int(counts.get("secondary", 0))),
-            str(n_like),
+            str(int(counts.get("primary", 0))),
             str(int(counts.get("noise", 0))),
             str(int(counts.get("unclassified", 0))),
         )
+    if n > max_rows:
+        t.caption = f"{n - max_rows} more prompts not shown (all in sinks.parquet)"
     return t
 
 
+def _pick(records: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The `top` records to show: each class present keeps its best max(1, top // classes) by mean
+    score, the rest of the rows go to the best remaining; shown by mean score."""
+    ranked = records.sort_values("mean_score", ascending=False, kind="stable")
+    classes = ranked["kind"].unique()
+    quota = max(1, top // max(len(classes), 1))
+    keep = pd.concat([ranked[ranked["kind"] == c].head(quota) for c in classes]) if len(classes) else ranked.head(0)
+    rest = ranked.drop(index=keep.index).head(max(top - len(keep), 0))
+    return pd.concat([keep, rest]).sort_values("mean_score", ascending=False, kind="stable").head(top)
+
+
 def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
-    """The strongest non-noise sink records, by mean score."""
+    """The strongest non-noise records other than the primaries (which `prompts_table` shows, one
+    per prompt): secondary, primary-like and unclassified, each class represented (`_pick`), by
+    mean score; the caption counts what is not shown."""
     cols = [
         ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "kind"),
         ("birth", "birth"), ("death", "death"), ("lifetime", "life"), ("mean_score", "mean s"),
@@ -63,85 +117,160 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
         ("mlp_norm", "||m||"), ("mlp_share", "MLP share"),
     ]
     cols = [(c, h) for c, h in cols if c in sinks.columns]
-    t = Table(title=f"sink records (top {top} non-noise by mean score)")
+    others = sinks[~sinks["is_primary_position"]]
+    cand = others[others["kind"].isin(list(KIND_LABELS))]
+    shown = _pick(cand, top)
+    per_class = ", ".join(f"{KIND_LABELS[c]} {int((cand['kind'] == c).sum())}" for c in KIND_LABELS)
+    t = Table(title=f"sink records other than the primaries (top {top} non-noise by mean score; {per_class})")
     for _, h in cols:
         t.add_column(h, justify="left" if h in ("token", "kind") else "right")
-    keep = sinks[sinks["kind"].isin(["primary", "secondary"])].sort_values("mean_score", ascending=False).head(top)
-    for _, r in keep.iterrows():
+    for _, r in shown.iterrows():
         vals = []
         for c, _ in cols:
             v = r[c]
-            vals.append(repr(token_label(str(v))) if c == "token" else _fmt(v.item() if hasattr(v, "item") else v))
+            if c == "token":
+                vals.append(repr(token_label(str(v))))
+            elif c == "kind":
+                vals.append(KIND_LABELS.get(str(v), str(v)))
+            else:
+                vals.append(_fmt(v.item() if hasattr(v, "item") else v))
         t.add_row(*vals)
+    n_noise = int((others["kind"] == "noise").sum())
+    hidden = len(cand) - len(shown)
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} more not shown (--top N shows more; all in sinks.parquet)")
+    if n_noise:
+        notes.append(f"{n_noise} noise record(s) not shown")
+    if not len(cand):
+        notes.append("no record other than the primaries")
+    t.caption = "; ".join(notes) or None
     return t
 
 
-def _ci(ci: Any) -> str:
+def _ci(ci: Any, note: str | None = None) -> str:
+    if note:
+        return f"({note})"
     return f"[{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]" if ci and ci[0] is not None else ""
 
 
-def findings_lines(summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None) -> list[tuple[str, str]]:
-    """The headline findings as (label, text) rows (METHOD.md §3-§7)."""
+def _corr(label: str, rho: Any, ci: Any, note: str | None, reason: str | None) -> str:
+    if rho is None:
+        return f"{label} undefined ({reason or 'not computed'})"
+    return f"{label} {_fmt(rho, 2)} {_ci(ci, note)}".rstrip()
+
+
+def _primaries_line(s: dict[str, Any], windows: list | None) -> str:
+    """A compact summary of the primaries of all prompts (METHOD.md §2)."""
+    ratios = [r for r in s.get("primary_score_ratio", []) if r is not None]
+    n, bad = s["n_prompts"], s.get("primary_not_sink", [])
+    pos = ", ".join(str(p) for p in s.get("primary_positions", []))
+    text = f"position {pos}" + (f", {blocks(*_window_span(windows))}" if windows else "")
+    if ratios:
+        text += f", x{_fmt(min(ratios), 3)}-{_fmt(max(ratios), 3)} base" if len(ratios) > 1 else f", x{_fmt(ratios[0], 3)} base"
+    if bad:
+        text += (f"; no sink in {len(bad)} of {n} prompt(s) (score below k x baseline: the top-norm token draws "
+                 "no excess attention there)")
+    return text
+
+
+def _window_span(windows: list) -> tuple[int, int]:
+    firsts = sorted({int(w[0]) for w in windows})
+    lasts = sorted({int(w[1]) - 1 for w in windows})
+    return firsts[0], lasts[-1]
+
+
+def findings_lines(
+    summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
+    *, bidirectional: bool = False,
+) -> list[tuple[str, str]]:
+    """The headline findings as (label, text) rows (METHOD.md §3-§7). `windows` are the prompts'
+    primary windows [start, end) (printed inclusive); `bidirectional` adds what an encoder's
+    numbers mean and which are not defined."""
     s = summary
-    rows = [
-        ("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
-         f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"),
-    ]
+    rows = []
+    if bidirectional:
+        rows.append(("attention", "bidirectional (encoder): every key is seen by every query, so a score is the "
+                     "mean over all T queries. Defined: scores, the primary and its window, sink-likeness, sink "
+                     "records, the norm profile. Not defined: the --min-queries rule (never applies), generation "
+                     "and NLL, and the formation columns (MLP output at birth) on post-LN blocks such as BERT's."))
+    rows.append(("primary", _primaries_line(s, windows)))
+    rows.append(("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
+                 f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))
+    if s.get("unclassified_reason"):
+        rows.append(("unclassified", s["unclassified_reason"]))
     if s["n_secondary"]:
+        nl = (_corr("Spearman(||m||, score)", s["spearman_norm_score"], s["spearman_norm_score_ci"],
+                    s.get("spearman_norm_score_ci_note"), s.get("norm_law_reason"))
+              + ", " + _corr("(||m||, lifetime)", s["spearman_norm_lifetime"], s["spearman_norm_lifetime_ci"],
+                             s.get("spearman_norm_lifetime_ci_note"), s.get("norm_law_lifetime_reason"))
+              + f", n={s['norm_law_n']}")
         rows += [
-            ("birth / lifetime", f"median birth block {_fmt(s['median_birth'])} (relative depth {_fmt(s['median_rel_birth'], 2)}), "
+            ("birth / lifetime", f"median birth block {_fmt(s['median_birth'])} (relative depth {_fmt(s['median_rel_birth'], 2)}"
+             " = birth / (L - 1)), "
              f"median lifetime {_fmt(s['median_lifetime'])} blocks"),
             ("forming MLP", f"median cos(m_t^b, h_p^b) {_fmt(s['median_mlp_cos'])} "
              f"(oriented {_fmt(s['median_mlp_cos_oriented'])}); median MLP share of the jump {_fmt(s['median_mlp_share'], 2)}"),
-            ("norm law", f"Spearman(||m||, score) {_fmt(s['spearman_norm_score'], 2)} {_ci(s['spearman_norm_score_ci'])}, "
-             f"(||m||, lifetime) {_fmt(s['spearman_norm_lifetime'], 2)} {_ci(s['spearman_norm_lifetime_ci'])}, n={s['norm_law_n']}"
-             + (f"  ({s['norm_law_reason']})" if s.get("norm_law_reason") else "")),
+            ("norm law", nl),
         ]
-    rows.append(("primary weakening", f"plateau score {_fmt(s['primary_plateau'])}, dip at block {_fmt(s['dip_layer'])} "
-                 f"(x{_fmt(s['dip_ratio'], 2)} of plateau); weakened: {'yes' if s['weakened'] else 'no'}"
-                 + (f", blocks {s['weakened_layers'][0]}-{s['weakened_layers'][-1]}" if s['weakened_layers'] else "")
+    if s.get("dip_layer") is None:
+        dip = f"no dip ({s.get('weakening_reason') or 'undefined'})"
+    else:
+        dip = f"dip at block {s['dip_layer']} (x{_fmt(s['dip_ratio'], 2)} of plateau)"
+    rows.append(("primary weakening", f"plateau score {_fmt(s['primary_plateau'])}, {dip}; weakened: {'yes' if s['weakened'] else 'no'}"
+                 + (f", {blocks(s['weakened_layers'][0], s['weakened_layers'][-1])}" if s['weakened_layers'] else "")
                  + (f"; births within weakened blocks: {_fmt(s['dip_coincides_with_births'], 2)}"
                     if s.get('dip_coincides_with_births') is not None else "")))
-    lv = "; ".join(f"births {x['birth'][0]}-{x['birth'][1]}, lifetimes {x['lifetime'][0]}-{x['lifetime'][1]} ({x['share']:.0%})"
-                   for x in s["levels"])
-    rows.append(("sink levels", f"{s['n_levels']}" + (f": {lv}" if lv else "")))
+    lv = "; ".join(f"L{x.get('level', i)}: births {x['birth'][0]}-{x['birth'][1]}, lifetimes {x['lifetime'][0]}-{x['lifetime'][1]} ({x['share']:.0%})"
+                   for i, x in enumerate(s["levels"]))
+    rows.append(("sink levels", f"{s['n_levels']}" + (f" ({lv})" if lv else "")))
     if massive is not None and len(massive):
         big = massive[massive["over_1000"]] if "over_1000" in massive else massive
         if len(big):
             layers = sorted(big["layer"].unique())
             top = big.sort_values("ratio", ascending=False).iloc[0]
-            win = f"; primary window blocks {windows[0][0]}-{windows[0][1] - 1}" if windows else ""
-            rows.append(("massive activations", f">1000x median in blocks {layers[0]}-{layers[-1]} "
+            win = f"; primary window {blocks(windows[0][0], windows[0][1] - 1)}" if windows else ""
+            rows.append(("massive activations", f">1000x median in {blocks(layers[0], layers[-1])} "
                          f"(top: dim {int(top['dim'])} at position {int(top['position'])}, {top['ratio']:,.0f}x){win}"))
     return rows
 
 
-def findings_block(summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None) -> Table:
+def findings_block(
+    summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
+    *, bidirectional: bool = False,
+) -> Table:
     """`findings_lines` as a two-column rich table."""
     t = Table(title="findings", show_header=False, box=None, title_justify="left")
     t.add_column("what", style="bold")
     t.add_column("value")
-    for label, text in findings_lines(summary, massive, windows):
+    for label, text in findings_lines(summary, massive, windows, bidirectional=bidirectional):
         t.add_row(label, text)
     return t
 
 
 def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
-    """What `sinkscope scan` prints: the prompts table, the top sink records and the findings block."""
+    """What `sinkscope scan` prints: the prompts table (one primary per prompt), the top other
+    sink records with the legend of their columns, and the findings block."""
     console.print(prompts_table(res))
-    console.print(sinks_table(res.sinks, top=top))
+    table = sinks_table(res.sinks, top=top)
+    if table.row_count:
+        console.print(table)
+        console.print(f"[dim]{SINK_TABLE_LEGEND}[/]", highlight=False)
+    else:
+        console.print(f"sink records: none other than the primaries ({table.caption})", highlight=False)
     windows = [d.window for d in res.findings.detections]
-    console.print(findings_block(res.summary(), res.findings.massive, windows))
+    console.print(findings_block(res.summary(), res.findings.massive, windows, bidirectional=is_bidirectional(res)))
 
 
 def print_levels(levels: Levels, console: Console) -> None:
     """The sink levels (METHOD.md §7) as a table."""
-    t = Table(title=f"sink levels ({len(levels.levels)} found over {levels.n_sinks} secondary sinks)")
+    t = Table(title=f"sink levels ({len(levels.levels)} found over {levels.n_sinks} secondary sinks)",
+              caption="level ids as in findings.json, the scan's findings and the figures; ranges inclusive")
     for col in ("level", "births", "lifetimes", "share", "count", "top tokens"):
         t.add_column(col)
     for i, lv in enumerate(levels.levels):
         t.add_row(
-            str(i),
+            f"L{i}",
             f"{lv.birth_range[0]}-{lv.birth_range[1]}",
             f"{lv.lifetime_range[0]}-{lv.lifetime_range[1]}",
             f"{lv.share:.0%}",

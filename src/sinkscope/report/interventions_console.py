@@ -138,6 +138,13 @@ def intervention_table(res: InterventionLike) -> Table:
 
 def print_intervention(res: InterventionLike, console: Console) -> None:
     console.print(intervention_table(res))
+    kinds = set(res.targets["kind_before"].astype(str)) if len(res.targets) else set()
+    if kinds and kinds <= {"none", "noise"} and not str(res.mode).startswith("induce"):
+        console.print(
+            f"[yellow]note[/]: no edited token is a sink in the clean run (class {', '.join(sorted(kinds))}), so "
+            "there is no sink to remove; `sinkscope scan` lists the secondary sinks (position, birth block).",
+            highlight=False,
+        )
     s = res.intervention_summary()
     console.print(
         f"secondary sinks in the text: {s['n_secondary_before']} -> {s['n_secondary_after']}; "
@@ -148,6 +155,8 @@ def print_intervention(res: InterventionLike, console: Console) -> None:
 
 def auto_table(a: AutoLike, top: int = 40) -> Table:
     t = Table(title=f"every secondary sink, edited at its birth block (before -> after; first {top} rows)")
+    if len(a.table) > top:
+        t.caption = f"{len(a.table) - top} more not shown (all in auto.parquet with --out)"
     for col in ("prompt", "pos", "token", "block", "mode", "class", "lifetime", "mean s", "primary s", "dNLL mean", "dNLL max"):
         t.add_column(col, justify="left" if col in ("token", "mode", "class") else "right")
     for _, r in a.table.head(top).iterrows():

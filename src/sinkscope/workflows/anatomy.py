@@ -191,6 +191,7 @@ def anatomy(
     layer: int | None = None,
     *,
     config: AnatomyConfig | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     **options: Any,
 ) -> AnatomyRun:
     """§9 on a scan: `anatomy(lm, res_or_run_dir, layer=b)`.
@@ -207,15 +208,22 @@ def anatomy(
                  m_p = mean over prompts of mlp_cand[b, p] from the scan.
     The MLP contributions the probe reads are checked against the scan's ||m_t^b|| (mlp_norm):
     a relative difference above 5% means the run came from another model or dtype (InputError).
+    `progress(stage, done, total)` is called at the start (0) and end (total) of each stage: the
+    re-run ("re-run N prompt(s) to block b") and the analysis ("probe and directions").
     """
     cfg = _config(config, options)
+    tick = progress or (lambda stage, done, total: None)
     res, run_dir = _load(res_or_run_dir)
     b = resolve_layer(res, layer)
     _check_model(lm, res)  # after the run-only errors, so those need no model
     born = res.sinks[(res.sinks["kind"] == "secondary") & (res.sinks["birth"] == b)]
     plan = _plan(res, b, born, cfg)
     pos_list, grp = plan.positions()
+    rerun = f"re-run {len(plan.ids)} prompt(s) to block {b}"
+    tick(rerun, 0, len(plan.ids))
     got = gather_mlp_io(lm, plan.ids, b, pos_list)
+    tick(rerun, len(plan.ids), len(plan.ids))
+    tick("probe and directions", 0, 1)
     rel_err = _mlp_norm_error(res, plan, got, b, lm)
     x_primary = np.mean(
         [got.x[(got.prompt == k) & (grp == "primary")][0].astype(np.float64) for k in range(len(plan.prompts))],
@@ -227,6 +235,7 @@ def anatomy(
         m_primary, m_source = got.m[grp == "primary"].astype(np.float64).mean(axis=0), "probe"
     core = anatomy_core(got.x[grp == "sink"], got.x[grp == "non-sink"], LayerMlp(lm, b), x_primary, m_primary, cfg, layer=b)
     out = AnatomyRun(**{f.name: getattr(core, f.name) for f in fields(core)})
+    tick("probe and directions", 1, 1)
 
     # samples with provenance, in the core's order (sinks, then non-sinks)
     order = np.concatenate([np.flatnonzero(grp == "sink"), np.flatnonzero(grp == "non-sink")])

@@ -152,6 +152,22 @@ class ScanResult:
             manifest["analysis_defaulted"] = defaulted
         return cls(trace, analyze(prompts, cfg), cfg, manifest)
 
+    def __repr__(self) -> str:
+        """A one-line summary (model, prompts, tokens, record counts per class), not the arrays."""
+        return f"{type(self).__name__}({self._repr_fields()})"
+
+    def _repr_fields(self) -> str:
+        model = (self.manifest.get("model") or {}).get("ref", "?")
+        n_tokens = sum(p.n_tokens for p in self.prompts)
+        kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
+        counts = ", ".join(
+            f"{label}={int(kinds.get(kind, 0))}"
+            for label, kind in (("secondary", "secondary"), ("primary_like", "primary"), ("noise", "noise"),
+                                ("unclassified", "unclassified"))
+        )
+        return (f"model={model!r}, mode={self.config.mode!r}, prompts={len(self.prompts)}, tokens={n_tokens}, "
+                f"layers={self.findings.n_layers}, {counts}")
+
     def _repr_html_(self) -> str:
         try:
             from sinkscope.report.html import notebook_html
@@ -195,6 +211,7 @@ def build_manifest(
             "n_heads": info.n_heads,
             "n_kv_heads": info.n_kv_heads,
             "hidden_size": info.hidden_size,
+            "is_causal": info.is_causal,  # False: an encoder (bidirectional attention)
             "adds_bos": info.adds_bos,
             "source": info.source,
             "source_hash": info.source_hash or _hash_source(info.source),

@@ -50,7 +50,10 @@ def test_bad_mode_names_input_and_allowed(text, needle):
         parse_mode(text)
     msg = str(e.value)
     assert needle in msg
-    assert "project-out" in msg or "NORM" in msg  # the allowed forms are listed
+    assert repr(text) in msg or text in msg  # names what the user typed
+    if needle == "not a valid intervention":  # an unknown name: every allowed form is listed
+        for form in ("project-out", "zero", "rescale:NORM", "induce:ALPHA"):
+            assert form in msg, (form, msg)
 
 
 def test_parse_grid():

@@ -164,3 +164,21 @@ def test_paper_mode_parity_on_a_long_smollm2_capture(smollm2, long_text):
     res = capture_traces(smollm2, [rec], AnalysisConfig(n_boot=50), sha256="x")
     for tau in (0.9, 0.7):
         _parity(res, tau)
+
+
+def test_cli_rejects_a_bad_protocol_or_stage(tmp_path):
+    from typer.testing import CliRunner
+
+    from sinkscope.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["reproduce", "--protocol", "longer", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "--protocol must be short or long" in r.output
+    r = runner.invoke(app, ["reproduce", "--protocol", "long", "--stages", "analyse,plot", "--out", str(tmp_path),
+                            "--traces", str(tmp_path / "t"), "--threads", "1"])
+    assert r.exit_code != 0 and "--stages must be a subset of generate, analyse" in r.output
+    r = runner.invoke(app, ["reproduce", "--protocol", "long", "--models", "gpt-9", "--out", str(tmp_path),
+                            "--threads", "1"])
+    assert r.exit_code != 0 and "no long-protocol plan for gpt-9" in r.output
+    r = runner.invoke(app, ["reproduce", "--protocol", "long", "--quick", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "belong to the short protocol" in r.output

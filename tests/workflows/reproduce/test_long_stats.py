@@ -51,9 +51,9 @@ def test_regions_samples_and_matrix():
     assert w["samples_with_secondary"]["template"]["n"] == 1 and w["samples_with_secondary"]["prompt"]["n"] == 2
     assert w["samples_with_any_secondary"] == {"n": 2, "of": 2}
     gen = w["regions"]["generated"]
-    # births 7 and 0 of L = 24: rel_birth = birth / L (the analysis' convention)
-    assert gen["rel_birth"]["min"] == 0.0 and gen["rel_birth"]["max"] == pytest.approx(7 / 24)
-    assert gen["rel_birth_hist"] == [1, 0, 1] + [0] * 7
+    # births 7 and 0 of L = 24: rel_birth = birth / (L - 1) (the analysis' convention)
+    assert gen["rel_birth"]["min"] == 0.0 and gen["rel_birth"]["max"] == pytest.approx(7 / 23)
+    assert gen["rel_birth_hist"] == [1, 0, 0, 1] + [0] * 6
     assert gen["lifetime_over_L"]["median"] == pytest.approx(6 / 24)
     assert sorted(t[1] for t in gen["top_tokens"]) == [164, 170]  # token ids (synth: position + 100)
     assert {t[0] for t in gen["top_tokens"]} == {".", ","}

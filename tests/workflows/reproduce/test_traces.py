@@ -22,7 +22,7 @@ from sinkscope.workflows.reproduce.traces import (
 )
 from tests.capture.archs import ToyTokenizer, build
 
-# the fields of the traces scripts/long_traces.py wrote (/work/longrun/traces/<model>.jsonl)
+# the fields of the traces scripts/long_traces.py wrote (TRACES/<model>.jsonl)
 STORED = {"id": "math-001", "model": "m", "chat": True, "n_prompt_tokens": 3, "n_generated": 2, "seed": 1752457581,
           "sampling": {"do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.1},
           "eos_suppressed_until": 2, "generate_s": 1.5, "torch_threads": 1, "token_ids": [1, 5, 6, 7, 8]}

@@ -117,7 +117,7 @@ def test_summarize_exact_values(store):
     assert list(s.index) == ["a", "b"] and list(s.columns) == [c for c, _, _ in SUMMARY_COLUMNS]
     a, b = s.loc["a"], s.loc["b"]
     assert (a["ref"], a["n_layers"], a["n_prompts"], a["n_skipped"], a["n_tokens"]) == ("org/model-a", 6, 3, 1, 600)
-    assert (a["primary_positions"], a["primary_window"]) == ("0,1", "[1, 4)")
+    assert (a["primary_positions"], a["primary_window"]) == ("0,1", "1-3")
     assert a["window_share"] == pytest.approx(2 / 3)
     assert a["n_secondary"] == 6 and a["secondary_per_1k_tokens"] == pytest.approx(10.0)
     assert a["median_birth"] == 3.0 and a["median_rel_birth"] == pytest.approx(0.6) and a["median_lifetime"] == 2.0
@@ -131,7 +131,7 @@ def test_summarize_exact_values(store):
     assert a["dip_ratio"] == pytest.approx(3 / 7) and a["weakened"] == True  # noqa: E712 - numpy bool
     assert a["n_levels"] == 2  # cells (1,4) (2,3) (2,4) and (4,1) (5,1): two clusters
     assert (b["ref"], b["n_layers"], b["n_prompts"], b["n_skipped"], b["n_tokens"]) == ("b|ref", 4, 1, 1, 50)
-    assert (b["primary_positions"], b["primary_window"], b["window_share"]) == ("0", "[0, 2)", 1.0)
+    assert (b["primary_positions"], b["primary_window"], b["window_share"]) == ("0", "0-1", 1.0)
     assert b["n_secondary"] == 0 and b["secondary_per_1k_tokens"] == 0.0 and b["norm_law_n"] == 0
     for col in ("median_birth", "median_rel_birth", "median_lifetime", "median_mlp_cos", "spearman_norm_score"):
         assert math.isnan(b[col]), col
@@ -156,7 +156,7 @@ def test_model_with_no_completed_prompt(store):
     for col in ("primary_positions", "primary_window", "window_share", "primary_plateau", "dip_layer", "weakened"):
         assert pd.isna(c[col]), col
     shown = dict(display_rows(summarize(sinks, layers, records, params)))
-    assert shown["primary window [start, end)"] == ["[1, 4)", "[0, 2)", "-"] and shown["tokens"][2] == "0"
+    assert shown["primary window (blocks, inclusive)"] == ["1-3", "0-1", "-"] and shown["tokens"][2] == "0"
 
 
 EXPECTED_ROWS = [
@@ -166,7 +166,7 @@ EXPECTED_ROWS = [
     ("prompts skipped", ["1", "1"]),
     ("tokens", ["600", "50"]),
     ("primary position(s)", ["0,1", "0"]),
-    ("primary window [start, end)", ["[1, 4)", "[0, 2)"]),
+    ("primary window (blocks, inclusive)", ["1-3", "0-1"]),
     ("prompts with that window", ["67%", "100%"]),
     ("secondary sinks", ["6", "0"]),
     ("secondary sinks / 1k tokens", ["10.00", "0.00"]),

@@ -217,6 +217,11 @@ class InterventionResult(ScanResult):
     targets: pd.DataFrame
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """A one-line summary: the edit, then the intervened run's `ScanResult` summary."""
+        return (f"InterventionResult(mode={self.mode!r}, layer={self.layer}, positions={self.positions}, "
+                f"{self._repr_fields()})")
+
     @property
     def intervened(self) -> ScanResult:
         """The intervened run as a plain `ScanResult` (shares trace, findings and manifest)."""

@@ -49,7 +49,8 @@ class InterventionSpec:
             raise InputError(f"intervention kind {self.kind!r} is not valid; allowed: {ALLOWED}.")
         if self.kind in ("rescale", "induce"):
             if self.value is None or not math.isfinite(float(self.value)):
-                raise InputError(f"mode {self.kind} needs a finite number; allowed: {ALLOWED}.")
+                got = "no number" if self.value is None else f"'{self.kind}:{self.value}'"
+                raise InputError(f"mode {self.kind} needs a finite number (got {got}); allowed: {ALLOWED}.")
             if self.kind == "rescale" and self.value < 0:
                 raise InputError(f"mode rescale:{self.value:g} has a negative norm; NORM must be >= 0.")
         elif self.value is not None:

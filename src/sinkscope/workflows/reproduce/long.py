@@ -31,14 +31,14 @@ from sinkscope.workflows.reproduce.long_figures import write_long_figures
 from sinkscope.workflows.reproduce.long_render import LONG_RESULTS, document, read_results
 from sinkscope.workflows.reproduce.long_stats import Grid, sensitivity, sensitivity_summary, where_summary
 from sinkscope.workflows.reproduce.plans import choose_threads
+from sinkscope.workflows.reproduce.run import _environment
 from sinkscope.workflows.reproduce.traces import (
     Sampling,
     TraceRecord,
     TraceStore,
     generate_traces,
     math_problems,
-    read_traces,
-    traces_hash,
+    read_store,
 )
 
 if TYPE_CHECKING:
@@ -139,10 +139,9 @@ def model_entry(name: str, res: ScanResult, records: Sequence[TraceRecord], grid
 def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig, grid: Grid, *,
                   load: Loader, log: LogFn = print) -> dict[str, Any]:
     """The analysis stage of one model (resumes from the cached capture, see module docstring)."""
-    records = read_traces(traces_path)
+    records, sha = read_store(traces_path)
     if not records:
         return {"name": name, "status": "not run", "reason": f"no traces in {traces_path}"}
-    sha = traces_hash(traces_path)
     mwork = work / Path(name).name
     t0 = time.perf_counter()
     res = cached_scan(mwork, sha)
@@ -188,8 +187,6 @@ def reproduce_long(
     """Run the long protocol's `stages` (module docstring) on `models` (default: the catalog
     decoders of `LONG_PLANS`; `plans` gives traces per model) and, after the analysis stage, write
     the results, figures and document. Returns the run dict (empty "models" without analysis)."""
-    import torch
-
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         raise InputError(f"--stages must be a subset of {', '.join(STAGES)} (got {', '.join(stages) or 'nothing'}).")
@@ -198,6 +195,8 @@ def reproduce_long(
     unknown = [m for m in names if m not in plans]
     if unknown:
         raise InputError(f"no long-protocol plan for {', '.join(unknown)}; use {', '.join(plans)}.")
+    import torch
+
     out, work, traces = Path(out), Path(work), Path(traces)
     n_threads = choose_threads(threads)
     torch.set_num_threads(n_threads)
@@ -208,7 +207,8 @@ def reproduce_long(
     if "generate" in stages:
         for m in names:
             store = TraceStore.for_model(traces, m)
-            todo = [p for p in math_problems(plans[m]) if p[0] not in {r.id for r in store.recover()}]
+            have = {r.id for r in store.recover()}
+            todo = [p for p in math_problems(plans[m]) if p[0] not in have]
             if not todo:
                 log(f"[{m}] {plans[m]} traces in {store.path}: nothing to generate")
                 continue
@@ -222,6 +222,8 @@ def reproduce_long(
     if "analyse" not in stages:
         return run
     work.mkdir(parents=True, exist_ok=True)
+    if not (work / ".gitignore").exists():
+        (work / ".gitignore").write_text("# sinkscope reproduce --protocol long work folder: captures, not committed\n*\n")
     entries = [analyse_model(m, TraceStore.for_model(traces, m).path, work, cfg, grid, load=load, log=log)
                for m in names]
     run = {
@@ -231,6 +233,7 @@ def reproduce_long(
         "traces": str(traces),
         "n_tokens": n_tokens,
         "threads": n_threads,
+        "environment": _environment(n_threads),
         "config": cfg.to_dict(),
         "grid": grid.to_dict(),
         "models": entries,

@@ -199,7 +199,7 @@ class LongPage:
     created: str
     minutes: float
     n_tokens: int
-    threads: Any
+    env: dict[str, Any]  # cpus, threads, python, torch, transformers, sinkscope ('?' when unknown)
     sampling: dict[str, Any]
     grid: dict[str, Any]
     answers: list[str]
@@ -222,7 +222,8 @@ def build_long_page(run: dict[str, Any]) -> LongPage:
         created=run.get("created", "?"),
         minutes=(run.get("timings") or {}).get("total_s", 0) / 60,
         n_tokens=int(run.get("n_tokens") or 0),
-        threads=run.get("threads", "?"),
+        env={k: (run.get("environment") or {}).get(k, "?")
+             for k in ("cpus", "threads", "python", "torch", "transformers", "sinkscope")},
         sampling=ok[0]["setup"]["sampling"] if ok else {},
         grid=run.get("grid") or {},
         answers=answers(run),

@@ -10,7 +10,7 @@ n_prompt prompt tokens, with S the length of the token-id prefix common to all t
     prompt     S <= t < n_prompt          (the rest of the prompt: the problem statement)
     generated  t >= n_prompt              (the sampled continuation)
 
-Relative depth is the analysis package's rel_birth = birth / L (`analysis.detection.detect`),
+Relative depth is the analysis package's rel_birth = birth / (L - 1) (`analysis.detection.detect`),
 lifetimes are also given as lifetime / L, so both compare with the paper's block numbers (22 / 48).
 """
 

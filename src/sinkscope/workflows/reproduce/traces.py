@@ -170,18 +170,25 @@ def _complete_lines(path: Path) -> list[str]:
     return good
 
 
+def read_store(path: str | Path) -> tuple[list[TraceRecord], str]:
+    """(records, sha256) of a trace file from one read: its complete records in file order
+    (read-only: a torn last line is skipped, not removed, so a file being appended to can be read)
+    and the sha256 of those lines, each + '\\n' (the analysis' cache key)."""
+    lines = _complete_lines(Path(path))
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode("utf-8") + b"\n")
+    return [TraceRecord.from_dict(json.loads(x)) for x in lines], h.hexdigest()
+
+
 def read_traces(path: str | Path) -> list[TraceRecord]:
-    """The complete records of a trace file, in file order (read-only: a torn last line is skipped,
-    not removed, so a file being appended to can be read)."""
-    return [TraceRecord.from_dict(json.loads(x)) for x in _complete_lines(Path(path))]
+    """The complete records of a trace file (`read_store`)."""
+    return read_store(path)[0]
 
 
 def traces_hash(path: str | Path) -> str:
-    """sha256 of the complete lines of a trace file (a torn last line does not count), each + '\\n'."""
-    h = hashlib.sha256()
-    for line in _complete_lines(Path(path)):
-        h.update(line.encode("utf-8") + b"\n")
-    return h.hexdigest()
+    """sha256 of the complete lines of a trace file (`read_store`; a torn last line does not count)."""
+    return read_store(path)[1]
 
 
 @dataclass(frozen=True)

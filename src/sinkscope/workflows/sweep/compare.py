@@ -30,7 +30,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("n_skipped", "prompts skipped", "d"),
     ("n_tokens", "tokens", "d"),
     ("primary_positions", "primary position(s)", "s"),
-    ("primary_window", "primary window [start, end)", "s"),
+    ("primary_window", "primary window (blocks, inclusive)", "s"),
     ("window_share", "prompts with that window", "%"),
     ("n_secondary", "secondary sinks", "d"),
     ("secondary_per_1k_tokens", "secondary sinks / 1k tokens", ".2f"),
@@ -80,7 +80,7 @@ def summarize(
             row["primary_positions"] = ",".join(str(int(p)) for p in sorted(set(ok["primary_position"])))
             windows = Counter(zip(ok["window_start"].astype(int), ok["window_end"].astype(int)))
             (w0, w1), count = min(windows.items(), key=lambda kv: (-kv[1], kv[0]))
-            row["primary_window"] = f"[{w0}, {w1})"
+            row["primary_window"] = f"{w0}-{w1 - 1}"  # inclusive, as every printed block range
             row["window_share"] = count / len(ok)
         else:
             row.update(primary_positions=None, primary_window=None, window_share=float("nan"))

@@ -17,22 +17,19 @@ Executors:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import os
-import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sinkscope.analysis.config import AnalysisConfig
-from sinkscope.core.errors import InputError, SinkscopeError
+from sinkscope.core.errors import InputError
 from sinkscope.core.hashing import sha256_file
 from sinkscope.workflows.outputs import result_kind
+from sinkscope.workflows.sweep.ray_executor import run_ray
 from sinkscope.workflows.sweep.store import (
     STORE_FORMAT,
     STORE_VERSION,
@@ -45,74 +42,25 @@ from sinkscope.workflows.sweep.store import (
     remove_tree,
     unique_labels,
 )
+from sinkscope.workflows.sweep.units import (
+    Pending,
+    Progress,
+    RunOptions,
+    SweepReport,
+    Unit,
+    run_local,
+    run_units,
+)
 
 if TYPE_CHECKING:
     from sinkscope.capture.inputs import Skipped
 
+__all__ = ["EXECUTORS", "ON_ERROR", "Progress", "RunOptions", "SweepReport", "Unit", "run_sweep", "run_units"]
+
 EXECUTORS = ("local", "ray")
 ON_ERROR = ("fail", "skip")
 
-# progress(model_label, done, total, stage): stage is "pending", "loading", "scanning", "done".
-Progress = Callable[[str, int, int, str], None]
 ModelArg = Any  # a reference load_model understands (str / PathLike), or a LoadedModel
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One (model, prompt) of a sweep."""
-
-    label: str
-    ref: str
-    key: str
-    index: int  # position of the prompt in the prompt list (0-based)
-    source: str  # "prompts.jsonl:12"
-    text: str
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The options both executors need besides the config (see `run_sweep` for each)."""
-
-    dtype: str = "float32"
-    generate: int = 0
-    chat: bool = False
-    on_error: str = "fail"
-    ray_address: str | None = None
-    shard_size: int = 8
-    num_cpus: int | None = None
-
-
-@dataclass
-class SweepReport:
-    """What `run_sweep` did.
-
-    n_units      model x (distinct) prompt pairs of the sweep.
-    n_already    complete before this run (not recomputed).
-    n_ran        computed by this run; n_skipped: skipped (--on-error skip) by this run.
-    skipped      one message per skipped prompt ("model 'x': p.jsonl:3 is 9000 tokens long ...").
-    bad_lines    prompt-file lines skipped by --on-error skip ("p.jsonl:4").
-    skipped_lines  the same lines with the reason ({"source": "p.jsonl:4", "reason": "..."}), as
-                 sweep.json records them under prompts.skipped_lines.
-    duplicates   prompts whose text repeats an earlier one (scanned once).
-    """
-
-    out: Path
-    executor: str
-    models: list[str]
-    n_prompts: int
-    n_units: int
-    n_already: int = 0
-    n_ran: int = 0
-    n_skipped: int = 0
-    skipped: list[str] = field(default_factory=list)
-    bad_lines: list[str] = field(default_factory=list)
-    skipped_lines: list[dict[str, str]] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    @property
-    def n_done(self) -> int:
-        return self.n_already + self.n_ran + self.n_skipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,274 +133,6 @@ def _resolve_models(models: ModelArg | Sequence[ModelArg] | Mapping[str, ModelAr
     if len(set(labels)) != len(labels):
         raise InputError(f"model labels must be distinct (got {labels}).")
     return list(zip(labels, refs, objs))
-
-
-# ---------------------------------------------------------------------------------------------
-# The work of one model over some prompts (shared by both executors)
-# ---------------------------------------------------------------------------------------------
-
-
-def run_units(
-    lm: Any,
-    units: Sequence[Unit],
-    store: SweepStore,
-    cfg: AnalysisConfig,
-    *,
-    generate: int = 0,
-    chat: bool = False,
-    on_error: str = "fail",
-    executor: str = "local",
-    on_unit: Callable[[Unit, str, str | None], None] | None = None,
-) -> None:
-    """Scan `units` (all of one model, `lm`) and write each to the store.
-
-    Lengths are checked for all units before any is scanned, so a prompt over the model's
-    context fails (or, with on_error="skip", is recorded as skipped) before work starts.
-    `on_unit(unit, status, message)` is called with status "done", "skipped" or "already".
-    """
-    from sinkscope.capture.inputs import tokenize
-    from sinkscope.workflows.scan import scan
-
-    def note(u: Unit, status: str, msg: str | None = None) -> None:
-        if on_unit is not None:
-            on_unit(u, status, msg)
-
-    limit = lm.info.max_context
-    ok: list[Unit] = []
-    for u in units:
-        n = len(tokenize(lm, u.text, chat=chat))
-        problem = None
-        if limit is not None and n + generate > limit:
-            problem = (
-                f"is {n} tokens long" + (f" (+{generate} to generate)" if generate else "")
-                + f", over the {limit}-token context of '{u.ref}'"
-            )
-        elif n < 2:
-            problem = f"has {n} token(s) (sinks need at least 2)"
-        if problem is None:
-            ok.append(u)
-            continue
-        msg = f"prompt {u.source} {problem}"
-        if on_error == "skip":
-            store.write_skipped(u.label, u.key, _base_record(u, executor), msg)
-            note(u, "skipped", f"model '{u.label}': {msg}")
-            continue
-        raise InputError(f"model '{u.label}': {msg}; shorten or split it, or pass --on-error skip to skip such prompts.")
-    for u in ok:
-        if store.read_record(u.label, u.key) is not None:  # done meanwhile (e.g. a retried Ray task)
-            note(u, "already")
-            continue
-        try:
-            res = scan(lm, [(u.text, u.source)], config=cfg, chat=chat, generate=generate)
-        except SinkscopeError as e:
-            raise type(e)(f"model '{u.label}', prompt {u.source}: {e}") from e
-        _write_result(store, u, res, executor)
-        note(u, "done")
-
-
-def _base_record(u: Unit, executor: str) -> dict[str, Any]:
-    return {
-        "ref": u.ref,
-        "prompt_index": u.index,
-        "source": u.source,
-        "executor": executor,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
-
-
-def _write_result(store: SweepStore, u: Unit, res: Any, executor: str) -> None:
-    def tag(df):
-        df = df.copy()
-        df["prompt"] = u.index
-        df.insert(1, "prompt_key", u.key)
-        df.insert(2, "source", u.source)
-        return df
-
-    pt = res.prompts[0]
-    det = res.findings.detections[0]
-    sinks = tag(res.sinks)
-    man = res.manifest
-    record = {
-        **_base_record(u, executor),
-        "n_tokens": pt.n_tokens,
-        "n_prompt_tokens": man["prompts"][0]["n_prompt_tokens"],
-        "n_layers": res.findings.n_layers,
-        "primary_position": int(det.p),
-        "window": [int(det.window[0]), int(det.window[1])],
-        "n_sinks": len(sinks),
-        "n_secondary": int((sinks["kind"] == "secondary").sum()),
-        "model_info": man["model"],
-        "dtype": man["dtype"],
-        "versions": {"sinkscope": man["sinkscope_version"], **man["versions"]},
-        "timings": man["timings"],
-    }
-    store.write_unit(u.label, u.key, sinks, tag(res.layers), pt.save, record)
-
-
-# ---------------------------------------------------------------------------------------------
-# Executors
-# ---------------------------------------------------------------------------------------------
-
-
-def _run_local(
-    store: SweepStore,
-    models: list[tuple[str, str, Any]],
-    pending: dict[str, list[Unit]],
-    totals: dict[str, int],
-    done: dict[str, int],
-    cfg: AnalysisConfig,
-    opts: RunOptions,
-    report: SweepReport,
-    progress: Progress | None,
-) -> None:
-    from sinkscope.models.loading import load_model
-
-    def on_unit(u: Unit, status: str, msg: str | None) -> None:
-        done[u.label] += 1
-        if status == "done":
-            report.n_ran += 1
-        elif status == "skipped":
-            report.n_skipped += 1
-            report.skipped.append(msg or "")
-        elif status == "already":
-            report.n_already += 1
-        if progress:
-            progress(u.label, done[u.label], totals[u.label], "scanning")
-
-    for label, ref, obj in models:
-        units = pending[label]
-        if not units:
-            continue
-        if progress:
-            progress(label, done[label], totals[label], "loading")
-        lm = obj if not isinstance(obj, str) else load_model(ref, dtype=opts.dtype)
-        try:
-            if progress:
-                progress(label, done[label], totals[label], "scanning")
-            run_units(lm, units, store, cfg, generate=opts.generate, chat=opts.chat,
-                      on_error=opts.on_error, executor="local", on_unit=on_unit)
-        finally:
-            if isinstance(obj, str):
-                del lm
-                gc.collect()
-        if progress:
-            progress(label, done[label], totals[label], "done")
-
-
-def _ray_shard(ref: str, label: str, dtype: str, units: list[Unit], root: str, cfg_dict: dict,
-               generate: int, chat: bool, on_error: str) -> list[tuple[str, str, str | None]]:
-    """Body of one Ray task: load the model, scan the shard, write parts + completion records."""
-    from sinkscope.models.loading import load_model
-
-    out: list[tuple[str, str, str | None]] = []
-    lm = load_model(ref, dtype=dtype)
-    run_units(lm, units, SweepStore(root), AnalysisConfig.from_dict(cfg_dict), generate=generate, chat=chat,
-              on_error=on_error, executor="ray", on_unit=lambda u, s, m: out.append((u.key, s, m)))
-    return out
-
-
-def _ray_error(e: BaseException) -> BaseException:
-    """The user-facing error behind a Ray exception (the task's own SinkscopeError when it has one)."""
-    cause = getattr(e, "cause", None)
-    if isinstance(cause, SinkscopeError):
-        return type(cause)(str(cause))
-    if isinstance(e, SinkscopeError):
-        return SinkscopeError(str(e).splitlines()[-1] if str(e) else type(e).__name__)
-    name = type(e).__name__
-    return SinkscopeError(
-        f"a Ray task failed ({name}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}); "
-        "completed prompts are kept: re-run the same command to resume."
-    )
-
-
-def _run_ray(
-    store: SweepStore,
-    models: list[tuple[str, str, Any]],
-    pending: dict[str, list[Unit]],
-    totals: dict[str, int],
-    done: dict[str, int],
-    cfg: AnalysisConfig,
-    opts: RunOptions,
-    report: SweepReport,
-    progress: Progress | None,
-) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise InputError(
-            "--executor ray needs Ray, which is not installed: pip install 'sinkscope[ray]' (or pip install ray)."
-        ) from None
-    if not any(pending.values()):
-        return
-    started = False
-    if not ray.is_initialized():
-        import logging
-
-        try:
-            if opts.ray_address:
-                ray.init(address=opts.ray_address, logging_level=logging.WARNING)
-            else:
-                ray.init(num_cpus=opts.num_cpus or 2, include_dashboard=False, logging_level=logging.WARNING,
-                         log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            where = opts.ray_address or "a local Ray instance"
-            raise InputError(f"cannot start or reach Ray at {where} ({e}); check --ray-address.") from None
-        started = True
-    task = ray.remote(num_cpus=1)(_ray_shard)
-    futures: dict[Any, tuple[str, list[Unit]]] = {}
-    root = str(store.root.resolve())
-    try:
-        for label, ref, _ in models:
-            units = pending[label]
-            for i in range(0, len(units), opts.shard_size):
-                shard = units[i : i + opts.shard_size]
-                fut = task.remote(ref, label, opts.dtype, shard, root, cfg.to_dict(),
-                                  opts.generate, opts.chat, opts.on_error)
-                futures[fut] = (label, shard)
-            if progress and units:
-                progress(label, done[label], totals[label], "scanning")
-        remaining = list(futures)
-        while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1, timeout=0.5)
-            for fut in ready:
-                label, shard = futures[fut]
-                try:
-                    results = ray.get(fut)
-                except Exception as e:  # noqa: BLE001 - RayTaskError wraps the task's exception
-                    raise _ray_error(e) from None
-                for _key, status, msg in results:
-                    if status == "done":
-                        report.n_ran += 1
-                    elif status == "skipped":
-                        report.n_skipped += 1
-                        report.skipped.append(msg or "")
-                    else:
-                        report.n_already += 1
-            if progress:
-                for label, _, _ in models:
-                    if pending[label]:
-                        n = _count_files(store, label)
-                        progress(label, min(n, totals[label]), totals[label], "scanning")
-    except BaseException:
-        for fut in futures:
-            with contextlib.suppress(Exception):  # already finished or gone
-                ray.cancel(fut, force=True)
-        raise
-    finally:
-        if started:
-            ray.shutdown()
-    if progress:
-        for label, _, _ in models:
-            progress(label, totals[label], totals[label], "done")
-
-
-def _count_files(store: SweepStore, label: str) -> int:
-    folder = store.root / "done" / label
-    try:
-        return sum(1 for e in os.scandir(folder) if e.name.endswith(".json") and not e.name.startswith("."))
-    except OSError:
-        return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,8 +320,8 @@ def run_sweep(
                     progress(lab, done[lab], totals[lab], "pending" if pending[lab] else "done")
             opts = RunOptions(dtype=str(dtype), generate=generate, chat=bool(chat), on_error=on_error,
                               ray_address=ray_address, shard_size=shard_size, num_cpus=num_cpus)
-            run = _run_ray if executor == "ray" else _run_local
-            run(store, resolved, pending, totals, done, cfg, opts, report, progress)
+            work = Pending(store, resolved, pending, totals, done, cfg, opts, report, progress)
+            (run_ray if executor == "ray" else run_local)(work)
             if report.n_units and report.n_skipped == report.n_units:
                 raise InputError(
                     f"every (model, prompt) pair was skipped ({report.skipped[0]}"
