@@ -6,7 +6,7 @@
     res.sinks; res.scores(0); res.tokens(0); res.save("out"); sinkscope.ScanResult.load("out")
 
 Layers (data flows one way): models -> capture (Trace) -> analysis (Findings) -> report.
-The quantities are specified in METHOD.md (cited by section in every docstring).
+The quantities are specified in docs/method.md (cited by section in every docstring).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Every quantity the analysis reads is planted so that the expected result is know
   layer-mean score `score` there (background elsewhere), and its MLP output at birth has norm
   1000 x score, cos 0.98 (x sign) with h_p, so the norm law is planted perfectly monotone;
 - background tokens have |cos| <= 0.5 with the primary and a layer-mean score `background`
-  (`late_score` from `late_start` on: the inflated late keys of METHOD pitfalls);
+  (`late_score` from `late_start` on: the inflated late keys of docs/method.md pitfalls);
 - per-head scores are the layer score times head factors (0.4, 0.8, 1.2, 1.6), mean exactly 1.
 """
 

@@ -1,4 +1,4 @@
-"""Anatomy of formation, the model-free part (METHOD.md §9): planted directions through toy MLPs,
+"""Anatomy of formation, the model-free part (docs/method.md §9): planted directions through toy MLPs,
 the scikit-learn probe (against the objective its docstring states), the config, the errors, the
 birth layers of a sinks table, and the report fragment of a core result. The workflow on a model is
 tests/workflows/test_anatomy.py."""

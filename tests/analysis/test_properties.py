@@ -1,4 +1,4 @@
-"""Sink properties (METHOD.md §8): residual / key / value norms and the value a sink returns.
+"""Sink properties (docs/method.md §8): residual / key / value norms and the value a sink returns.
 
 Synthetic traces with planted key and value norms (exact expectations), and SmolLM2 on the long
 bundled math text (`realmodel`).

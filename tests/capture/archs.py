@@ -1,4 +1,4 @@
-"""Small random-init configs of every architecture family sinkscope is tested on (METHOD.md "Capture").
+"""Small random-init configs of every architecture family sinkscope is tested on (docs/method.md "Capture").
 
 Each entry: model_type -> (config overrides, kind). kind "causal" builds AutoModelForCausalLM,
 "encoder" builds AutoModel (bidirectional attention: scores average over all queries).

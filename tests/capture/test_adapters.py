@@ -2,7 +2,7 @@
 
 Every row names modules (and config attributes) that exist on a model of its family, and the
 module it names as the MLP output is the one whose output the block adds to the residual stream:
-h^l - h^{l-1} - m^l is then exactly the attention contribution a^l (METHOD.md "Notation").
+h^l - h^{l-1} - m^l is then exactly the attention contribution a^l (docs/method.md "Notation").
 Unknown families get the default row.
 """
 

@@ -1,7 +1,7 @@
 """capture/attention.py: the registered attention function on small hand-made cases.
 
 The output must equal softmax(QK^T * scale + mask) V and the accumulated per-key column sums must
-equal the column sums of the eager attention probabilities (METHOD.md §1 numerator), with causal,
+equal the column sums of the eager attention probabilities (docs/method.md §1 numerator), with causal,
 sliding-window and bidirectional masks, grouped-query heads (GQA), query blocks that cut across
 the masks, decoding offsets, soft-capping, learned sink logits and padded batches. The reference
 is computed twice: by hand in float64 numpy and with HF's own `eager_attention_forward`.

@@ -1,4 +1,4 @@
-"""`capture.probe`: MLP inputs / outputs at one block and the block's MLP alone (METHOD.md §9),
+"""`capture.probe`: MLP inputs / outputs at one block and the block's MLP alone (docs/method.md §9),
 on random-init models of several families, against reference forward hooks."""
 
 from __future__ import annotations

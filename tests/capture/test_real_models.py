@@ -1,4 +1,4 @@
-"""Capture equals eager attention on the real decoders of the catalog (METHOD.md "Capture").
+"""Capture equals eager attention on the real decoders of the catalog (docs/method.md "Capture").
 
 SmolLM2 runs in the default suite; the others need their weight packages pulled (hundreds of MB
 and 1-2 minutes of GGUF dequantisation on first use) and are marked slow.

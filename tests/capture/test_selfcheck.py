@@ -63,7 +63,7 @@ def test_switched_off():
 PLANTED = {
     # family: (wrong row, what the message must say)
     "gemma2": (Adapter(attn_output=("post_attention_layernorm",)), "relative residue"),  # post-MLP norm not named
-    "llama": (Adapter(mlp_output=("mlp.up_proj",)), "relative residue"),  # the MLP's inner projection
+    "llama": (Adapter(mlp_output=("mlp.up_proj",)), "not the residual's shape"),  # the MLP's inner projection
     "qwen2": (Adapter(attn_output=("self_attn.q_proj",)), "relative residue"),  # wrong attention submodule
     "olmo2": (Adapter(attn_output=("post_attention_layernorm",)), "relative residue"),  # post-MLP norm not named
     "phi3": (Adapter(mlp_output=("no_such_mlp",)), "no MLP output module"),

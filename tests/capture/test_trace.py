@@ -99,10 +99,10 @@ def test_prompt_trace_helpers():
 def test_capture_settings_and_trace():
     s = CaptureSettings()
     assert s.to_dict() == {"n_candidates": 3, "dtype": "float32", "query_block": None, "with_nll": False,
-                           "batch_size": 1}
+                           "batch_size": 1, "self_check": None}
     s2 = CaptureSettings(n_candidates=5, query_block=64, with_nll=True, batch_size=4, dtype="bfloat16")
     assert s2.to_dict() == {"n_candidates": 5, "dtype": "bfloat16", "query_block": 64, "with_nll": True,
-                            "batch_size": 4}
+                            "batch_size": 4, "self_check": None}
     tr = Trace(prompts=[synthetic()])
     assert tr.settings == CaptureSettings() and tr.timings == {}
     assert Trace(prompts=[]).settings is not tr.settings  # a fresh default each time

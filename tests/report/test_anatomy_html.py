@@ -1,4 +1,4 @@
-"""The METHOD.md §8 / §9 HTML fragments (report/anatomy_html.py) on synthetic results; the §9
+"""The docs/method.md §8 / §9 HTML fragments (report/anatomy_html.py) on synthetic results; the §9
 fragment on a real `AnatomyResult` is tested in tests/analysis/test_anatomy.py."""
 
 from __future__ import annotations

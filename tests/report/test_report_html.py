@@ -167,7 +167,7 @@ def test_page_is_rendered_from_the_assets(page2):
 
 def test_page_has_the_properties_section(page2):
     assert page2.count('<section id="properties"') == 1 and 'href="#properties"' in page2
-    assert "METHOD.md §8" in page2
+    assert "docs/method.md §8" in page2
 
 
 def test_write_report_is_atomic(tmp_path, res2, monkeypatch):

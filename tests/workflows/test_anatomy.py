@@ -1,4 +1,4 @@
-"""Anatomy on a scan (`sinkscope.workflows.anatomy`, METHOD.md §9): the run-only errors, the
+"""Anatomy on a scan (`sinkscope.workflows.anatomy`, docs/method.md §9): the run-only errors, the
 workflow end to end on random-init models (gathering through the probe hooks, the consistency
 check, the contrast subsample, saving), and SmolLM2 with the CLI (`realmodel`)."""
 
@@ -192,7 +192,7 @@ def test_smollm2_anatomy_at_the_birth_layer(smollm2, long_text, tmp_path):
     res = smol_long_scan(smollm2, long_text)
     counts = birth_layer_counts(res.sinks)
     b = resolve_layer(res, None)
-    assert b == 2  # SmolLM2's secondary sinks are born at block 2 (METHOD.md reference numbers)
+    assert b == 2  # SmolLM2's secondary sinks are born at block 2 (docs/method.md reference numbers)
     r = sinkscope.anatomy(smollm2, res, layer=b)
     assert r.n_sink == counts[b] and r.n_non_sink > r.n_sink
     assert r.meta["max_rel_mlp_norm_error"] < 1e-3

@@ -1,5 +1,5 @@
 """scan end to end on the real default model: exactness against eager attention, the primary sink,
-the structure METHOD.md describes, persistence and atomic writes."""
+the structure docs/method.md describes, persistence and atomic writes."""
 
 from __future__ import annotations
 
@@ -53,13 +53,13 @@ def test_first_position_is_the_primary_sink(smollm2, long_text):
         assert det.p == 0
     prim = res.sinks[res.sinks["is_primary_position"]]
     assert (prim["position"] == 0).all() and (prim["kind"] == "primary").all()
-    # the first token draws a large mass after its norm jump (MODELS.md: 0.44-0.51 mean over layers 2..end)
+    # the first token draws a large mass after its norm jump (measured on SmolLM2: 0.44-0.51 mean over layers 2..end)
     late = res.layers[res.layers["layer"] >= 12].groupby("prompt")["primary_score"].mean()
     assert (late > 0.2).all()
 
 
 def test_secondary_sinks_formed_by_an_aligned_mlp(smollm2, long_text):
-    """MODELS.md: early ' the' / space tokens become sink-like, written by an MLP whose output has
+    """Measured on SmolLM2: early ' the' / space tokens become sink-like, written by an MLP whose output has
     |cos| > 0.9 with the primary's state, and a larger MLP norm gives a larger score."""
     res = sinkscope.scan(smollm2, long_text)
     sec = res.sinks[res.sinks["kind"] == "secondary"]
@@ -75,7 +75,7 @@ def test_paper_mode_is_recorded_and_differs(smollm2, long_text):
     gen = sinkscope.scan(smollm2, long_text)
     pap = gen.reanalyze(mode="paper")
     assert pap.manifest["thresholds"]["mode"] == "paper"
-    # METHOD.md pitfall: on SmolLM2 the sink-like tokens live before the window, so paper mode finds none
+    # docs/method.md pitfall: on SmolLM2 the sink-like tokens live before the window, so paper mode finds none
     assert (pap.sinks["kind"] == "secondary").sum() < (gen.sinks["kind"] == "secondary").sum()
 
 

@@ -1,6 +1,6 @@
 """Pure analyses over captured arrays (numpy in, dataclasses / pandas out; no torch, no model).
 
-Sections refer to METHOD.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
+Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
 weakening (§6), levels (§7), prior-work metrics (massive activations, ACT), and `analyze`, which
 runs them all over a set of prompts.
 """

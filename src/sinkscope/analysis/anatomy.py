@@ -1,5 +1,5 @@
 """Anatomy of formation: which MLP-input directions make block b's MLP write the sink direction
-(METHOD.md §9). The model-free part: arrays in, tables out.
+(docs/method.md §9). The model-free part: arrays in, tables out.
 
 At a birth layer b, with x_t = the input the MLP of block b reads at token t (the normed residual)
 and f = that block's MLP alone (x -> m; with a model, `capture.probe.LayerMlp`):
@@ -28,7 +28,7 @@ Alpha curves: for every signed direction s u_j (s = +/-1) and alpha in the grid,
     sqrt(lambda_j) ("pc_std") or 1 ("absolute").
 Effective directions: |cos(y, m_p)| > threshold (0.98, the paper's) at some alpha > 0 of the grid
     ("any", default; the alpha with the largest |cos| is reported) or at the largest alpha
-    ("largest"). The paper (METHOD §9) finds 15 such signed directions at layer 22 of
+    ("largest"). The paper (docs/method.md §9) finds 15 such signed directions at layer 22 of
     DeepSeek-R1-Distill-Qwen-14B, e.g. +PC1: norm 8.8, cos +0.992.
 
 `anatomy_core` is this module's entry point (arrays and a callable f). Gathering the inputs from
@@ -288,7 +288,7 @@ DIRECTION_COLUMNS = (
 
 @dataclass(eq=False)
 class AnatomyResult:
-    """METHOD.md §9 at one birth layer.
+    """docs/method.md §9 at one birth layer.
 
     layer        the block b (None for `anatomy_core` on bare arrays).
     config       the AnatomyConfig.

@@ -1,6 +1,6 @@
-"""Every threshold of the analysis, validated and recorded (METHOD.md §1-§7).
+"""Every threshold of the analysis, validated and recorded (docs/method.md §1-§7).
 
-`DetectConfig` holds the detector's thresholds (METHOD.md §1-§3); `AnalysisConfig` extends it with
+`DetectConfig` holds the detector's thresholds (docs/method.md §1-§3); `AnalysisConfig` extends it with
 every other analysis threshold (levels §7, the norm-law bootstrap §5, weakening §6, the prior-work
 metrics). `analyze` always runs with an `AnalysisConfig` (a plain `DetectConfig` is completed with
 the documented defaults below), and `Findings.config` is the one that was used.
@@ -62,11 +62,11 @@ def _unit_interval(x: Any, *, low_open: bool, high_open: bool) -> bool:
 class DetectConfig:
     """Thresholds of the sink detector.
 
-    mode              "general" (default; scale-free, attention-confirmed, METHOD §3) or "paper"
+    mode              "general" (default; scale-free, attention-confirmed, docs/method.md §3) or "paper"
                       (the published lifetime rule, to the letter).
-    tau               |cos(h_t^l, h_p^l)| >= tau makes t sink-like at l (METHOD §2). Range (0, 1].
-    cosine            "raw" uses `resid_cos`, "centred" uses `resid_cos_centred` (METHOD pitfalls).
-    n_candidates      leading positions that can be the primary (METHOD §2). >= 1.
+    tau               |cos(h_t^l, h_p^l)| >= tau makes t sink-like at l (docs/method.md §2). Range (0, 1].
+    cosine            "raw" uses `resid_cos`, "centred" uses `resid_cos_centred` (docs/method.md pitfalls).
+    n_candidates      leading positions that can be the primary (docs/method.md §2). >= 1.
     min_queries       keys seen by fewer queries (at some layer) are not classified (§1). >= 1.
     eps               head-fraction threshold F_j^l(eps) (§1). Range (0, 1).
     paper_margin      the "15" of the paper's "L - 15" (§3, paper mode). >= 0.
@@ -77,7 +77,7 @@ class DetectConfig:
     primary_cover     general mode: S_t must cover >= this share of the primary window to be
                       primary-like (§3). Range (0, 1].
     k                 general mode: mean score over S_t must be >= k x the baseline (§3). > 0.
-    baseline          "matched" (median over keys with a similar number of queries, METHOD pitfall
+    baseline          "matched" (median over keys with a similar number of queries, docs/method.md pitfall
                       "Late keys look like sinks") or "global" (median over all keys of the layer).
     """
 
@@ -122,7 +122,7 @@ class DetectConfig:
                 raise self._bad(name, "an integer >= 0 (a number of layers)")
 
     def min_secondary_lifetime(self, n_layers: int) -> int:
-        """General-mode minimal lifetime (METHOD §3): min_lifetime, or for L > 33
+        """General-mode minimal lifetime (docs/method.md §3): min_lifetime, or for L > 33
         max(min_lifetime, ceil(min_lifetime_frac * L))."""
         if n_layers > 33:
             return max(self.min_lifetime, math.ceil(self.min_lifetime_frac * n_layers - 1e-9))
@@ -155,7 +155,7 @@ DETECT_FIELDS: tuple[str, ...] = DetectConfig.field_names()
 class AnalysisConfig(DetectConfig):
     """Every analysis threshold: the detector's (`DetectConfig`, inherited) and the rest.
 
-    levels_min_share  a sink level holds >= this share of the secondary sinks (METHOD §7). [0, 1].
+    levels_min_share  a sink level holds >= this share of the secondary sinks (docs/method.md §7). [0, 1].
     levels_tol        (birth, lifetime) cells within +/- tol layers are connected (§7). >= 0.
     n_boot            bootstrap resamples of the norm-law intervals (§5). >= 1.
     seed              seed of those resamples (the intervals are deterministic given it). >= 0.

@@ -1,4 +1,4 @@
-"""Primary sink, primary window, sink-likeness and sink records (METHOD.md §2, §3).
+"""Primary sink, primary window, sink-likeness and sink records (docs/method.md §2, §3).
 
 `detect(pt, cfg)` turns one `PromptTrace` into a `Detection`: the primary position p, its window,
 the sink-like mask, the per-layer scores and baselines, and a DataFrame with one record per token
@@ -42,7 +42,7 @@ RECORD_COLUMNS = (
 
 
 def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
-    """Primary position p (METHOD §2): among the first `n_candidates` positions, the one with the
+    """Primary position p (docs/method.md §2): among the first `n_candidates` positions, the one with the
     largest mean over layers of ||h_t^l||:  p = argmax_{t < C} (1/L) sum_l resid_norm[l, t].
 
     resid_norm: [L, T]. Ties go to the earlier position. C is clipped to T.
@@ -57,7 +57,7 @@ def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
 
 
 def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
-    """Primary window [start, end) (METHOD §2), the layers where p carries its massive norm.
+    """Primary window [start, end) (docs/method.md §2), the layers where p carries its massive norm.
 
     n_l = ||h_p^l||, d_l = n_{l+1} - n_l (l = 0..L-2);
     start = argmax_l d_l + 1 (the layer after the largest jump);
@@ -87,7 +87,7 @@ def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
 
 
 def sink_like(cos: np.ndarray, tau: float) -> np.ndarray:
-    """Sink-likeness (METHOD §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T].
+    """Sink-likeness (docs/method.md §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T].
 
     The sign is deliberately dropped here; anti-aligned tokens (cos <= -tau) count as sink-like and
     are flagged from the signed cosine (`np.sign(cos)`, see `Detection.cos`). NaN cosines (zero
@@ -119,7 +119,7 @@ class Detection:
     """Result of `detect` for one prompt.
 
     p             primary position.
-    window        primary window [start, end) (METHOD §2).
+    window        primary window [start, end) (docs/method.md §2).
     n_layers, n_tokens
     cos           signed cosine to the primary used by the detector, [L, T] (raw or centred).
     sink_like     |cos| >= tau, [L, T] (all layers; column p is False).
@@ -182,7 +182,7 @@ def _validate_trace(pt: PromptTrace) -> None:
 
 
 def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
-    """Find the primary sink and classify every sink-like token (METHOD §2, §3).
+    """Find the primary sink and classify every sink-like token (docs/method.md §2, §3).
 
     1. p = `primary_position(resid_norm, C)` with C = min(cfg.n_candidates, candidates captured in
        `resid_cos`); window = `primary_window(resid_norm, p)`.
@@ -204,7 +204,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
        coverage >= primary_cover AND score_ratio >= k; else 'secondary' if
        lifetime >= cfg.min_secondary_lifetime(L) AND score_ratio >= k; else 'noise'.
        Deviation from the literal §3 text: primary-like also needs score_ratio >= k, because
-       cosine to the primary alone is not evidence of a sink (METHOD pitfalls, Gemma3: most
+       cosine to the primary alone is not evidence of a sink (docs/method.md pitfalls, Gemma3: most
        tokens share the primary's direction). A NaN ratio (empty baseline pool) never confirms.
     5. The primary p gets its own row: kind 'primary', is_primary_position True,
        birth/death = window start / end - 1, lifetime = longest_run = window length, scores and

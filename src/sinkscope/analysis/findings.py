@@ -1,4 +1,4 @@
-"""`analyze`: run every analysis (METHOD.md §1-§7 and prior-work metrics) over a set of prompts."""
+"""`analyze`: run every analysis (docs/method.md §1-§7 and prior-work metrics) over a set of prompts."""
 
 from __future__ import annotations
 
@@ -31,19 +31,19 @@ def _median(s: pd.Series) -> float:
 class Findings:
     """Everything `analyze` computes for one model over its prompts.
 
-    config               the AnalysisConfig used (every threshold, METHOD §1-§7).
+    config               the AnalysisConfig used (every threshold, docs/method.md §1-§7).
     n_prompts, n_layers
     detections           per-prompt `Detection`.
     sinks                all sink records (detection + formation columns) with a `prompt` column
                          (prompt index) first.
     layers               per-layer tables of all prompts with a `prompt` column.
     layers_pooled        mean of the per-layer tables (`pooled_layer_table`).
-    norm_law             pooled over all secondary sinks (METHOD §5).
-    levels               sink levels over all secondary sinks (METHOD §7).
+    norm_law             pooled over all secondary sinks (docs/method.md §5).
+    levels               sink levels over all secondary sinks (docs/method.md §7).
     weakening            from the pooled layer table; weakening_per_prompt per prompt (§6).
     massive              massive activations (ratio > 100) with a `prompt` column.
     act                  ACT heads (Yu et al.) with a `prompt` column.
-    properties(kinds)    METHOD §8 sink properties (key / value norms ...), computed from the
+    properties(kinds)    docs/method.md §8 sink properties (key / value norms ...), computed from the
                          prompts' arrays on first use and cached per `kinds` (pure analysis: the
                          report reads it, it never recomputes).
     """
@@ -65,11 +65,16 @@ class Findings:
     _properties: dict[tuple[str, ...], SinkProperties] = field(default_factory=dict, repr=False)
 
     def properties(self, kinds: tuple[str, ...] = ("secondary",)) -> SinkProperties:
-        """METHOD §8 over all prompts (`sinkscope.analysis.properties.properties`), cached."""
+        """docs/method.md §8 over all prompts (`sinkscope.analysis.properties.properties`), cached."""
         key = tuple(kinds)
         if key not in self._properties:
             self._properties[key] = properties(self.prompts, self.detections, kinds=key)
         return self._properties[key]
+
+    def __repr__(self) -> str:
+        """A one-line summary, not the per-prompt arrays of `detections`."""
+        return (f"Findings(mode={self.config.mode!r}, prompts={self.n_prompts}, layers={self.n_layers}, "
+                f"records={len(self.sinks)}, secondary={len(self.secondary)}, levels={self.levels.n_levels})")
 
     @property
     def secondary(self) -> pd.DataFrame:
@@ -106,7 +111,7 @@ class Findings:
         values are equal"), spearman_norm_score_ci_note / spearman_norm_lifetime_ci_note (a
         collapsed bootstrap interval, "n = 6, interval not informative ..."), weakening_reason
         (no dip: "no middle layer after the plateau"), unclassified_reason (the `min_queries`
-        rule, METHOD §3). primary_not_sink lists the prompts whose primary position scores below
+        rule, docs/method.md §3). primary_not_sink lists the prompts whose primary position scores below
         k x its baseline (score_ratio < k or undefined): the largest-norm token is no sink there
         (e.g. encoders); primary_score_ratio holds every prompt's primary score_ratio.
         """

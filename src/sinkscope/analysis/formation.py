@@ -1,4 +1,4 @@
-"""Formation: what block b = birth writes into a sink (METHOD.md §4, observational part).
+"""Formation: what block b = birth writes into a sink (docs/method.md §4, observational part).
 
 The causal checks of §4 (ablate / rescale / induce) live in `sinkscope.workflows.interventions`; this module
 only reads the captured decomposition h_t^b - h_t^{b-1} = a_t^b + m_t^b.
@@ -29,7 +29,7 @@ FORMATION_COLUMNS = (
 def formation_columns(records_df: pd.DataFrame, pt: PromptTrace, p: int) -> pd.DataFrame:
     """Return a copy of `records_df` with formation columns, read at each record's birth b.
 
-    For token t born at b (METHOD §4), with p the primary position:
+    For token t born at b (docs/method.md §4), with p the primary position:
       mlp_norm            ||m_t^b||                          (pt.mlp_norm[b, t])
       attn_norm           ||a_t^b||                          (pt.attn_norm[b, t])
       mlp_cos_primary     cos(m_t^b, h_p^b), signed           (pt.mlp_cos_resid[b, p, t])

@@ -1,4 +1,4 @@
-"""Sink levels (METHOD.md §7): discrete clusters of (birth, lifetime) pairs of secondary sinks."""
+"""Sink levels (docs/method.md §7): discrete clusters of (birth, lifetime) pairs of secondary sinks."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Level:
 
 @dataclass(frozen=True)
 class Levels:
-    """METHOD §7 over a set of secondary sinks.
+    """docs/method.md §7 over a set of secondary sinks.
 
     counts      C[birth, lifetime], int [n_layers, n_layers + 1].
     levels      clusters holding >= min_share of the sinks, ordered by (min birth, min lifetime);
@@ -135,7 +135,7 @@ def levels(
     *,
     kinds: Sequence[str] = ("secondary",),
 ) -> Levels:
-    """Sink levels (METHOD §7).
+    """Sink levels (docs/method.md §7).
 
     Over the records whose kind is in `kinds` (all rows if there is no `kind` column), over all
     prompts: C[b, m] = #{sinks with birth b and lifetime m}. Non-zero cells are clustered with

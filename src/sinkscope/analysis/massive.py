@@ -1,6 +1,6 @@
 """Prior-work metrics: massive activations (Sun et al. 2024) and ACT sink heads (Yu et al. 2024).
 
-See METHOD.md "Prior-work metrics worth exposing".
+See docs/method.md "Prior-work metrics worth exposing".
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ def act_heads(
     pt: PromptTrace, threshold: float = DEFAULTS.act_threshold, min_queries: int = DEFAULTS.min_queries
 ) -> pd.DataFrame:
     """ACT (Yu et al. 2024): per head, the non-first keys j >= 1 whose column-mean attention
-    s_j^{l,h} (METHOD §1) exceeds `threshold`.
+    s_j^{l,h} (docs/method.md §1) exceeds `threshold`.
 
     Keys seen by fewer than `min_queries` queries at that layer are skipped: their mean is over a
-    handful of queries and is trivially large (METHOD pitfall "Late keys look like sinks").
+    handful of queries and is trivially large (docs/method.md pitfall "Late keys look like sinks").
     Columns: layer, head, position, token, score, n_queries; sorted by layer, head, position.
     """
     scores = np.asarray(pt.scores, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""The norm law (METHOD.md §5): ||m_t^b|| sets a secondary sink's score and lifetime.
+"""The norm law (docs/method.md §5): ||m_t^b|| sets a secondary sink's score and lifetime.
 
 Across the secondary sinks of a run: Pearson and Spearman correlation of the MLP output norm at
 birth with the mean sink score and with the lifetime, each with a seeded percentile-bootstrap 95%
@@ -85,7 +85,7 @@ class MonotoneFit:
 
 @dataclass(frozen=True)
 class NormLaw:
-    """METHOD §5 over n secondary sinks: mlp_norm vs mean_score and vs lifetime."""
+    """docs/method.md §5 over n secondary sinks: mlp_norm vs mean_score and vs lifetime."""
 
     n: int
     score: Correlation
@@ -240,7 +240,7 @@ def norm_law(
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,
 ) -> NormLaw:
-    """The norm law (METHOD §5) over the records of `df` whose kind is in `kinds` (all rows if `df`
+    """The norm law (docs/method.md §5) over the records of `df` whose kind is in `kinds` (all rows if `df`
     has no `kind` column): correlations of `x` (||m_t^b||, from `formation_columns`) with
     `mean_score` and with `lifetime`, and isotonic fits of both on x. Rows with a non-finite value
     are dropped. n < 3 -> NaN everywhere with a reason string.

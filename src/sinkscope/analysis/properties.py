@@ -1,4 +1,4 @@
-"""Sink properties: residual, key and value norms, and the value a sink returns (METHOD.md §8).
+"""Sink properties: residual, key and value norms, and the value a sink returns (docs/method.md §8).
 
 A pure function of what the capture pass already keeps (`PromptTrace`) and of the detector's
 output (`Detection`): no extra forward pass. For every layer l it reports, for the primary p,
@@ -8,7 +8,7 @@ tokens:
     ||h_t^l||                       resid_norm[l, t]
     ||k_t^{l,k}||, ||v_t^{l,k}||    key_norm[l, k, t] (after RoPE), value_norm[l, k, t], per KV head k
                                     and their mean over KV heads
-    s_t^{l,h}                       scores[l, h, t] (METHOD §1) and its mean over heads
+    s_t^{l,h}                       scores[l, h, t] (docs/method.md §1) and its mean over heads
     c_t^{l,h} = sum_i A_{i,t}^{l,h} = s_t^{l,h} * n_queries[l, t]      (the column sum)
     w_t^{l,h} = sum_i A_{i,t}^{l,h} ||v_t^{l,kv(h)}|| = c_t^{l,h} * ||v_t^{l,kv(h)}||
 
@@ -145,7 +145,7 @@ def _nanmean(a: np.ndarray) -> float:
 
 @dataclass(eq=False)
 class SinkProperties:
-    """Tidy tables of METHOD.md §8 (one model; all prompts stacked, `prompt` column first).
+    """Tidy tables of docs/method.md §8 (one model; all prompts stacked, `prompt` column first).
 
     layers    one row per (prompt, entity, layer); entity = the primary, each selected sink
               record, and the non-sink mean (group "non-sink", position -1, n_tokens = how many

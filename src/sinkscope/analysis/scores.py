@@ -1,4 +1,4 @@
-"""Attention sink scores (METHOD.md §1) and the baselines sinks are compared against.
+"""Attention sink scores (docs/method.md §1) and the baselines sinks are compared against.
 
 All functions take the reduced arrays of a `PromptTrace` (numpy, no torch) and return float64
 arrays. Shapes: L layers, H query heads, T tokens.
@@ -18,7 +18,7 @@ BaselineHow = Literal["matched", "global"]
 
 
 def layer_scores(scores: np.ndarray) -> np.ndarray:
-    """Per-layer sink score s_j^l = (1/H) sum_h s_j^{l,h} (METHOD §1).
+    """Per-layer sink score s_j^l = (1/H) sum_h s_j^{l,h} (docs/method.md §1).
 
     scores: [L, H, T] per-head scores s_j^{l,h}. Returns float64 [L, T].
     """
@@ -29,7 +29,7 @@ def layer_scores(scores: np.ndarray) -> np.ndarray:
 
 
 def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
-    """Head fraction F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (METHOD §1; Gu et al. "Sink^eps").
+    """Head fraction F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (docs/method.md §1; Gu et al. "Sink^eps").
 
     scores: [L, H, T]. Returns float64 [L, T] in [0, 1]. The inequality is strict.
     """
@@ -40,7 +40,7 @@ def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
 
 
 def classifiable(n_queries: np.ndarray, min_queries: int) -> np.ndarray:
-    """Keys that may be classified (METHOD §1): min_l n_queries[l, t] >= min_queries.
+    """Keys that may be classified (docs/method.md §1): min_l n_queries[l, t] >= min_queries.
 
     n_queries: [L, T] number of queries that see key t at layer l. Returns bool [T].
     """
@@ -68,7 +68,7 @@ def baseline_scores(
     min_matched: int = 8,
     factor: float = 2.0,
 ) -> np.ndarray:
-    """Baseline score b^l_t a key is compared against (METHOD §3, pitfall "Late keys look like sinks").
+    """Baseline score b^l_t a key is compared against (docs/method.md §3, pitfall "Late keys look like sinks").
 
     The reference pool at layer l is P_l = {u : classifiable(u) and not exclude_mask[l, u]}, i.e.
     non-sink keys seen by >= `min_queries` queries at every layer.

@@ -1,4 +1,4 @@
-"""Primary-sink weakening (METHOD.md §6): does s_p^l dip in the middle layers when secondaries appear?
+"""Primary-sink weakening (docs/method.md §6): does s_p^l dip in the middle layers when secondaries appear?
 
 `layer_table` gives the per-layer picture of one prompt, `pooled_layer_table` averages several,
 and `weakening` reads the dip off a (per-prompt or pooled) table.
@@ -33,7 +33,7 @@ LAYER_COLUMNS = (
 
 
 def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
-    """Per-layer table of one prompt (METHOD §6), one row per layer l = 0..L-1:
+    """Per-layer table of one prompt (docs/method.md §6), one row per layer l = 0..L-1:
 
     layer, rel_depth = l / (L - 1) (0 for L = 1),
     primary_score         s_p^l (layer-mean score of the primary p),
@@ -91,7 +91,7 @@ def pooled_layer_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Weakening:
-    """Dip of the primary's score in the middle layers relative to its early plateau (METHOD §6).
+    """Dip of the primary's score in the middle layers relative to its early plateau (docs/method.md §6).
 
     reference_layers  [a, b): first third of the primary window (see `weakening`).
     plateau, plateau_layer  max of s_p^l over the reference layers and where.
@@ -152,7 +152,7 @@ def weakening(
     - Reference layers: the primary window W = {l : in_window >= 0.5} (the layers it spans, from
       its first to its last layer, as [w0, w1)); R = [w0, w0 + ceil(|W| / 3)). Without window
       information (no in_window layer) R = [0, ceil(L / 3)). The window is used, not layer 0,
-      because before it the primary has not yet become a sink (METHOD pitfalls, SmolLM2: it gets
+      because before it the primary has not yet become a sink (docs/method.md pitfalls, SmolLM2: it gets
       almost nothing in blocks 0-11 and the window starts at 11).
     - plateau = max_{l in R} s^l, plateau_layer = its argmax (first on ties).
     - Middle layers M = {l : middle[0] <= l / (L - 1) <= middle[1] and l > plateau_layer} (a dip

@@ -8,7 +8,7 @@ for a family, falling back to `DEFAULT`.
 
 Fields:
   mlp_output   dotted names (relative to a block), tried in order, of the module whose OUTPUT is
-               exactly what the block adds to the residual stream for its MLP (m_t^l, METHOD.md
+               exactly what the block adds to the residual stream for its MLP (m_t^l, docs/method.md
                "Notation"). Gemma2/3 add `post_feedforward_layernorm(mlp(x))`, so that norm is the
                module to read. None: the architecture has no additive MLP contribution (post-LN
                encoders such as BERT): formation columns are NaN there.
@@ -20,7 +20,7 @@ Fields:
                adding them (Granite: h = h + residual_multiplier * branch); m^l and a^l are the
                scaled branches. None: no scale.
   mlp_input    dotted names of the module whose INPUT is what the MLP reads (the normed residual;
-               METHOD.md §9).
+               docs/method.md §9).
   residual     "pre": h^l = h^{l-1} + a^l + m^l holds; "post": post-LN blocks where it does not.
   logit_softcap_attr / logit_scale_attr: config attributes applied to logits when computing NLL.
 """

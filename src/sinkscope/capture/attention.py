@@ -1,26 +1,28 @@
 """The attention-interface function: sinkscope's one view into attention.
 
 Registered with HF's `AttentionInterface` under the name `"sinkscope"`. HF calls it in every
-attention layer with post-RoPE queries and keys (METHOD.md "Capture"). It computes the attention
+attention layer with post-RoPE queries and keys (docs/method.md "Capture"). It computes the attention
 output itself, in query blocks, from the same probabilities it measures, so QK^T is done once:
 
     P[i, j] = softmax_j( cap(q_i . k_j * scaling) + mask[i, j] )        (with learned sink logits
                                                                         s_aux joining the denominator)
     out_i   = sum_j P[i, j] v_j
-    colsum[j] += sum_{i in block, i a real query} P[i, j]               (METHOD.md §1 numerator)
+    colsum[j] += sum_{i in block, i a real query} P[i, j]               (docs/method.md §1 numerator)
 
 Only a [B, H, block, T] slice of P exists at any time; memory is O(H * T * block), never
 O(L * H * T^2). Keys after the block's last query (causal) or before its window (sliding) are
 not even multiplied.
 
 Masks are built here, never taken from HF: with no mask function registered under our name, HF
-passes `attention_mask=None` for every layer (TRANSFORMERS_NOTES.md "Trap: masks"), so causality
+passes `attention_mask=None` for every layer (docs/method.md "Capture"), so causality
 (`module.is_causal`), the sliding window (`sliding_window` kwarg) and key padding (from the
 active recorder) are applied explicitly. A mask HF does pass is honoured in every shape it produces
 ([B, 1, 1, T] or [B, 1, T, T], bool or additive float; `_expand_mask`). Windows apply to
 bidirectional layers too (ModernBERT-style local attention: |i - j| < window). All of these are
 combined into ONE visibility mask per query block (`block_visibility`), which the softmax applies
-and from which the number of real queries seeing each key (n_j, METHOD.md §1) is counted.
+and from which the number of real queries seeing each key (n_j, docs/method.md §1) is counted. When
+the mask is pure causal / window structure it is built on the block's edge strips only: the
+columns between them are seen by every query of the block (`_always_visible`), so each adds b.
 
 The active recorder (an `AttentionSink`) is held in a `contextvars.ContextVar`, set for the
 duration of a capture by `recording(sink)` and reset with its token: a capture in another thread,
@@ -216,7 +218,7 @@ def sinkscope_attention(
     hf_mask = _expand_mask(attention_mask, bsz, n_q, n_k) if attention_mask is not None else None
     may_empty_rows = key_valid is not None or hf_mask is not None
     # n_visible[b, j]: real queries whose softmax row sees key j, counted from the very mask the
-    # softmax applies (METHOD.md §1 n_j), never from a separate formula.
+    # softmax applies (docs/method.md §1 n_j), never from a separate formula.
     n_visible = torch.zeros(bsz, n_k, dtype=torch.int32, device=device) if sink else None
     q_real = query_valid > 0 if query_valid is not None else None
 
@@ -232,27 +234,31 @@ def sinkscope_attention(
         if softcap is not None:
             scores = torch.tanh(scores.div_(softcap)).mul_(softcap)
         hm = hf_mask[:, :, s:e, lo:hi] if hf_mask is not None else None  # [B|1, 1, b, t]
-        vis = block_visibility(s, e, lo, hi, q_offset, is_causal, window, key_valid, hm, device)
-        if vis is not None:
-            hidden = ~vis[:, None, None]  # [B|1, 1, 1, b, t]
-            if key_valid is not None or hm is not None:
-                scores.masked_fill_(hidden, float("-inf"))
-            else:
-                # Only causal / window structure: hidden entries lie in the edge strips outside the
-                # columns every query of the block sees, [f0, f1); fill just those.
-                f0, f1 = _always_visible(s, e, lo, hi, q_offset, is_causal, window)
-                if f0 >= f1:
-                    scores.masked_fill_(hidden, float("-inf"))
-                else:
-                    scores[..., : f0 - lo].masked_fill_(hidden[..., : f0 - lo], float("-inf"))
-                    scores[..., f1 - lo :].masked_fill_(hidden[..., f1 - lo :], float("-inf"))
-        if hm is not None and hm.dtype != torch.bool:
-            scores.add_(hm[:, :, None].float())  # additive bias on the visible entries (hidden ones are -inf already)
-        if n_visible is not None:
-            seen = vis if vis is not None else torch.ones(1, b, hi - lo, dtype=torch.bool, device=device)
-            if q_real is not None:
-                seen = seen & q_real[:, s:e, None]
-            n_visible[:, lo:hi] += seen.sum(dim=1, dtype=torch.int32)
+        if key_valid is None and hm is None:
+            # Only causal / window structure: every query of the block sees the columns [f0, f1);
+            # the mask is built (and applied, and counted) on the edge strips around them only.
+            f0, f1 = _always_visible(s, e, lo, hi, q_offset, is_causal, window)
+            if f0 >= f1:
+                f0 = f1 = hi  # no column is seen by all: the whole block is one strip
+            for c0, c1 in ((lo, f0), (f1, hi)):
+                vis = block_visibility(s, e, c0, c1, q_offset, is_causal, window, None, None, device) if c1 > c0 else None
+                if vis is not None:
+                    scores[..., c0 - lo : c1 - lo].masked_fill_(~vis[:, None, None], float("-inf"))
+                    if n_visible is not None:
+                        n_visible[:, c0:c1] += vis.sum(dim=1, dtype=torch.int32)
+                elif n_visible is not None and c1 > c0:
+                    n_visible[:, c0:c1] += b
+            if n_visible is not None and f1 > f0:
+                n_visible[:, f0:f1] += b
+        else:
+            vis = block_visibility(s, e, lo, hi, q_offset, is_causal, window, key_valid, hm, device)
+            assert vis is not None
+            scores.masked_fill_(~vis[:, None, None], float("-inf"))
+            if hm is not None and hm.dtype != torch.bool:
+                scores.add_(hm[:, :, None].float())  # additive bias on the visible entries (hidden: -inf already)
+            if n_visible is not None:
+                seen = vis & q_real[:, s:e, None] if q_real is not None else vis
+                n_visible[:, lo:hi] += seen.sum(dim=1, dtype=torch.int32)
         if aux is None:
             probs = torch.softmax(scores, dim=-1)
         else:

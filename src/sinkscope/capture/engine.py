@@ -1,13 +1,16 @@
 """Capture: run the model once per batch and keep only reduced statistics (a `Trace`).
 
-The single instrumentation point (METHOD.md "Capture"):
+The single instrumentation point (docs/method.md "Capture"):
   * the attention-interface function (`capture.attention`), switched on for the duration of the
     capture with `model.set_attn_implementation("sinkscope")`, the previous implementation of
     every config restored exactly afterwards (`sinkscope_attention`); the active `Recorder` is
     held in a ContextVar (`attention.recording`), so concurrent or nested captures stay apart;
   * forward hooks on each decoder block (input h^{l-1}, output h^l) and on the module whose
     output is the block's MLP contribution m^l (declared in `capture.adapters`).
-Hidden states are reduced on the fly, on the device where each layer lives (so accelerate
+On the first batch the output of each block's attention module is hooked too, and
+h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
+row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
+never silently wrong numbers. Hidden states are reduced on the fly, on the device where each layer lives (so accelerate
 `device_map` splits and CPU offload work), to norms and cosines, then moved to CPU numpy. Nothing
 of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place:
 `sinkscope.capture.trace.PromptTrace`.
@@ -30,7 +33,7 @@ import torch
 
 from sinkscope.capture import attention as attn_fn
 from sinkscope.capture.adapters import Adapter, adapter_for
-from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, relative_residue, tolerance
+from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, relative_residue, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
@@ -234,7 +237,7 @@ class Recorder:
         sliding_window: int | None,
         is_causal: bool,
     ) -> None:
-        """METHOD.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
+        """docs/method.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
         counted by the attention function from the mask its softmax applied (`n_visible`);
         a key no query sees gets NaN."""
         self.calls[layer] += 1
@@ -307,31 +310,8 @@ class Recorder:
         )
 
     def self_check_result(self, dtype: torch.dtype) -> SelfCheck:
-        """The outcome of the check on this (first) batch; see `capture.selfcheck`."""
-        tol = tolerance(dtype)
-        fam = self.family
-        if self.adapter.residual != "pre":
-            return SelfCheck("skipped", fam, tol, message=f"{fam}: post-LN blocks, no additive decomposition")
-        row = f"adapter row of {fam!r}"
-        for what, mods, names in (("MLP", self.mlp_out, self.adapter.mlp_output), ("attention", self.attn_out, self.adapter.attn_output)):
-            missing = [layer for layer, m in enumerate(mods) if m is None]
-            if missing:
-                return SelfCheck("failed", fam, tol, message=(
-                    f"{fam}: no {what} output module {list(names)} in block(s) {missing} ({row}); "
-                    "formation columns (MLP / attention contributions) disabled"))
-        res = np.asarray(self.residue, dtype=np.float64)
-        if np.isnan(res).any():
-            layers = np.flatnonzero(np.isnan(res)).tolist()
-            return SelfCheck("failed", fam, tol, message=(
-                f"{fam}: block(s) {layers} ran without their MLP/attention modules ({row}); formation columns disabled"))
-        worst = int(res.argmax())
-        if res[worst] > tol:
-            return SelfCheck("failed", fam, tol, float(res[worst]), worst, message=(
-                f"{fam}: h^l - h^(l-1) != a^l + m^l at block {worst} (relative residue {res[worst]:.2e} > "
-                f"tolerance {tol:.1e}): the {row} does not name what the block adds (a post-branch norm or "
-                "scale it does not know?); formation columns (MLP / attention contributions) disabled"))
-        return SelfCheck("passed", fam, tol, float(res[worst]), worst, message=(
-            f"{fam}: h^l - h^(l-1) = a^l + m^l on every block (max relative residue {res[worst]:.1e})"))
+        """The outcome of the check on this (first) batch; see `capture.selfcheck.judge`."""
+        return judge(self.family, self.adapter, self.mlp_out, self.attn_out, self.residue, dtype)
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:

@@ -1,4 +1,4 @@
-"""Probe one block's MLP: gather what it reads and push chosen vectors through it alone (METHOD.md §9).
+"""Probe one block's MLP: gather what it reads and push chosen vectors through it alone (docs/method.md §9).
 
 Two tools, both driven by the declarative adapter table (`capture.adapters`), so they work the same
 way on every supported architecture:

@@ -1,4 +1,4 @@
-"""The run-time self-check of the residual decomposition the analysis relies on (METHOD.md "Notation").
+"""The run-time self-check of the residual decomposition the analysis relies on (docs/method.md "Notation").
 
 The capture reads m^l from the module the adapter row names (`capture.adapters`) and derives
 a^l = h^l - h^{l-1} - m^l. That derivation is only right if the row is right, so on the first
@@ -21,10 +21,14 @@ with the family and what failed; interventions, which edit m^l, are refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
+
+from sinkscope.capture.adapters import Adapter
 
 # The PromptTrace arrays that depend on the decomposition h^l = h^{l-1} + a^l + m^l.
 FORMATION_FIELDS = ("mlp_norm", "attn_norm", "mlp_cos_resid", "mlp_cos_mlp", "attn_cos_resid", "mlp_cand")
@@ -74,4 +78,43 @@ def relative_residue(h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: tor
     return float((r / den).max()) if r.numel() else 0.0
 
 
-__all__ = ["FORMATION_FIELDS", "SelfCheck", "relative_residue", "tolerance"]
+def judge(
+    family: str,
+    adapter: Adapter,
+    mlp_out: Sequence[torch.nn.Module | None],
+    attn_out: Sequence[torch.nn.Module | None],
+    residue: Sequence[float],
+    dtype: torch.dtype,
+) -> SelfCheck:
+    """The outcome from what the first batch measured: `residue[l]` (NaN where block l was not
+    measured) and the modules the row resolved to in each block (None where none was found)."""
+    tol = tolerance(dtype)
+    if adapter.residual != "pre":
+        return SelfCheck("skipped", family, tol, message=f"{family}: post-LN blocks, no additive decomposition")
+    row = f"adapter row of {family!r}"
+    off = "formation columns (MLP / attention contributions) disabled"
+    for what, mods, names in (("MLP", mlp_out, adapter.mlp_output), ("attention", attn_out, adapter.attn_output)):
+        missing = [layer for layer, m in enumerate(mods) if m is None]
+        if missing:
+            return SelfCheck("failed", family, tol, message=(
+                f"{family}: no {what} output module {list(names)} in block(s) {missing} ({row}); {off}"))
+    res = np.asarray(residue, dtype=np.float64)
+    if np.isnan(res).any():
+        layers = np.flatnonzero(np.isnan(res)).tolist()
+        return SelfCheck("failed", family, tol, message=(
+            f"{family}: block(s) {layers} ran without the MLP / attention modules of the {row}; {off}"))
+    worst = int(res.argmax())
+    if not np.isfinite(res[worst]):
+        return SelfCheck("failed", family, tol, None, worst, message=(
+            f"{family}: at block {worst} the modules of the {row} give outputs that are not the residual's "
+            f"shape (not residual branches); {off}"))
+    if res[worst] > tol:
+        return SelfCheck("failed", family, tol, float(res[worst]), worst, message=(
+            f"{family}: h^l - h^(l-1) != a^l + m^l at block {worst} (relative residue {res[worst]:.2e} > "
+            f"tolerance {tol:.1e}): the {row} does not name what the block adds (a post-branch norm or "
+            f"scale it does not know?); {off}"))
+    return SelfCheck("passed", family, tol, float(res[worst]), worst, message=(
+        f"{family}: h^l - h^(l-1) = a^l + m^l on every block (max relative residue {res[worst]:.1e})"))
+
+
+__all__ = ["FORMATION_FIELDS", "SelfCheck", "judge", "relative_residue", "tolerance"]

@@ -43,23 +43,28 @@ class PromptTrace:
 
     Shapes: L = blocks (decoder or encoder layers), H = query heads, KV = key/value heads,
     T = tokens of the prompt (padding removed), C = primary-candidate positions (the first
-    `CaptureSettings.n_candidates` tokens, METHOD.md section 2; C is that setting even when T < C,
+    `CaptureSettings.n_candidates` tokens, docs/method.md section 2; C is that setting even when T < C,
     rows c >= T are NaN), D = hidden size. Float arrays are float32 numpy, computed in float32
     whatever the model dtype; an entry the capture could not measure is NaN.
 
-    Symbols (METHOD.md "Notation"): h_t^l is the residual stream after block l, a_t^l and m_t^l
+    Symbols (docs/method.md "Notation"): h_t^l is the residual stream after block l, a_t^l and m_t^l
     what block l's attention and MLP add to it (h^l = h^{l-1} + a^l + m^l; a is derived as
     h^l - h^{l-1} - m^l, exact for pre-norm, post-norm-added (Gemma) and parallel-residual blocks
-    alike; NaN for post-LN encoders, `capture.adapters`).
+    alike; NaN for post-LN encoders, `capture.adapters`). The decomposition is verified on the
+    first batch of every capture against an independent reading of a^l (`capture.selfcheck`);
+    if it fails, every formation column (mlp_*, attn_*) is NaN and `CaptureSettings.self_check`
+    says why.
 
     text, tokens        the prompt text and its T decoded tokens (list[str]).
     token_ids [T]       int64 token ids.
-    scores [L, H, T]    METHOD.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
+    scores [L, H, T]    docs/method.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
                         queries i that can see key j (causal: i >= j; sliding window: also
-                        i - j < window; encoders: all i), n_j = n_queries[l, j]. For a purely
-                        causal layer n_j = T - j, i.e. exactly the METHOD formula.
-    n_queries [L, T]    int32, number of queries that can see key j at layer l.
-    key_norm [L, KV, T] ||k_j|| per KV head, after RoPE (as attention sees it). METHOD §8.
+                        i - j < window; encoders: all i, or |i - j| < window), n_j = n_queries[l, j].
+                        For a purely causal layer n_j = T - j, i.e. exactly the docs/method.md formula.
+    n_queries [L, T]    int32, number of queries that can see key j at layer l, counted from the
+                        very mask the softmax applied (`capture.attention.block_visibility`);
+                        a key no query sees has n_j = 0 and NaN scores.
+    key_norm [L, KV, T] ||k_j|| per KV head, after RoPE (as attention sees it). docs/method.md §8.
     value_norm [L, KV, T] ||v_j|| per KV head.
     resid_norm [L, T]   ||h_t^l||.
     embed_norm [T]      ||h_t^{-1}|| (input of block 0).
@@ -73,7 +78,7 @@ class PromptTrace:
     act_argmax [L, T]   int32, the dimension d where it is reached;
     act_median [L]      median |h^l| over (t, d) (torch's lower-middle convention).
     resid_cand [L, C, D] the full residual vector h_c^l of each candidate (the primary-sink
-                        direction of METHOD.md §4; small); mlp_cand [L, C, D] m_c^l. None when
+                        direction of docs/method.md §4; small); mlp_cand [L, C, D] m_c^l. None when
                         loaded from a file written without them.
     nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
                         when the capture was asked for it (`CaptureSettings.with_nll`), else None.
@@ -111,7 +116,7 @@ class PromptTrace:
         return int(self.scores.shape[0])
 
     def layer_scores(self) -> np.ndarray:
-        """s_j^l = mean over heads of s_j^{l,h} (METHOD.md §1), float32 [L, T]."""
+        """s_j^l = mean over heads of s_j^{l,h} (docs/method.md §1), float32 [L, T]."""
         return self.scores.mean(axis=1)
 
     def save(self, path: Path) -> None:

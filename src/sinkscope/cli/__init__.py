@@ -35,7 +35,7 @@ def levels(
     min_share: Annotated[Optional[float], typer.Option(help="A level must hold at least this share of the secondary sinks. Default: the runs' own setting (levels_min_share in their manifest).")] = None,
     tol: Annotated[Optional[int], typer.Option(help="Cells within +/- tol layers (birth and lifetime) are connected. Default: the runs' own setting.")] = None,
 ) -> None:
-    """Sink levels (METHOD.md §7) pooled over the secondary sinks of one or more scan folders.
+    """Sink levels (docs/method.md §7) pooled over the secondary sinks of one or more scan folders.
 
     Levels are numbered L0, L1, ... by (first birth, first lifetime), as in each run's findings
     (findings.json "levels", the scan's findings block, the levels figure); with one run and its
@@ -151,13 +151,13 @@ def anatomy(
     contrast: Annotated[str, typer.Option(help="Contrast set of the same token ids: never-sink-like (default) or not-secondary.")] = "never-sink-like",
     seed: Annotated[int, typer.Option(help="Seed of the linear probe's folds.")] = 0,
 ) -> None:
-    """Anatomy of formation (METHOD.md §9): which MLP-input directions make block b's MLP write the
+    """Anatomy of formation (docs/method.md §9): which MLP-input directions make block b's MLP write the
     primary-sink direction, from the secondary sinks born at b and the same tokens where they did not
     form. Re-runs only the prompts holding such sinks, up to block b.
 
     Prints the contrast, the linear probe and the effective directions, and writes DIR/anatomy.json,
     pcs.parquet, curves.parquet, directions.parquet, samples.parquet, properties.parquet and
-    properties_summary.parquet (METHOD.md §8 norms of the run, per layer and summarised),
+    properties_summary.parquet (docs/method.md §8 norms of the run, per layer and summarised),
     anatomy.html (self-contained), anatomy.png, anatomy.svg, properties.png and properties.svg.
 
     Examples:\n
@@ -223,7 +223,7 @@ def anatomy(
 
 
 def _print_anatomy(result, props) -> None:
-    """Console summary of `sinkscope anatomy` (METHOD.md §8 ratios of the sinks born at b, §9)."""
+    """Console summary of `sinkscope anatomy` (docs/method.md §8 ratios of the sinks born at b, §9)."""
     import math
 
     from rich.table import Table
@@ -233,7 +233,7 @@ def _print_anatomy(result, props) -> None:
         return "-" if v is None or not math.isfinite(float(v)) else f"{float(v):.3g}"
 
     tokens = ", ".join(repr(t) for t in result.meta.get("tokens", []))
-    t = Table(title=f"anatomy of formation at block {result.layer} (METHOD.md §9)", show_header=False, title_justify="left")
+    t = Table(title=f"anatomy of formation at block {result.layer} (docs/method.md §9)", show_header=False, title_justify="left")
     t.add_column(style="dim")
     t.add_column()
     t.add_row("samples", f"{result.n_sink} sinks, {result.n_non_sink} same-token non-sinks ({tokens})")

@@ -1,4 +1,4 @@
-"""`sinkscope intervene`: the causal check (METHOD.md §4), single edit, --auto or --dose."""
+"""`sinkscope intervene`: the causal check (docs/method.md §4), single edit, --auto or --dose."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def intervene(
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Block b whose MLP output is edited (0-based).")] = None,
     position: Annotated[Optional[str], typer.Option("--position", "-p", help="Token position(s) t to edit: 25, or 25,39 for several at once.")] = None,
     edit: Annotated[Optional[str], typer.Option(help="The edit: project-out (m - (m.u)u, u = unit(h_p^b), the default), zero, rescale:NORM (NORM m/||m||) or induce:ALPHA (m + ALPHA u).")] = None,
-    mode: Annotated[Optional[str], typer.Option(help="general or paper: the detection rule of both scans (METHOD.md §3, as in `scan`; default general). An edit (project-out, zero, rescale:NORM, induce:ALPHA) is accepted here too, as --edit.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="general or paper: the detection rule of both scans (docs/method.md §3, as in `scan`; default general). An edit (project-out, zero, rescale:NORM, induce:ALPHA) is accepted here too, as --edit.")] = None,
     auto: Annotated[bool, typer.Option("--auto", help="Edit every secondary sink the scan finds at its birth block, one run each (--auto-modes), and report what changed.")] = False,
     auto_modes: Annotated[str, typer.Option(help="--auto: comma-separated edits to apply to each sink.")] = "project-out,zero",
     max_sinks: Annotated[Optional[int], typer.Option(help="--auto: only the N strongest secondary sinks of each prompt.")] = None,
@@ -88,7 +88,7 @@ def intervene(
     batch_size: BatchSizeOpt = 1,
     on_error: OnErrorOpt = "fail",
 ) -> None:
-    """Causal check (METHOD.md §4): edit what block b's MLP adds at token t and re-run the scan.
+    """Causal check (docs/method.md §4): edit what block b's MLP adds at token t and re-run the scan.
 
     Prints the token before -> after (class, lifetime, score, ||m||, m.u), the number of secondary
     sinks, and the change in next-token NLL on the rest of the text. With --out, writes

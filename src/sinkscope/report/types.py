@@ -21,12 +21,12 @@ class ScanLike(Protocol):
 
     trace        the reduced capture (`Trace`); prompts = trace.prompts
     findings     the analysis (`Findings`): detections, sinks, layers, norm law, levels, weakening,
-                 and the cached METHOD.md §8 properties (`findings.properties(kinds)`)
+                 and the cached docs/method.md §8 properties (`findings.properties(kinds)`)
     config       the thresholds the findings were computed with
     manifest     the run's manifest dict (model, dtype, prompts' sources, created, ...)
     sinks        one row per sink record (= findings.sinks)
     layers       per prompt x layer table (= findings.layers)
-    scores(i)    float32 [L, H, T] per-head scores of prompt i (METHOD.md §1)
+    scores(i)    float32 [L, H, T] per-head scores of prompt i (docs/method.md §1)
     tokens(i)    the tokens of prompt i
     summary()    the headline numbers (= findings.summary())
     """

@@ -1,4 +1,4 @@
-"""Anatomy of formation on a scan (METHOD.md §9): re-run the prompts up to block b, gather the MLP
+"""Anatomy of formation on a scan (docs/method.md §9): re-run the prompts up to block b, gather the MLP
 inputs, dissect them with `analysis.anatomy.anatomy_core`, save the result folder.
 
     r = anatomy(lm, "runs/smol", layer=2)        # or a ScanResult; options: AnatomyConfig fields

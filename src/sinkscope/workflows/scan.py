@@ -3,7 +3,7 @@
 A `ScanResult` is what every command produces and every report reads. On disk (`save`):
 
     DIR/manifest.json     versions, model ref and weight hash, dtype, every threshold, timings
-    DIR/sinks.parquet     one row per sink record (METHOD.md §3, with §4 formation columns)
+    DIR/sinks.parquet     one row per sink record (docs/method.md §3, with §4 formation columns)
     DIR/layers.parquet    per prompt and layer: primary score, head fraction, norm, secondary mass (§6)
     DIR/massive.parquet   massive activations (prior-work metric)
     DIR/findings.json     the summary, norm law (§5), weakening (§6) and levels (§7)
@@ -50,11 +50,11 @@ class ScanResult:
     """The result of `scan`: the reduced trace, the findings, and the manifest.
 
     res.sinks          DataFrame, one row per sink record (prompt, position, token, kind, birth, ...)
-    res.layers         DataFrame, per prompt x layer (METHOD.md §6)
-    res.scores(i)      float32 [layers, heads, tokens], METHOD.md §1 per-head score of prompt i
+    res.layers         DataFrame, per prompt x layer (docs/method.md §6)
+    res.scores(i)      float32 [layers, heads, tokens], docs/method.md §1 per-head score of prompt i
     res.tokens(i)      list[str]
-    res.norm_law()     METHOD.md §5;  res.levels() METHOD.md §7;  res.findings.summary()
-    res.properties()   METHOD.md §8 (key / value norms, tidy DataFrames)
+    res.norm_law()     docs/method.md §5;  res.levels() docs/method.md §7;  res.findings.summary()
+    res.properties()   docs/method.md §8 (key / value norms, tidy DataFrames)
     """
 
     trace: Trace
@@ -99,7 +99,7 @@ class ScanResult:
         return self.findings.summary()
 
     def properties(self, kinds: tuple[str, ...] = ("secondary",)):
-        """METHOD.md §8: residual / key / value norms and the value each sink returns, per layer
+        """docs/method.md §8: residual / key / value norms and the value each sink returns, per layer
         (`sinkscope.analysis.properties.SinkProperties`; no model run, cached in the findings)."""
         return self.findings.properties(kinds)
 
@@ -247,7 +247,7 @@ def scan(
     progress: Callable[[str, int, int], None] | None = None,
     **thresholds: Any,
 ) -> ScanResult:
-    """Scan `texts` with `lm` and analyse them (METHOD.md §1-§7).
+    """Scan `texts` with `lm` and analyse them (docs/method.md §1-§7).
 
     `texts` is a string, a list of strings, or (text, source) pairs. Thresholds (tau, k,
     min_queries, levels_min_share, n_boot, ...; see `AnalysisConfig`) may be passed as keywords or
@@ -293,7 +293,7 @@ def capture_prompts(
 ) -> Trace:
     """The capture stage of `scan`: run the model over prepared `prompts` (`capture.engine.capture`).
 
-    `edits[i]` changes prompt i's MLP outputs in flight (interventions, METHOD.md §4), keyed by
+    `edits[i]` changes prompt i's MLP outputs in flight (interventions, docs/method.md §4), keyed by
     the prompt's index in `prompts` whatever batch row the capture puts it in.
     """
     settings = CaptureSettings(

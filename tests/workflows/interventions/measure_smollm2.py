@@ -1,4 +1,4 @@
-"""Re-measure the interventions figures on SmolLM2-135M (METHOD.md §4); not a test, a script:
+"""Re-measure the interventions figures on SmolLM2-135M (docs/method.md §4); not a test, a script:
 
     python tests/workflows/interventions/measure_smollm2.py [--prompts 2] [--out DIR]
 

@@ -1,7 +1,7 @@
 """A tiny random-init model with a PLANTED secondary sink (shared by the auto / dose tests).
 
 Random-init models have no secondary sinks, so one is built the way the paper says real ones
-form (METHOD.md §4): a permanent forward hook on block 1's MLP adds 20 * unit(h_p^1) at every
+form (docs/method.md §4): a permanent forward hook on block 1's MLP adds 20 * unit(h_p^1) at every
 occurrence of one token. The hook belongs to the model, so both the clean and the intervened
 passes see it, and the intervention edits the MLP output the model (with its planted feature)
 produced.

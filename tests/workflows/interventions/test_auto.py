@@ -1,4 +1,4 @@
-"""`auto` (METHOD.md §4 on every secondary sink) on a tiny model with a planted secondary sink
+"""`auto` (docs/method.md §4 on every secondary sink) on a tiny model with a planted secondary sink
 (see planted.py)."""
 
 from __future__ import annotations

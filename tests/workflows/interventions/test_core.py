@@ -1,5 +1,5 @@
 """`intervene` on a random-init tiny model: each mode changes exactly the targeted MLP vectors
-(METHOD.md §4), nothing before block b moves, and the clean run is a plain scan, bit for bit."""
+(docs/method.md §4), nothing before block b moves, and the clean run is a plain scan, bit for bit."""
 
 from __future__ import annotations
 

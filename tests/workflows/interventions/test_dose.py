@@ -1,4 +1,4 @@
-"""`dose_response` (METHOD.md §4 (c) rescale, (d) induce) on a tiny model with a planted
+"""`dose_response` (docs/method.md §4 (c) rescale, (d) induce) on a tiny model with a planted
 secondary sink (see planted.py)."""
 
 from __future__ import annotations

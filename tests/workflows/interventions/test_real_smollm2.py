@@ -1,4 +1,4 @@
-"""Causal check on real weights (METHOD.md §4): SmolLM2-135M's secondary sinks are made by the
+"""Causal check on real weights (docs/method.md §4): SmolLM2-135M's secondary sinks are made by the
 block-2 MLP writing along the primary-sink direction.
 
 Text: the first two bundled math prompts (572 tokens). Measured on this project's 2-core machine
@@ -45,7 +45,7 @@ def test_project_out_at_birth_removes_most_secondary_sinks(auto_po):
     t = auto_po.table
     assert s["n_sinks"] == MAX_SINKS  # the text has 10
     assert t["position"].tolist() == [6, 25, 39, 154]
-    assert set(t["layer"]) <= {1, 2}  # born at blocks 1-2 (METHOD.md, SmolLM2)
+    assert set(t["layer"]) <= {1, 2}  # born at blocks 1-2 (docs/method.md, SmolLM2)
     # measured: 4/4 removed (10/10 over all sinks); required: at least 3 of 4
     assert s["share_removed"] >= 0.75, t[["position", "token", "kind_after", "lifetime_after"]]
     assert s["mean_lifetime_after"] < 0.5 * s["mean_lifetime_before"]

@@ -1,4 +1,4 @@
-"""Mode specs and the edit formulas of METHOD.md §4 (pure tensors, no model)."""
+"""Mode specs and the edit formulas of docs/method.md §4 (pure tensors, no model)."""
 
 from __future__ import annotations
 

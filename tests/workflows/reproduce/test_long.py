@@ -61,7 +61,7 @@ def test_long_protocol_end_to_end(long_run):
     md = (tmp / "out" / "REPRODUCTION.md").read_text()
     assert md.startswith("# Long-trace protocol") and md.endswith("```\n")  # no short results here
     assert "| random-llama | generated |" in md and "DeepSeek-R1-Distill-Qwen-14B (authors)" in md
-    assert "163/300 (54%)" in md and "| 0.46 (22/48) |" in md and "12/30 (40%)" in md
+    assert "163/300 (54%)" in md and "| 0.47 (22/48) |" in md and "12/30 (40%)" in md
     scan = json.loads((tmp / "work" / "random-llama" / "long-scan" / "manifest.json").read_text())
     assert scan["traces_sha256"] == traces_hash(tmp / "traces" / "random-llama.jsonl")
     assert scan["mode"] == "general" and scan["trace_ids"] == ["math-001", "math-002"]

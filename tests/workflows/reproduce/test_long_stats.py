@@ -16,6 +16,7 @@ from sinkscope.workflows.reproduce.long_stats import (
     birth_lifetime_matrix,
     depth_histogram,
     region_of,
+    relative_depth,
     sensitivity,
     sensitivity_summary,
     where_summary,
@@ -74,6 +75,14 @@ def test_every_sink_generated_when_prompts_are_short():
     assert w["samples_with_secondary"]["generated"]["share"] == 1.0
     # ten distinct sinks: the level verdict gets a real test
     assert w["levels"]["n_sinks"] == 10 and w["verdicts"]["5"]["verdict"] != "not testable here"
+
+
+def test_relative_depth_is_the_analysis_convention():
+    res = scan([60, 100])
+    sec = res.findings.secondary
+    L = res.findings.n_layers
+    assert sec["rel_birth"].tolist() == [relative_depth(b, L) for b in sec["birth"]]
+    assert relative_depth(22, 48) == pytest.approx(22 / 47) and relative_depth(0, 1) == 0.0
 
 
 def test_depth_histogram_bins():

@@ -55,7 +55,7 @@ def test_quick_reproduce_on_smollm2(tmp_path, smollm2):
     assert render_markdown(run) + "\n" == md
     smol = next(m for m in run["models"] if m["name"] == "smollm2-135m")
     assert smol["status"] == "ok"
-    # METHOD.md: SmolLM2's secondary sinks exist, are born at blocks 1-2 and are written by the MLP
+    # docs/method.md: SmolLM2's secondary sinks exist, are born at blocks 1-2 and are written by the MLP
     e, fm = smol["existence"], smol["formation"]
     assert e["n_secondary"] >= 5 and e["birth_layers"][1] <= 3
     assert fm["median_cos"] > 0.9 and fm["causal"]["n_sinks"] >= 1

@@ -321,8 +321,8 @@ function drawHeat() {
   drawCbar(r, log);
   $("#ss-cbar-label").textContent = state.view === "ratio" ? "× baseline" : "score";
   var pp = span / nc;
-  $("#ss-heat-cap").innerHTML = (state.view === "ratio" ? "Layer score s<sub>j</sub><sup>l</sup> divided by the position-matched baseline of non-sink keys (METHOD.md §3): the position effect removed, sinks stand out at any depth of the text. " :
-    "Sink score s<sub>j</sub><sup>l</sup>: the mean attention key j receives from the queries that can see it (METHOD.md §1)" + (state.view === "mean" ? ", averaged over heads. " : state.view === "max" ? ", the largest over heads. " : ", head " + state.view.slice(1) + ". ")) +
+  $("#ss-heat-cap").innerHTML = (state.view === "ratio" ? "Layer score s<sub>j</sub><sup>l</sup> divided by the position-matched baseline of non-sink keys (docs/method.md §3): the position effect removed, sinks stand out at any depth of the text. " :
+    "Sink score s<sub>j</sub><sup>l</sup>: the mean attention key j receives from the queries that can see it (docs/method.md §1)" + (state.view === "mean" ? ", averaged over heads. " : state.view === "max" ? ", the largest over heads. " : ", head " + state.view.slice(1) + ". ")) +
     "Colour: " + (log ? "log scale from the median key to the largest score" : "linear from 0 to the largest score") +
     (p.heat.clip_from < T ? " among positions before " + p.heat.clip_from + " (the last keys are seen by fewer than " + D.config.min_queries + " queries and would saturate it)" : "") + ". " +
     (pp > 1.001 ? "Each pixel column shows the maximum over ~" + fmt(pp, 2) + " positions. " : "") + (m.bin > 1 ? "Stored at " + m.bin + " positions per column (max-pooled) to keep the file small. " : "") +
@@ -506,7 +506,7 @@ function renderWeak() {
     if (wk.n_births) wtxt += ". " + fmt(wk.n_births) + " secondary birth" + (wk.n_births === 1 ? "" : "s") + (wk.coincides_with_births !== null ? ", " + Math.round(100 * wk.coincides_with_births) + "% of them within ±1 layer of a weakened layer" : "");
     wtxt += ".";
   }
-  $("#ss-weak-cap").textContent = "Per layer for this prompt (METHOD.md §6): the primary sink's score s_p, the share of heads where it exceeds ε = " + D.config.eps + ", the score held by secondary sinks, and the primary's residual norm; bars and dotted lines: secondary births. " + wtxt;
+  $("#ss-weak-cap").textContent = "Per layer for this prompt (docs/method.md §6): the primary sink's score s_p, the share of heads where it exceeds ε = " + D.config.eps + ", the score held by secondary sinks, and the primary's residual norm; bars and dotted lines: secondary births. " + wtxt;
   $("#ss-weak-legend").innerHTML = legendHtml([{ c: KC.primary, t: "primary score s_p", line: 1 }, { c: KC["primary-like"], t: "head fraction F_p(ε)", line: 1, dash: 1 }, { c: KC.secondary, t: "secondary mass", line: 1 }, { c: "#2b3442", t: "primary norm ‖h_p‖ (log)", line: 1 }, { c: KC.secondary, t: "secondary births" }]);
 }
 

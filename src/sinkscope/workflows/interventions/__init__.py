@@ -1,4 +1,4 @@
-"""Interventions: the causal check of METHOD.md §4 ("which MLP makes the sink").
+"""Interventions: the causal check of docs/method.md §4 ("which MLP makes the sink").
 
     import sinkscope
     lm = sinkscope.load_model("smollm2-135m")

@@ -1,4 +1,4 @@
-"""`auto`: the causal check of METHOD.md §4 applied to every secondary sink a scan finds.
+"""`auto`: the causal check of docs/method.md §4 applied to every secondary sink a scan finds.
 
 For each prompt and each secondary sink t (born at b = its birth layer) and each mode (default
 project-out and zero), block b's MLP output at t is edited in a separate run of that prompt, and
@@ -6,7 +6,7 @@ the sink's record in the edited run is compared with the clean one (`core.effect
 
   lifetime_before / _after   |S_t| (0 when the token is no longer sink-like anywhere)
   mean_score_before / _after mean s_t^l over S_t in each run (NaN when it vanished)
-  kind_before / _after       class (METHOD §3); 'none' when the token has no record any more
+  kind_before / _after       class (docs/method.md §3); 'none' when the token has no record any more
   removed                    kind_after != 'secondary'
   delta_primary_score        mean over the clean lifetime layers S_t of s_p^l, after - before
                              (does the primary take back the attention the sink held? §6)
@@ -130,7 +130,7 @@ def auto(
     progress: Callable[[int, int], None] | None = None,
     **thresholds: Any,
 ) -> AutoResult:
-    """For every secondary sink of every prompt, apply each mode at its birth layer (METHOD.md §4).
+    """For every secondary sink of every prompt, apply each mode at its birth layer (docs/method.md §4).
 
     texts: one text or several (strings or (text, source) pairs); or pass `clean`, a scan (with
     NLL, else NLL columns are NaN) of the same model. `max_sinks`: per prompt, only the strongest

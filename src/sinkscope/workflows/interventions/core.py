@@ -1,6 +1,6 @@
-"""`intervene`: one causal check of METHOD.md §4 on one text.
+"""`intervene`: one causal check of docs/method.md §4 on one text.
 
-Procedure (METHOD.md §4 "Causal check"):
+Procedure (docs/method.md §4 "Causal check"):
   1. Clean pass: capture the text (next-token NLL included) exactly as `sinkscope.scan` does, and
      analyse it. p = the primary position, u = h_p^b / ||h_p^b|| the unit primary-sink direction
      (`PromptTrace.resid_cand[b, p]`, the primary's residual state after block b).
@@ -188,7 +188,7 @@ def intervene(
     query_block: int | None = None,
     **thresholds: Any,
 ) -> InterventionResult:
-    """Edit what block `layer`'s MLP adds at `position` (one token or several) and re-run (METHOD.md §4).
+    """Edit what block `layer`'s MLP adds at `position` (one token or several) and re-run (docs/method.md §4).
 
     mode: "project-out" (m' = m - (m.u)u, u = unit(h_p^b) from the clean pass), "zero" (m' = 0),
     "rescale:NORM" (m' = NORM m / ||m||), "induce:ALPHA" (m' = m + ALPHA u); or an
@@ -334,7 +334,7 @@ def _plan_dict(plan: EditPlan, p: int) -> dict[str, Any]:
         "positions": list(plan.positions),
         "primary": p,
         "direction": "unit(h_p^b) from the clean pass" if plan.direction is not None else None,
-        "method": "METHOD.md §4 causal check",
+        "method": "docs/method.md §4 causal check",
     }
 
 

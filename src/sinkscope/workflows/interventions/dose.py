@@ -1,4 +1,4 @@
-"""Dose-response (METHOD.md §4 (c) steering and (d) induction): one token, a grid of strengths.
+"""Dose-response (docs/method.md §4 (c) steering and (d) induction): one token, a grid of strengths.
 
 At block b and token t, for each value v of the grid, block b's MLP output is edited
   induce:  m' = m + v u          (u = unit(h_p^b) from the clean pass; typically a non-sink t)
@@ -124,7 +124,7 @@ class DoseResult:
             ax.set_ylabel(ylab)
             ax.grid(alpha=0.3)
         axes[0].legend(loc="best", fontsize=8)
-        fig.suptitle(f"{self.mode} at block {self.layer}, token {self.position} {self.token!r} (METHOD.md §4)", fontsize=10)
+        fig.suptitle(f"{self.mode} at block {self.layer}, token {self.position} {self.token!r} (docs/method.md §4)", fontsize=10)
         paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
         for p in paths:
             fig.savefig(p, dpi=120)
@@ -162,7 +162,7 @@ def dose_response(
     **thresholds: Any,
 ) -> DoseResult:
     """Sweep `mode` ("induce": ALPHA, "rescale": NORM) over `grid` at block `layer`, token
-    `position` (METHOD.md §4 (c), (d)). With `out`, the table and the plot (PNG + SVG) are written
+    `position` (docs/method.md §4 (c), (d)). With `out`, the table and the plot (PNG + SVG) are written
     there atomically (see `DoseResult.save`)."""
     if mode not in DOSE_MODES:
         raise InputError(f"dose mode '{mode}' is not valid; allowed: {', '.join(DOSE_MODES)}.")

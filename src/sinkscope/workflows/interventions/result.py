@@ -3,7 +3,7 @@
 `InterventionResult` is a SUBCLASS of `ScanResult` (not a wrapper): its trace, findings, config and
 manifest are those of the intervened run, so everything a scan offers (`sinks`, `layers`,
 `scores(i)`, `tokens(i)`, `norm_law()`, `levels()`, `properties()`, `reanalyze()`, `summary()`,
-the report) describes the edited run. Attached (METHOD.md §4 "Causal check"):
+the report) describes the edited run. Attached (docs/method.md §4 "Causal check"):
 
     clean       the un-intervened run, a plain `ScanResult` (bit-identical to `sinkscope.scan`)
     targets     one row per edited token, before -> after (`EFFECT_COLUMNS`, see `effects`)
@@ -66,7 +66,7 @@ EFFECT_COLUMNS = (
 # ---- comparisons -----------------------------------------------------------------------------
 @dataclass
 class NllDelta:
-    """Next-token NLL on the rest of the text (METHOD.md §4 "Delta next-token NLL").
+    """Next-token NLL on the rest of the text (docs/method.md §4 "Delta next-token NLL").
 
     nll[t] = -log P(x_{t+1} | x_{<=t}). The edit at the first edited position t0 can only change
     nll[t] for t >= t0 (causal), i.e. the losses of the tokens after it, x_{t0+1}..x_{T-1}:
@@ -135,7 +135,7 @@ def effects(
 ) -> pd.DataFrame:
     """Per edited position t, the token before and after the edit (columns `EFFECT_COLUMNS`).
 
-    kind / birth / lifetime / mean_score: the token's sink record (METHOD §3) in each run; a token
+    kind / birth / lifetime / mean_score: the token's sink record (docs/method.md §3) in each run; a token
       with no record (sink-like nowhere) has kind 'none', lifetime 0 and NaN birth / mean score.
     removed: kind_before == 'secondary' and kind_after != 'secondary'.
     score_before / score_after: mean of s_t^l over l >= b (defined whether or not t is a sink).
@@ -190,7 +190,7 @@ def effects(
 # ---- the result ------------------------------------------------------------------------------
 @dataclass(eq=False, kw_only=True)
 class InterventionResult(ScanResult):
-    """One intervention (METHOD.md §4): a `ScanResult` of the intervened run (subclass; its
+    """One intervention (docs/method.md §4): a `ScanResult` of the intervened run (subclass; its
     trace / findings / config / manifest are the edited run's, `manifest["intervention"]` names
     the edit) with the comparison to the clean run attached.
 

@@ -1,4 +1,4 @@
-"""Intervention specs (METHOD.md §4 "Causal check") and the edits they make to MLP outputs.
+"""Intervention specs (docs/method.md §4 "Causal check") and the edits they make to MLP outputs.
 
 A spec is one of
 

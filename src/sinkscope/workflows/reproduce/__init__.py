@@ -1,7 +1,7 @@
 """`sinkscope reproduce`: check the paper's five claims on every real decoder we can install.
 
 Reproduces "On the Existence and Behaviour of Secondary Attention Sinks" (Wong et al., arXiv
-2512.22213; METHOD.md "The claims to reproduce") on the catalog decoders (SmolLM2-135M,
+2512.22213; docs/method.md "The claims to reproduce") on the catalog decoders (SmolLM2-135M,
 Gemma3-270M, Qwen2.5-Coder-0.5B, Qwen2.5-Coder-1.5B):
 
     run = reproduce(out="docs", work="reproduce-runs")          # the full run (~20-50 min, 2 cores)
@@ -13,7 +13,7 @@ Secondary sinks repeated in a prefix that several prompts share (the chat templa
 prompt) are counted once (`distinct_sinks`). Then the causal check (`causal_check`: project-out
 at the birth block of distinct secondary sinks of the first few prompts, capped; the edit
 `interventions.auto` makes, collected into an `AutoResult`). When the centred cosine keeps
-fewer than half of the distinct sinks (Gemma3's shared direction, METHOD.md pitfalls), a second
+fewer than half of the distinct sinks (Gemma3's shared direction, docs/method.md pitfalls), a second
 entry re-analyses the same capture with it. Each model's scan folder (and its interventions
 folder) is saved under `work/` so `sinkscope report` works on it.
 

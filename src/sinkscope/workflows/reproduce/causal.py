@@ -1,4 +1,4 @@
-"""The causal check of claim 2 (METHOD.md §4): project-out at the birth block of distinct
+"""The causal check of claim 2 (docs/method.md §4): project-out at the birth block of distinct
 secondary sinks of the first few prompts, one `interventions.intervene` run each (the edit
 `interventions.auto` makes), collected into an `AutoResult`."""
 
@@ -58,7 +58,7 @@ def pick_causal_targets(d: Distinct, plan: Plan) -> list[tuple[int, int, int]]:
 def causal_check(
     lm: LoadedModel, d: Distinct, plan: Plan, progress: Callable[[int, int], None] | None = None
 ) -> AutoResult | None:
-    """METHOD.md §4 causal check on distinct secondary sinks (`pick_causal_targets`): one
+    """docs/method.md §4 causal check on distinct secondary sinks (`pick_causal_targets`): one
     `interventions.intervene` run each, mode project-out at the sink's birth block (the edit
     `interventions.auto` makes), collected into an `AutoResult` (table columns AUTO_COLUMNS, plus
     `scan_prompt`, the prompt's index in the model's scan). None when there is no secondary sink."""

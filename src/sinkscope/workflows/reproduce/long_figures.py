@@ -2,7 +2,7 @@
 can be redrawn without a model), in the report's style (`report.figures.new_figure`,
 `write_figure_set`):
 
-- depth           histogram of the distinct secondary sinks' birth relative depth (birth / L) in
+- depth           histogram of the distinct secondary sinks' birth relative depth (birth / (L - 1)) in
                   ten bins, one bar group per region (template prefix, rest of prompt, generated)
 - birth_lifetime  the (birth, lifetime) count matrix (the paper's heatmap), levels outlined
 """
@@ -35,7 +35,7 @@ def fig_depth(entry: dict[str, Any]):
                label=f"{r} ({int(counts.sum())})")
     ax.axvspan(0.25, 0.75, color="#F0F0F0", zorder=-1, lw=0)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("birth relative depth (birth / L)")
+    ax.set_xlabel("birth relative depth (birth / (L - 1))")
     ax.set_ylabel("distinct secondary sinks")
     ax.set_title(f"{entry['name']}: where secondary sinks are born ({g['n_secondary']})", loc="left")
     ax.legend(loc="upper right")

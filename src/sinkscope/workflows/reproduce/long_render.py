@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from sinkscope.workflows.reproduce.long_stats import REGIONS
+from sinkscope.workflows.reproduce.long_stats import REGIONS, relative_depth
 from sinkscope.workflows.reproduce.render import _environment, references, render_markdown
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES
 from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
@@ -93,10 +93,11 @@ def region_rows(run: dict[str, Any], mode: str = "general") -> list[list[Any]]:
 
 
 def _ref_range(r: dict[str, Any], key: str) -> str:
+    """A reference birth (relative depth, `relative_depth`) or lifetime (/ L) range with its blocks."""
     v, n = r.get(key), r.get("n_layers")
     if not v or not n:
         return MISSING
-    lo, hi = v[0] / n, v[1] / n
+    lo, hi = ((relative_depth(v[0], n), relative_depth(v[1], n)) if key == "birth" else (v[0] / n, v[1] / n))
     txt = f"{v[0]}/{n}" if v[0] == v[1] else f"{v[0]}-{v[1]}/{n}"
     return f"{fmt_num(lo)}" + (f"-{fmt_num(hi)}" if hi != lo else "") + f" ({txt})"
 
@@ -181,12 +182,14 @@ def answers(run: dict[str, Any]) -> list[str]:
                      f"{_q(gen['rel_birth'])} (median [IQR]: {band} layers; {fmt_pct(gen.get('share_middle'))} "
                      f"in the middle band {lo:g}-{hi:g})")
         lv = g["levels"]
+        win = (g["claims"].get("weakening") or {}).get("window")
+        paper_scope = f"; it scans only the primary window, blocks {win[0]}-{win[1]}" if win else ""
         out.append(
             f"**{m['name']}** ({m['setup']['n_traces']} traces, {m['setup']['generated_tokens']} generated tokens): "
             f"{where}; {_share(g['samples_with_secondary']['generated'])} of the samples hold one; "
             f"{lv['n_levels']} level(s) over {lv['n_sinks']} sinks, verdict *{g['verdicts']['5']['verdict']}*; "
             f"paper mode finds {m['paper']['n_secondary']} secondary sinks "
-            f"({m['paper']['regions']['generated']['n']} in the generated part)."
+            f"({m['paper']['regions']['generated']['n']} in the generated part){paper_scope}."
         )
     return out
 

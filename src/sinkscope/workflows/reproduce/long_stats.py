@@ -10,8 +10,9 @@ n_prompt prompt tokens, with S the length of the token-id prefix common to all t
     prompt     S <= t < n_prompt          (the rest of the prompt: the problem statement)
     generated  t >= n_prompt              (the sampled continuation)
 
-Relative depth is the analysis package's rel_birth = birth / (L - 1) (`analysis.detection.detect`),
-lifetimes are also given as lifetime / L, so both compare with the paper's block numbers (22 / 48).
+Relative depth is the analysis package's rel_birth = birth / (L - 1) (`analysis.detection.detect`;
+`relative_depth` states it for the authors' block numbers: block 22 of 48 -> 22 / 47); lifetimes
+are also given as lifetime / L.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
 Region = Literal["template", "prompt", "generated"]
 REGIONS: tuple[str, ...] = get_args(Region)
 DEPTH_BINS = np.linspace(0.0, 1.0, 11)  # the relative-depth histogram: ten bins of 0.1
+
+
+def relative_depth(layer: float, n_layers: int) -> float:
+    """layer / (L - 1) (0 for L = 1): the analysis' rel_birth convention, for reference numbers."""
+    return float(layer) / (n_layers - 1) if n_layers > 1 else 0.0
 
 
 # ---- regions -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The verdict rules: every threshold a verdict uses (`RULES`, also rendered into the document
 by `render.rules_markdown`) and the pure functions that turn one model's claim numbers
-(`stats.summarize_model`) into a verdict and its reason. METHOD.md "The claims to reproduce"."""
+(`stats.summarize_model`) into a verdict and its reason. docs/method.md "The claims to reproduce"."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ RULES: dict[str, float] = {
     "levels_cover": 0.8,  # discrete levels must hold this share of the sinks (reproduced) ...
     "levels_cover_partly": 0.5,  # ... or this share (partly)
     # not a verdict rule: add a centred-cosine re-analysis row when that detector keeps fewer than
-    # this share of the distinct secondary sinks (METHOD.md pitfalls: a shared dominant direction)
+    # this share of the distinct secondary sinks (docs/method.md pitfalls: a shared dominant direction)
     "centred_variant_below": 0.5,
 }
 
@@ -102,7 +102,7 @@ def _by_tests(a: bool, b: bool, txt: str) -> dict[str, str]:
 
 
 def verdict_norm_law(nl: dict[str, Any] | None, r: dict[str, float] = RULES) -> dict[str, str]:
-    """Claim 3 (METHOD.md §5): S = bootstrap 95% CI of Spearman(||m||, score) above 0; T = the same
+    """Claim 3 (docs/method.md §5): S = bootstrap 95% CI of Spearman(||m||, score) above 0; T = the same
     for the lifetime, judged only with >= normlaw_min_lifetimes distinct lifetimes; needs
     >= normlaw_min_n distinct sinks."""
     if not nl or (nl.get("n") or 0) < r["normlaw_min_n"]:
@@ -130,7 +130,7 @@ def verdict_norm_law(nl: dict[str, Any] | None, r: dict[str, float] = RULES) -> 
 
 
 def verdict_weakening(wk: dict[str, Any] | None, r: dict[str, float] = RULES) -> dict[str, str]:
-    """Claim 4 (METHOD.md §6): W = dip / plateau < weak_ratio; B = >= weak_min_coincide of the
+    """Claim 4 (docs/method.md §6): W = dip / plateau < weak_ratio; B = >= weak_min_coincide of the
     births within +/-1 layer of a weakened layer. reproduced: W and B; partly: W alone or a mild
     dip (weak_ratio <= ratio < weak_mild_ratio); not reproduced otherwise."""
     ratio = as_float((wk or {}).get("dip_ratio"))
@@ -165,7 +165,7 @@ def discrete_levels(lv: dict[str, Any], r: dict[str, float] = RULES) -> list[dic
 
 
 def verdict_levels(lv: dict[str, Any] | None, r: dict[str, float] = RULES) -> dict[str, str]:
-    """Claim 5 (METHOD.md §7): reproduced with >= 2 discrete levels holding >= levels_cover of the
+    """Claim 5 (docs/method.md §7): reproduced with >= 2 discrete levels holding >= levels_cover of the
     sinks; partly with discrete levels holding >= levels_cover_partly; needs >= levels_min_n sinks."""
     n = int((lv or {}).get("n_sinks") or 0)
     if not lv or n < r["levels_min_n"]:

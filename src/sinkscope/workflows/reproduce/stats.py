@@ -162,7 +162,7 @@ def _median(sec: Any, col: str) -> float | None:
 
 
 def summarize_formation(res: ScanResult, auto_result: AutoResult | None = None) -> dict[str, Any]:
-    """Claim 2 numbers: observational (METHOD.md §4 formation columns at birth) and causal
+    """Claim 2 numbers: observational (docs/method.md §4 formation columns at birth) and causal
     (the project-out runs of `causal.causal_check`)."""
     sec = res.findings.secondary
     n = len(sec)
@@ -208,7 +208,7 @@ def summarize_causal(auto_result: AutoResult, mode: str = INTERVENTION_MODE) -> 
 
 
 def summarize_norm_law(res: ScanResult) -> dict[str, Any]:
-    """Claim 3 numbers (METHOD.md §5): correlations of ||m|| with score and lifetime, bootstrap CIs."""
+    """Claim 3 numbers (docs/method.md §5): correlations of ||m|| with score and lifetime, bootstrap CIs."""
     nl = res.findings.norm_law
     sec = res.findings.secondary
     ok = np.isfinite(sec[["mlp_norm", "mean_score", "lifetime"]].to_numpy(dtype=np.float64)).all(axis=1)
@@ -230,7 +230,7 @@ def summarize_norm_law(res: ScanResult) -> dict[str, Any]:
 
 
 def summarize_weakening(res: ScanResult) -> dict[str, Any]:
-    """Claim 4 numbers (METHOD.md §6): pooled plateau, dip and its ratio, weakened layers."""
+    """Claim 4 numbers (docs/method.md §6): pooled plateau, dip and its ratio, weakened layers."""
     f = res.findings
     wk = f.weakening
     n_layers = f.n_layers
@@ -255,7 +255,7 @@ def summarize_weakening(res: ScanResult) -> dict[str, Any]:
 
 
 def summarize_levels(res: ScanResult) -> dict[str, Any]:
-    """Claim 5 numbers (METHOD.md §7): the levels' birth and lifetime ranges, counts and shares."""
+    """Claim 5 numbers (docs/method.md §7): the levels' birth and lifetime ranges, counts and shares."""
     lv = res.findings.levels
     return {
         "n_layers": lv.n_layers,

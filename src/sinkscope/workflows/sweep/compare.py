@@ -4,7 +4,7 @@
     table = sinkscope.workflows.sweep.compare("runs/sweep")      # also writes compare.csv and compare.md
 
 Only completed (model, prompt) units are read (see `store`). The per-model summary pools each
-model's prompts: the norm law (METHOD.md §5) over all its secondary sinks, weakening (§6) over the
+model's prompts: the norm law (docs/method.md §5) over all its secondary sinks, weakening (§6) over the
 mean of its per-prompt layer tables, and sink levels (§7) over all its secondary sinks.
 """
 
@@ -121,8 +121,8 @@ def load(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(sinks, layers, summary) of a sweep folder, from its completed units only.
 
     sinks    one row per sink record: model, prompt (index in the prompt list), prompt_key,
-             source ("file.jsonl:12"), then the `sinkscope.scan` sink columns (METHOD.md §3-§4).
-    layers   per model x prompt x layer (METHOD.md §6), same leading columns.
+             source ("file.jsonl:12"), then the `sinkscope.scan` sink columns (docs/method.md §3-§4).
+    layers   per model x prompt x layer (docs/method.md §6), same leading columns.
     summary  per model (`summarize`): what `sinkscope compare` prints.
     """
     sinks, layers, records, params = read_tables(path)

@@ -4,7 +4,7 @@ Layout (DIR = `--out`):
 
     DIR/sweep.json                              the sweep's parameters (models, thresholds, prompt file hash)
     DIR/sinks/model=<label>/part-<key>.parquet  sink records of one (model, prompt) (hive-partitioned)
-    DIR/layers/model=<label>/part-<key>.parquet per-layer table of one (model, prompt) (METHOD.md §6)
+    DIR/layers/model=<label>/part-<key>.parquet per-layer table of one (model, prompt) (docs/method.md §6)
     DIR/arrays/model=<label>/<key>.npz          the reduced per-prompt arrays (`PromptTrace`), for re-analysis
     DIR/done/<label>/<key>.json                 the completion record of one (model, prompt), written LAST
     DIR/.lock                                   held (flock) by the process that is writing the store

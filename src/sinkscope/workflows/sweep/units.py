@@ -80,6 +80,12 @@ class SweepReport:
     def n_done(self) -> int:
         return self.n_already + self.n_ran + self.n_skipped
 
+    def __repr__(self) -> str:
+        """A one-line summary (folder, models, units and what this run did), not the message lists."""
+        return (f"SweepReport(out='{self.out}', executor={self.executor!r}, models={self.models}, "
+                f"prompts={self.n_prompts}, units={self.n_units}, ran={self.n_ran}, already={self.n_already}, "
+                f"skipped={self.n_skipped}, elapsed_s={self.elapsed_s:.1f})")
+
     def count(self, status: str, msg: str | None = None) -> None:
         """Count one finished unit: status "done" (ran), "skipped" (with its message) or "already"."""
         if status == "done":
