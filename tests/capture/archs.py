@@ -127,3 +127,25 @@ def build_gemma3_composite(seed: int = 0):
     )
     torch.manual_seed(seed)
     return Gemma3ForConditionalGeneration._from_config(cfg, attn_implementation="eager").eval()
+
+
+def run_in_threads(work, n: int = 2) -> None:
+    """Run `work(i)` for i < n in n threads at once; re-raise the first exception of any thread."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def guarded(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+

@@ -19,6 +19,7 @@ from transformers.models.llama.modeling_llama import eager_attention_forward
 
 from sinkscope.capture import attention as attn
 from sinkscope.capture.attention import active_sink, recording, sinkscope_attention
+from tests.capture.archs import run_in_threads
 
 
 class Sink:
@@ -324,23 +325,14 @@ def test_concurrent_recorders_do_not_see_each_other():
     mods = [_module(), _module()]
     sinks = [Sink(m, block=3) for m in mods]
     barrier = threading.Barrier(2, timeout=30)
-    errors: list[BaseException] = []
 
     def work(i):
-        try:
-            with recording(sinks[i]):
-                barrier.wait()  # both recorders are now active
-                sinkscope_attention(mods[i], q * (i + 1), k, v, None, scaling=0.5)
-                barrier.wait()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-            errors.append(e)
+        with recording(sinks[i]):
+            barrier.wait()  # both recorders are now active
+            sinkscope_attention(mods[i], q * (i + 1), k, v, None, scaling=0.5)
+            barrier.wait()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_in_threads(work)
     for i, s in enumerate(sinks):
         (rec,) = s.records
         _, ref_col = by_hand(q * (i + 1), k, v, 0.5, visible(7, 7, True, None))

@@ -21,6 +21,7 @@ from tests.capture.archs import (
     build_gemma3_composite,
     eager_reference,
     random_ids,
+    run_in_threads,
 )
 
 TOL = 1e-5
@@ -256,22 +257,13 @@ def test_concurrent_captures_in_two_threads_match_their_solo_runs():
         return None
 
     got: list = [None, None]
-    errors: list[BaseException] = []
 
     def work(i):
-        try:
-            ids = [random_ids(n, seed=k) for k, n in enumerate([17, 26])]
-            got[i] = capture(lms[i], ["p0", "p1"], ids, [["t"] * len(x) for x in ids],
-                             CaptureSettings(batch_size=2, query_block=7), edits={0: meet, 1: meet})
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            errors.append(e)
+        ids = [random_ids(n, seed=k) for k, n in enumerate([17, 26])]
+        got[i] = capture(lms[i], ["p0", "p1"], ids, [["t"] * len(x) for x in ids],
+                         CaptureSettings(batch_size=2, query_block=7), edits={0: meet, 1: meet})
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_in_threads(work)
     for a, b in zip(got, solo):
         for pa, pb in zip(a.prompts, b.prompts):
             np.testing.assert_allclose(pa.scores, pb.scores, atol=1e-6)
