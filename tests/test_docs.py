@@ -117,6 +117,16 @@ def rel(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+def repo_lines():
+    """(relative path, line number, line) of every line of every text file of the repository."""
+    for p in repo_files():
+        text = read_text(p)
+        if text is not None:
+            r = rel(p)
+            for i, line in enumerate(text.split("\n"), start=1):
+                yield r, i, line
+
+
 def citing_files() -> list[tuple[str, str]]:
     """(relative path, text) of the files where citations are looked for."""
     out = []
@@ -395,15 +405,11 @@ def test_citations_point_inside_the_repo():
     """Every citation reads `docs/method.md`: 'METHOD.md' / 'METHOD §N' name the internal
     specification outside the repository. (A bare 'method.md' is allowed only inside docs/, where
     it is a relative link to the file next to it.)"""
-    bad = []
-    for p in repo_files():
-        text = read_text(p)
-        if text is None:
-            continue
-        r = rel(p)
-        for i, line in enumerate(text.split("\n"), start=1):
-            if _OUTSIDE_RE.search(line) or (not r.startswith("docs/") and _BARE_LOWER_RE.search(line)):
-                bad.append(f"  {r}:{i}: {line.strip()[:120]}")
+    bad = [
+        f"  {r}:{i}: {line.strip()[:120]}"
+        for r, i, line in repo_lines()
+        if _OUTSIDE_RE.search(line) or (not r.startswith("docs/") and _BARE_LOWER_RE.search(line))
+    ]
     assert not bad, (
         f"{len(bad)} line(s) cite a method document outside the repository; cite docs/method.md:\n"
         + "\n".join(bad[:60]) + ("\n  ..." if len(bad) > 60 else "")
@@ -417,15 +423,12 @@ _DOC_NAME_RE = re.compile(r"\b([A-Z][A-Z0-9_-]*\.md)\b")
 
 def test_cited_documents_exist_in_the_repo():
     present = {p.name for p in repo_files()} | {THIS.name}
-    bad = []
-    for p in repo_files():
-        text = read_text(p)
-        if text is None:
-            continue
-        for i, line in enumerate(text.split("\n"), start=1):
-            for name in _DOC_NAME_RE.findall(line):
-                if name != "METHOD.md" and name not in present:
-                    bad.append(f"  {name} <- {rel(p)}:{i}: {line.strip()[:120]}")
+    bad = [
+        f"  {name} <- {r}:{i}: {line.strip()[:120]}"
+        for r, i, line in repo_lines()
+        for name in _DOC_NAME_RE.findall(line)
+        if name != "METHOD.md" and name not in present
+    ]
     assert not bad, "documents cited but not in the repository:\n" + "\n".join(bad)
 
 
@@ -442,19 +445,11 @@ MACHINE_PATH_ALLOWED: tuple[tuple[str, str], ...] = ()
 
 
 def machine_paths() -> list[str]:
-    out = []
-    for p in repo_files():
-        text = read_text(p)
-        if text is None:
-            continue
-        r = rel(p)
-        for i, line in enumerate(text.split("\n"), start=1):
-            if not _MACHINE_PATH_RE.search(line):
-                continue
-            if any(r == f and s in line for f, s in MACHINE_PATH_ALLOWED):
-                continue
-            out.append(f"  {r}:{i}: {line.strip()[:120]}")
-    return out
+    return [
+        f"  {r}:{i}: {line.strip()[:120]}"
+        for r, i, line in repo_lines()
+        if _MACHINE_PATH_RE.search(line) and not any(r == f and s in line for f, s in MACHINE_PATH_ALLOWED)
+    ]
 
 
 def test_machine_path_pattern():
