@@ -70,6 +70,7 @@ def run_ray(work: Pending) -> None:
         started = True
     task = ray.remote(num_cpus=1)(_ray_shard)
     futures: dict[Any, tuple[str, list[Unit]]] = {}
+    unfinished: list[Any] | None = None  # futures ray.wait has not returned yet (None: still submitting)
     root = str(store.root.resolve())
     try:
         for label, ref, _ in models:
@@ -81,9 +82,9 @@ def run_ray(work: Pending) -> None:
                 futures[fut] = (label, shard)
             if units:
                 work.tell(label, "scanning")
-        remaining = list(futures)
-        while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1, timeout=0.5)
+        unfinished = list(futures)
+        while unfinished:
+            ready, unfinished = ray.wait(unfinished, num_returns=1, timeout=0.5)
             for fut in ready:
                 label, shard = futures[fut]
                 try:
@@ -96,9 +97,14 @@ def run_ray(work: Pending) -> None:
                 if pending[label]:
                     work.tell(label, "scanning", min(count_files(store, label), work.totals[label]))
     except BaseException:
-        for fut in futures:
-            with contextlib.suppress(Exception):  # already finished or gone
-                ray.cancel(fut, force=True)
+        # Cancel only the tasks not seen finished, and without force: force-cancelling a task whose
+        # reply is in flight (e.g. the one that just failed) trips a fatal check inside Ray's driver
+        # ("Tried to complete task that was not pending"), which kills the whole process with exit
+        # code 1 some time later. A non-forced cancel interrupts a running task in its own worker,
+        # so its reply still arrives through the normal path.
+        for fut in list(futures) if unfinished is None else unfinished:
+            with contextlib.suppress(Exception):  # finished or gone meanwhile
+                ray.cancel(fut, force=False)
         raise
     finally:
         if started:
