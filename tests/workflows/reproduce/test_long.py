@@ -80,6 +80,27 @@ def test_analysis_resumes_from_the_cached_capture(long_run):
     assert json.loads((tmp / "out" / LONG_RESULTS).read_text())["models"][0]["setup"]["n_traces"] == 3
 
 
+def test_a_model_that_does_not_load_or_has_no_traces_is_a_not_run_row(long_run, tmp_path):
+    """One model's failure never stops the others: it becomes a "not run" row with its reason."""
+    tmp, _, _, _, kw = long_run
+    from sinkscope.core.errors import ModelNotFoundError
+
+    def load(name: str) -> LoadedModel:
+        raise ModelNotFoundError(f"{name}: weights not installed")
+
+    (tmp_path / "traces").mkdir()
+    for n in ("random-llama", "broken"):  # same traces, so "broken" must capture (no cached scan)
+        (tmp_path / "traces" / f"{n}.jsonl").write_bytes((tmp / "traces" / "random-llama.jsonl").read_bytes())
+    run = reproduce_long(**{**kw, "out": tmp_path / "out", "work": tmp_path / "work", "traces": tmp_path / "traces",
+                            "models": ["broken", "empty"], "plans": {"broken": 3, "empty": 1},
+                            "stages": ["analyse"], "load": load})
+    by = {e["name"]: e for e in run["models"]}
+    assert by["broken"]["status"] == "not run" and "weights not installed" in by["broken"]["reason"]
+    assert by["empty"]["status"] == "not run" and "no traces" in by["empty"]["reason"]
+    md = (tmp_path / "out" / "REPRODUCTION.md").read_text()
+    assert "weights not installed" in md and "no traces" in md
+
+
 def test_both_protocols_in_one_document(long_run, tmp_path):
     tmp, run, *_ = long_run
     short = numbers.run_dict([numbers.model("m-a")])

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from sinkscope.analysis import AnalysisConfig
-from sinkscope.core.errors import InputError
+from sinkscope.core.errors import (
+    CorruptWeightsError,
+    InputError,
+    ModelNotFoundError,
+    PullError,
+    UnsupportedArchitectureError,
+)
 from sinkscope.core.fileio import jsonable, write_file_atomic, write_json
 from sinkscope.workflows.reproduce.long_figures import write_long_figures
 from sinkscope.workflows.reproduce.long_render import LONG_RESULTS, document, read_results
@@ -150,7 +156,11 @@ def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig,
         log(f"[{name}] cached capture of {len(records)} traces (sha256 {sha[:12]}) in {mwork / SCAN_DIR}")
         timings["capture_s"] = float(res.manifest.get("timings", {}).get("capture_s", 0.0))
     else:
-        lm = load(name)
+        try:
+            lm = load(name)
+        except (ModelNotFoundError, CorruptWeightsError, PullError, UnsupportedArchitectureError, MemoryError) as e:
+            log(f"[{name}] not run: the model did not load ({e})")
+            return {"name": name, "status": "not run", "reason": f"the model did not load: {e}"}
         try:
             log(f"[{name}] capturing {len(records)} traces ({sum(len(r.token_ids) for r in records)} tokens)")
             res = capture_traces(lm, records, cfg, sha256=sha)
