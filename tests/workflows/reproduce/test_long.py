@@ -70,10 +70,18 @@ def test_long_protocol_end_to_end(long_run):
 def test_analysis_resumes_from_the_cached_capture(long_run):
     tmp, run, calls, logs, kw = long_run
     n = len(calls)
+    del logs[:]
     again = reproduce_long(**{**kw, "stages": ["analyse"]})
-    assert len(calls) == n  # no model loaded: nothing to generate, capture cached
-    assert any("cached capture" in x for x in logs)
+    assert len(calls) == n  # no model loaded: nothing to generate, analysis cached
+    assert any("cached analysis" in x for x in logs) and not any("sensitivity grid" in x for x in logs)
     assert again["models"][0]["general"] == json.loads(json.dumps(run["models"][0]["general"]))
+    # another grid: the entry is recomputed from the cached capture (still no model run)
+    del logs[:]
+    other = Grid(tau=(0.85,), k=(3.0,), min_lifetime=(5,), cosine=("raw",), n_boot=50)
+    regrid = reproduce_long(**{**kw, "stages": ["analyse"], "grid": other})
+    assert len(calls) == n and any("cached capture" in x for x in logs)
+    assert len(regrid["models"][0]["sensitivity"]["cells"]) == 1
+    assert regrid["models"][0]["general"] == again["models"][0]["general"]
     # a new trace changes the file's hash: the capture is redone
     reproduce_long(**{**kw, "plans": {"random-llama": 3}})
     assert len(calls) == n + 2

@@ -7,7 +7,10 @@
               reused while its "traces_sha256" matches the trace file's (`traces.traces_hash`);
               then the numbers of `long_stats` in general mode and in paper mode (the same capture
               re-analysed with the published rule, `ScanResult.reanalyze(mode="paper")`), and the
-              sensitivity grid (72 re-analyses, no model run)
+              sensitivity grid (72 re-analyses, no model run); the model's finished entry is
+              cached as WORK/<model>/long-entry.json and reused while the traces' hash, the
+              analysis config, the grid and the sinkscope version are the same (`cached_entry`),
+              so re-running the stage after adding one model only analyses that model
 
 Outputs: OUT/reproduction/long/long_results.json (the run dict), the figures
 OUT/reproduction/long/<model>/{depth,birth_lifetime}.png, and the long-protocol section of
@@ -62,6 +65,7 @@ Loader = Callable[[str], "LoadedModel"]
 LONG_PLANS: dict[str, int] = {"smollm2-135m": 42, "gemma3-270m": 20, "qwen2.5-coder-0.5b": 42, "qwen2.5-coder-1.5b": 15}
 LONG_TOKENS = 1024
 SCAN_DIR = "long-scan"
+ENTRY_FILE = "long-entry.json"
 
 
 def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Prompt]:
@@ -142,13 +146,34 @@ def model_entry(name: str, res: ScanResult, records: Sequence[TraceRecord], grid
     }
 
 
+def _entry_key(sha: str, cfg: AnalysisConfig, grid: Grid) -> dict[str, Any]:
+    """What a cached model entry depends on (`cached_entry`)."""
+    from sinkscope.core.version import __version__
+
+    return jsonable({"traces_sha256": sha, "config": cfg.to_dict(), "grid": grid.to_dict(), "sinkscope": __version__})
+
+
+def cached_entry(mwork: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The model entry cached in WORK/<model>/long-entry.json when it was made with `key`, else None."""
+    f = mwork / ENTRY_FILE
+    if not f.exists():
+        return None
+    stored = json.loads(f.read_text(encoding="utf-8"))
+    return stored["entry"] if stored.get("key") == key else None
+
+
 def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig, grid: Grid, *,
                   load: Loader, log: LogFn = print) -> dict[str, Any]:
-    """The analysis stage of one model (resumes from the cached capture, see module docstring)."""
+    """The analysis stage of one model (resumes from the cached entry or capture, see module docstring)."""
     records, sha = read_store(traces_path)
     if not records:
         return {"name": name, "status": "not run", "reason": f"no traces in {traces_path}"}
     mwork = work / Path(name).name
+    key = _entry_key(sha, cfg, grid)
+    entry = cached_entry(mwork, key)
+    if entry is not None:
+        log(f"[{name}] cached analysis of {len(records)} traces (sha256 {sha[:12]}) in {mwork / ENTRY_FILE}")
+        return entry
     t0 = time.perf_counter()
     res = cached_scan(mwork, sha)
     timings: dict[str, float] = {}
@@ -169,7 +194,9 @@ def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig,
             del lm
             gc.collect()
         res.save(mwork / SCAN_DIR, overwrite=True)
-    return model_entry(name, res, records, grid, timings, log)
+    entry = jsonable(model_entry(name, res, records, grid, timings, log))
+    write_json(mwork / ENTRY_FILE, {"key": key, "entry": entry}, indent=1)
+    return entry
 
 
 def _default_loader(name: str) -> LoadedModel:
