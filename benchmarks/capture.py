@@ -9,7 +9,12 @@ token ids:
   sdpa   plain forward of the base model (no LM head) with HF's sdpa attention;
   eager  the same with eager attention and output_attentions=True (what today's tools need),
          skipped where its L x H x T x T maps would not fit in memory;
-  scan   sinkscope's capture (blockwise attention + reductions), same base-model forward.
+  scan   sinkscope's capture (blockwise attention + reductions), same base-model forward;
+  scan2  the same with the two-pass attention path forced (`capture.twopass`: fused sdpa output and
+         log-sum-exp, then a column pass), only with --twopass.
+With --reps N (N > 1) each length runs N rounds of (sdpa, [eager,] scan, [scan2]) children in
+turn, so load on a shared machine hits every variant alike; printed times are medians, ratios
+the median of the per-round ratios to that round's sdpa, memory the median peak RSS.
 The baseline is the base model without the LM head for all three, so no run pays for [T, vocab]
 logits. Ratios are printed against sdpa measured in the same run. Peak RSS includes the weights.
 Each child first runs a 32-token warm-up forward, so one-time initialisation is not timed.
@@ -63,6 +68,11 @@ def child(model: str, n: int, how: str, threads: int) -> dict:
         elif how == "eager":
             lm.model.set_attn_implementation("eager")
             base(input_ids=torch.tensor([seq]), use_cache=False, output_attentions=True)
+        elif how == "scan2":
+            from sinkscope.capture import twopass
+
+            with twopass.attention_path("twopass"):
+                capture(lm, ["bench"], [seq], [[""] * len(seq)], CaptureSettings())
         else:
             capture(lm, ["bench"], [seq], [[""] * len(seq)], CaptureSettings())
 
@@ -91,6 +101,24 @@ def run_one(model: str, n: int, how: str, threads: int = 0) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def _median_round(rounds: list[dict], how: str) -> dict:
+    """The median over rounds of one variant's wall time and peak RSS, and of its per-round
+    ratios to that round's sdpa (t_ratio, m_ratio); the first error if any round failed."""
+    import statistics
+
+    runs = [rd[how] for rd in rounds]
+    bad = [x for x in runs if "error" in x]
+    if bad:
+        return bad[0]
+    out = dict(runs[0], wall_s=statistics.median(x["wall_s"] for x in runs),
+               peak_mb=statistics.median(x["peak_mb"] for x in runs))
+    pairs = [(x, rd["sdpa"]) for x, rd in zip(runs, rounds) if "wall_s" in rd["sdpa"]]
+    if pairs:
+        out["t_ratio"] = statistics.median(x["wall_s"] / b["wall_s"] for x, b in pairs)
+        out["m_ratio"] = statistics.median(x["peak_mb"] / b["peak_mb"] for x, b in pairs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -100,6 +128,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in every child (0 = torch's default). Use 1 on a shared machine: "
                          "OpenMP spin-waiting makes many-small-op code pay far more than sdpa under contention.")
+    ap.add_argument("--twopass", action="store_true", help="also measure scan with the two-pass path forced (scan2)")
+    ap.add_argument("--no-eager", action="store_true", help="skip the eager output_attentions run")
+    ap.add_argument("--reps", type=int, default=1, help="rounds per length (median of per-round ratios)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -116,6 +147,8 @@ def main() -> None:
     rows = []
     hdr = f"{'model':20s} {'T':>6s} {'sdpa s':>8s} {'eager s':>8s} {'scan s':>8s} {'scan/sdpa t':>11s} " \
           f"{'sdpa MB':>8s} {'eager MB':>9s} {'scan MB':>8s} {'scan/sdpa mem':>13s} {'scan +MB/1k tok':>15s}"
+    if a.twopass:
+        hdr += f" {'scan2 s':>8s} {'scan2/sdpa t':>12s} {'scan2 MB':>8s} {'scan2/sdpa mem':>14s}"
     import torch
 
     print(f"torch {torch.__version__}, threads per run: {a.threads or torch.get_num_threads()}, "
@@ -124,27 +157,31 @@ def main() -> None:
     for m, lengths in grid.items():
         prev = None  # (T, scan peak) of the previous length: the slope shows linear growth in T
         for n in lengths:
-            r = {"sdpa": run_one(m, n, "sdpa", a.threads)}
             fits, need = eager_fits(m, n)
-            r["eager"] = run_one(m, n, "eager", a.threads) if fits else {"skipped": f"needs ~{need:.0f} GB"}
-            r["scan"] = run_one(m, n, "scan", a.threads)
-            rows.append({"model": m, "T": n, **r})
+            fits = fits and not a.no_eager
+            hows = ["sdpa", *(["eager"] if fits else []), "scan", *(["scan2"] if a.twopass else [])]
+            rounds = [{h: run_one(m, n, h, a.threads) for h in hows} for _ in range(max(1, a.reps))]
+            r = {h: _median_round(rounds, h) for h in hows}
+            if not fits:
+                r["eager"] = {"skipped": "--no-eager" if a.no_eager else f"needs ~{need:.0f} GB"}
+            rows.append({"model": m, "T": n, **r, "rounds": rounds})
             s, e, c = r["sdpa"], r["eager"], r["scan"]
 
             def g(d, k, fmt):
                 return format(d[k], fmt) if k in d else ("skip" if "skipped" in d else "err")
 
-            tr = c["wall_s"] / s["wall_s"] if "wall_s" in c and "wall_s" in s else float("nan")
-            mr = c["peak_mb"] / s["peak_mb"] if "peak_mb" in c and "peak_mb" in s else float("nan")
+            tr, mr = c.get("t_ratio", float("nan")), c.get("m_ratio", float("nan"))
             act = float("nan")
             if "peak_mb" in c:
                 if prev is not None:
                     act = (c["peak_mb"] - prev[1]) / ((n - prev[0]) / 1000)
                 prev = (n, c["peak_mb"])
             print(f"{m:20s} {n:6d} {g(s,'wall_s','8.2f')} {g(e,'wall_s','8.2f')} {g(c,'wall_s','8.2f')} {tr:11.2f} "
-                  f"{g(s,'peak_mb','8.0f')} {g(e,'peak_mb','9.0f')} {g(c,'peak_mb','8.0f')} {mr:13.2f} {act:15.1f}",
+                  f"{g(s,'peak_mb','8.0f')} {g(e,'peak_mb','9.0f')} {g(c,'peak_mb','8.0f')} {mr:13.2f} {act:15.1f}"
+                  + (f" {g(r['scan2'],'wall_s','8.2f')} {r['scan2'].get('t_ratio', float('nan')):12.2f} "
+                     f"{g(r['scan2'],'peak_mb','8.0f')} {r['scan2'].get('m_ratio', float('nan')):14.2f}" if a.twopass else ""),
                   flush=True)
-            for d in (s, e, c):
+            for d in (s, e, c, *([r["scan2"]] if a.twopass else [])):
                 if "error" in d:
                     print(f"   {d['how']}: {d['error']}", flush=True)
     if a.json:

@@ -9,6 +9,8 @@ length: median wall time of each variant, the median of the per-pair ratios (on 
 min-over-repetitions ratio. The check runs on the first batch only (here the whole capture: one
 prompt), so these are upper bounds for multi-batch captures. "in check": the share of the
 with-check wall time spent computing the residues (timed inside; insensitive to machine load).
+"cpu ratio": the median per-pair ratio of process CPU time (time.process_time; with one thread
+far less sensitive than wall time to other jobs on a shared machine, which only delay the process).
 """
 
 from __future__ import annotations
@@ -52,27 +54,31 @@ def main() -> None:
 
     engine.Recorder._check = timed  # type: ignore[method-assign]
 
-    def run(seq: list[int], check: bool) -> tuple[float, dict]:
+    def run(seq: list[int], check: bool) -> tuple[float, dict, float]:
         settings = CaptureSettings()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         capture(lm, ["bench"], [seq], [[""] * len(seq)], settings, self_check=check)
-        return time.perf_counter() - t0, settings.self_check or {}
+        return time.perf_counter() - t0, settings.self_check or {}, time.process_time() - c0
 
     print(f"{a.model}, torch threads {torch.get_num_threads()}, {a.reps} repetitions per variant")
-    print(f"{'T':>6s} {'with s':>8s} {'without s':>9s} {'median ratio':>12s} {'min ratio':>9s} {'in check':>8s}  check")
+    print(f"{'T':>6s} {'with s':>8s} {'without s':>9s} {'median ratio':>12s} {'min ratio':>9s} {'cpu ratio':>9s} "
+          f"{'in check':>8s}  check")
     for n in (int(x) for x in a.lengths.split(",")):
         seq = _ids(lm, n)
         run(seq, True), run(seq, False)  # warm-up
-        on, off = [], []
+        on, off, cpu_on, cpu_off = [], [], [], []
         inside[0] = 0.0
         check: dict = {}
-        for _ in range(a.reps):
-            t, check = run(seq, True)
-            on.append(t)
-            off.append(run(seq, False)[0])
+        for r in range(a.reps):
+            for flag in (r % 2 == 0, r % 2 == 1):  # on/off, then off/on: neither always runs first
+                t, got, c = run(seq, flag)
+                (on if flag else off).append(t)
+                (cpu_on if flag else cpu_off).append(c)
+                check = got if flag else check
         ratios = [x / y for x, y in zip(on, off)]
+        cpu = statistics.median(x / y for x, y in zip(cpu_on, cpu_off))
         print(f"{n:6d} {statistics.median(on):8.2f} {statistics.median(off):9.2f} {statistics.median(ratios):12.3f} "
-              f"{min(on) / min(off):9.3f} {100 * inside[0] / sum(on):7.2f}%  {check.get('status')} (max residue {check.get('max_residue', float('nan')):.1e}, "
+              f"{min(on) / min(off):9.3f} {cpu:9.3f} {100 * inside[0] / sum(on):7.2f}%  {check.get('status')} (max residue {check.get('max_residue', float('nan')):.1e}, "
               f"tolerance {check.get('tolerance', float('nan')):.1e})")
 
 

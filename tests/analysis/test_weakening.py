@@ -19,7 +19,7 @@ def table24():
 
 def test_layer_table(table24):
     spec, _, tab = table24
-    assert list(tab.columns) == list(LAYER_COLUMNS)
+    assert list(tab.columns) == [*LAYER_COLUMNS, "attention"]  # docs/method.md §11
     assert len(tab) == 24
     np.testing.assert_allclose(tab["primary_score"], primary_profile(spec), rtol=1e-5)
     # head factors 0.4, 0.8, 1.2, 1.6 x 0.6 -> 0.48, 0.72, 0.96 > 0.3 -> 3 of 4 (0.24 no)

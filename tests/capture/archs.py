@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from sinkscope.capture.engine import mlp_modules
+from sinkscope.capture.engine import base_model_of, mlp_modules
 
 SMALL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, vocab_size=256)
 GQA = dict(num_key_value_heads=2)
@@ -37,6 +37,27 @@ ARCHS: dict[str, tuple[dict, str]] = {
     "starcoder2": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW}, "causal"),
     "gpt_oss": ({**SMALL, **GQA, "intermediate_size": 64, "head_dim": 16, "sliding_window": WINDOW,
                  "num_local_experts": 4, "num_experts_per_tok": 2}, "causal"),
+    # Issue 14 item 3: the softmax families HF 5.24 ships beyond the first table.
+    # MLA: q/k head dim 16 + 8 (no-rope + rope parts) = 24, v head dim 12; keys expanded to every head.
+    "deepseek_v3": ({**SMALL, "num_key_value_heads": 4, "intermediate_size": 128, "moe_intermediate_size": 32,
+                     "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1, "first_k_dense_replace": 1,
+                     "n_group": 1, "topk_group": 1, "q_lora_rank": 32, "kv_lora_rank": 16, "qk_nope_head_dim": 16,
+                     "qk_rope_head_dim": 8, "v_head_dim": 12}, "causal"),
+    # chunked attention: layers 0, 1 (RoPE layers) see only their own chunk of WINDOW keys; layer 2 (NoPE) is full
+    "llama4_text": ({**SMALL, **GQA, "intermediate_size": 64, "intermediate_size_mlp": 128, "head_dim": 16,
+                     "attention_chunk_size": WINDOW, "no_rope_layers": [1, 1, 0], "num_local_experts": 2,
+                     "num_experts_per_tok": 1, "interleave_moe_layer_step": 2}, "causal"),
+    "cohere2": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW, "logit_scale": 0.5,
+                 "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}, "causal"),
+    "glm4": ({**SMALL, **GQA, "intermediate_size": 128, "pad_token_id": 0, "eos_token_id": 1}, "causal"),
+    "olmo3": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW,
+               "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}, "causal"),
+    "smollm3": ({**SMALL, **GQA, "intermediate_size": 128, "no_rope_layers": [1, 0, 1],  # layer 1: NoPE
+                 "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 1}, "causal"),
+    "exaone4": ({**SMALL, **GQA, "intermediate_size": 128, "sliding_window": WINDOW,
+                 "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}, "causal"),
+    "seed_oss": ({**SMALL, **GQA, "intermediate_size": 128, "head_dim": 16}, "causal"),
+    "ernie4_5": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
     "bert": ({**SMALL, "intermediate_size": 128}, "encoder"),
     # local_attention = 2 * WINDOW: every other layer sees |i - j| <= WINDOW only (bidirectional window)
     "modernbert": ({**SMALL, "intermediate_size": 96, "local_attention": 2 * WINDOW, "global_attn_every_n_layers": 2,
@@ -77,12 +98,17 @@ def random_ids(n: int, seed: int, vocab: int = 256) -> list[int]:
     return [int(x) for x in np.random.RandomState(seed).randint(2, vocab, size=n)]
 
 
+def mlp_rows(m: torch.Tensor) -> torch.Tensor:
+    """An MLP output of one prompt as [1, T, D] (Llama 4's MoE returns it flattened to [T, D])."""
+    return m.reshape(1, -1, m.shape[-1])
+
+
 def eager_reference(model, lm, ids):
     """Per-head scores, block-output norms, MLP and attention contribution norms from eager attention."""
     mods = mlp_modules(lm)
     store: dict[int, torch.Tensor] = {}
     handles = [
-        m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, o[0] if isinstance(o, tuple) else o))
+        m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, mlp_rows(o[0] if isinstance(o, tuple) else o)))
         for layer, m in enumerate(mods)
         if m is not None
     ]
@@ -91,7 +117,7 @@ def eager_reference(model, lm, ids):
     try:
         with torch.no_grad():
             dev = model.get_input_embeddings().weight.device
-            out = model.base_model(torch.tensor([ids], device=dev), output_attentions=True, output_hidden_states=True)
+            out = base_model_of(model)(torch.tensor([ids], device=dev), output_attentions=True, output_hidden_states=True)
     finally:
         model.set_attn_implementation(before)
         for h in handles:

@@ -3,7 +3,7 @@
 The output must equal softmax(QK^T * scale + mask) V and the accumulated per-key column sums must
 equal the column sums of the eager attention probabilities (docs/method.md §1 numerator), with causal,
 sliding-window and bidirectional masks, grouped-query heads (GQA), query blocks that cut across
-the masks, decoding offsets, soft-capping, learned sink logits and padded batches. The reference
+the masks, decoding offsets, Llama 4 chunked attention, soft-capping, learned sink logits and padded batches. The reference
 is computed twice: by hand in float64 numpy and with HF's own `eager_attention_forward`.
 Also: the active recorder is a ContextVar (threads and nested captures never see each other's).
 """
@@ -62,7 +62,7 @@ def _qkv(b, h, kv, tq, tk, d=8, seed=0):
     return q, k, v
 
 
-def visible(tq, tk, causal, window, lengths=None, b=1):
+def visible(tq, tk, causal, window, lengths=None, b=1, chunk=None, phase=0):
     """[B, Tq, Tk] bool: key j visible to query i (absolute position i + Tk - Tq)."""
     i = np.arange(tq)[:, None] + (tk - tq)
     j = np.arange(tk)[None, :]
@@ -71,6 +71,8 @@ def visible(tq, tk, causal, window, lengths=None, b=1):
         vis &= j <= i
     if window is not None:
         vis &= np.abs(i - j) < window  # one-sided when causal; ModernBERT-style local attention otherwise
+    if chunk is not None:
+        vis &= (i + phase) // chunk == (j + phase) // chunk  # Llama 4: same chunk of absolute positions
     vis = np.broadcast_to(vis, (b, tq, tk)).copy()
     if lengths is not None:
         vis &= (np.arange(tk)[None, :] < np.asarray(lengths)[:, None])[:, None, :]
@@ -149,6 +151,102 @@ def test_output_and_column_sums_equal_softmax_qk_v(name):
     np.testing.assert_allclose(rec["colsum"].numpy(), hf_col.numpy(), atol=1e-5)
     # every real query row sums to 1, so the column sums add up to the number of queries
     np.testing.assert_allclose(rec["colsum"].sum(dim=-1).numpy(), np.full((1, h), tq), rtol=1e-5)
+
+
+CHUNK_CASES = {
+    # name: (heads, kv_heads, n_queries, n_keys, causal, chunk, block, phase)
+    "causal-chunk-gqa": (4, 2, 19, 19, True, 5, 3, 0),  # blocks of 3 cut across chunks of 5
+    "causal-chunk-block-in-chunk": (4, 2, 16, 16, True, 8, 4, 0),  # blocks inside chunks: full middle columns
+    "causal-chunk-wide-block": (2, 1, 17, 17, True, 4, 64, 0),  # one block spans every chunk
+    "causal-chunk-block1": (2, 2, 9, 9, True, 3, 1, 0),
+    "bidirectional-chunk": (4, 2, 13, 13, False, 4, 3, 0),
+    "decode-chunk-full-cache": (4, 2, 1, 13, True, 5, 2, 0),  # one new query, keys from position 0
+    "decode-chunk-sliding-cache": (4, 2, 2, 6, True, 5, 1, 7),  # a cache that kept keys 7..12 only
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHUNK_CASES))
+def test_chunked_attention_is_exact(name):
+    """Llama 4 chunked attention: query i sees key j iff j <= i and floor(i / C) == floor(j / C) (positions
+    absolute: `position_ids` say where the keys a cache kept start). Output, column sums and n_j against
+    float64 by hand and HF's eager attention; the chunk comes from the module's config as HF marks it."""
+    h, kv, tq, tk, causal, chunk, block, phase = CHUNK_CASES[name]
+    q, k, v = _qkv(1, h, kv, tq, tk, seed=4)
+    mod = _module(causal)
+    mod.config = type("Cfg", (), {"attention_chunk_size": chunk, "layer_types": ["full_attention", "chunked_attention"]})()
+    mod.layer_idx = 1
+    sink = Sink(mod, block=block)
+    pos = torch.arange(tk - tq, tk)[None] + phase
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, None, scaling=0.4, position_ids=pos)
+    vis = visible(tq, tk, causal, None, chunk=chunk, phase=phase)
+    ref_out, ref_col = by_hand(q, k, v, 0.4, vis)
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    (rec,) = sink.records
+    np.testing.assert_allclose(rec["colsum"].numpy(), ref_col, atol=1e-5)
+    assert (rec["n_visible"].numpy() == vis.sum(axis=1)).all()
+    hf_out, hf_col = hf_eager(q, k, v, 0.4, vis)
+    np.testing.assert_allclose(out.numpy(), hf_out.numpy(), atol=1e-5)
+    np.testing.assert_allclose(rec["colsum"].numpy(), hf_col.numpy(), atol=1e-5)
+    # the chunk matters: without it the numbers differ
+    if tq > chunk or phase:
+        _, full_col = by_hand(q, k, v, 0.4, visible(tq, tk, causal, None))
+        assert np.abs(rec["colsum"].numpy() - full_col).max() > 0.1
+
+
+def test_chunked_attention_with_padding_and_window():
+    """The chunk joins the one visibility mask with key padding (the recorder's) and a window."""
+    q, k, v = _qkv(2, 4, 2, 14, 14, seed=6)
+    mod = _module()
+    sink = Sink(mod, block=4, lengths=[14, 9], n=14)
+    with recording(sink):
+        out, _ = sinkscope_attention(mod, q, k, v, None, scaling=0.5, sliding_window=4, attention_chunk_size=6)
+    vis = visible(14, 14, True, 4, lengths=[14, 9], b=2, chunk=6)
+    ref_out, ref_col = by_hand(q, k, v, 0.5, vis, lengths=[14, 9])
+    (rec,) = sink.records
+    np.testing.assert_allclose(rec["colsum"].numpy(), ref_col, atol=1e-5)
+    np.testing.assert_allclose(out[1, :9].numpy(), ref_out[1, :9], atol=1e-5)
+    real = np.arange(14)[None, :, None] < np.array([14, 9])[:, None, None]
+    assert (rec["n_visible"].numpy() == (vis & real).sum(axis=1)).all()
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("chunk, phase", [(3, 0), (5, 2), (8, 0)])
+def test_always_visible_columns_are_seen_by_every_query(causal, chunk, phase):
+    """For every block: [lo, hi) covers every key any query sees, and every query sees every column
+    of [f0, f1) (the part the loop adds b to without building a mask)."""
+    n = 23
+    ref = visible(n, n, causal, None, chunk=chunk, phase=phase)[0]
+    for block in (1, 2, 4, 7):
+        for s in range(0, n, block):
+            e = min(s + block, n)
+            lo, hi = attn._key_range(s, e, 0, n, causal, None, chunk, phase)
+            assert not ref[s:e, :lo].any() and not ref[s:e, hi:].any(), (s, e, lo, hi)
+            f0, f1 = attn._always_visible(s, e, lo, hi, 0, causal, None, chunk, phase)
+            if f1 > f0:
+                assert ref[s:e, f0:f1].all(), (s, e, f0, f1)
+            got = attn.block_visibility(s, e, lo, hi, 0, causal, None, None, None, torch.device("cpu"), chunk, phase)
+            assert (got[0].numpy() == ref[s:e, lo:hi]).all()
+
+
+def test_which_layers_are_chunked():
+    """HF 5.24 passes no chunk to the attention function: `layer_chunk` reads the layer's config the way
+    HF's masking code does (layer_types[layer_idx] == "chunked_attention"; without layer_types every
+    layer is chunked unless a sliding window is set)."""
+    def mod(idx, **cfg):
+        m = _module()
+        m.config, m.layer_idx = type("Cfg", (), cfg)(), idx
+        return m
+
+    types = ["chunked_attention", "full_attention"]
+    assert attn.layer_chunk(mod(0, attention_chunk_size=8, layer_types=types), {}) == 8
+    assert attn.layer_chunk(mod(1, attention_chunk_size=8, layer_types=types), {}) is None
+    assert attn.layer_chunk(mod(0, attention_chunk_size=8, layer_types=None, sliding_window=None), {}) == 8
+    assert attn.layer_chunk(mod(0, attention_chunk_size=8, layer_types=None, sliding_window=4), {}) is None
+    assert attn.layer_chunk(mod(0, attention_chunk_size=None, layer_types=types), {}) is None
+    assert attn.layer_chunk(_module(), {"attention_chunk_size": 5}) == 5
+    with pytest.raises(ValueError, match="layer_idx"):
+        attn.layer_chunk(mod(None, attention_chunk_size=8, layer_types=types), {})
 
 
 def test_sliding_window_hides_old_keys_exactly():

@@ -55,7 +55,7 @@ def test_capture_matches_eager(model_type):
             assert np.abs(v - pt.attn_norm[layer]).max() <= TOL * max(1.0, v.max())
 
 
-@pytest.mark.parametrize("model_type", ["llama", "gemma3_text", "gpt_oss", "gemma2"])
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text", "gpt_oss", "gemma2", "llama4_text", "deepseek_v3"])
 def test_logits_match_eager(model_type):
     """The attention output sinkscope computes is the model's own (whole-model logits agree)."""
     model = build(model_type)
@@ -102,8 +102,9 @@ def test_candidate_cosines_are_exact():
         np.testing.assert_allclose(trace.prompts[0].resid_cos_centred[1, c], ref_c, atol=1e-5)
 
 
-def test_nll_matches_model_loss():
-    model = build("gemma2")  # final-logit soft-capping must be applied
+@pytest.mark.parametrize("model_type", sorted(t for t, (_, kind) in ARCHS.items() if kind == "causal"))
+def test_nll_matches_model_loss(model_type):
+    model = build(model_type)  # final-logit soft-capping (gemma2) / logit scale (cohere2) must be applied
     lm = _lm(model)
     ids, trace = _run(lm, lengths=[33], with_nll=True)
     x = torch.tensor([ids[0]])
@@ -113,15 +114,27 @@ def test_nll_matches_model_loss():
     np.testing.assert_allclose(trace.prompts[0].nll, ref, atol=1e-4)
 
 
-def test_decoding_through_sinkscope_attention_matches_eager():
-    """With a KV cache (one query, many keys) the function's causal offset is right."""
-    model = build("mistral")
-    x = torch.tensor([random_ids(12, seed=5)])
+@pytest.mark.parametrize("model_type, n_prompt, n_new", [("mistral", 12, 10), ("llama4_text", 3, 4)])
+def test_decoding_through_sinkscope_attention_matches_eager(model_type, n_prompt, n_new):
+    """With a KV cache (one query, many keys) the function's causal offset is right (Llama 4: chunked
+    layers, while the cache holds fewer than chunk - 1 keys, so none can have been dropped)."""
+    model = build(model_type)
+    x = torch.tensor([random_ids(n_prompt, seed=5)])
     with torch.no_grad():
-        ref = model.generate(x, max_new_tokens=10, do_sample=False, attention_mask=torch.ones_like(x))
+        ref = model.generate(x, max_new_tokens=n_new, do_sample=False, attention_mask=torch.ones_like(x))
         with sinkscope_attention(model):
-            got = model.generate(x, max_new_tokens=10, do_sample=False, attention_mask=torch.ones_like(x))
+            got = model.generate(x, max_new_tokens=n_new, do_sample=False, attention_mask=torch.ones_like(x))
     assert torch.equal(ref, got)
+
+
+def test_chunked_decoding_past_the_chunk_is_refused():
+    """Llama 4 passes no positions to the attention function and its chunked layers keep only the last
+    chunk - 1 keys: once the cache may have dropped keys, the chunk edges are unknown, so the function
+    refuses (with the reason) rather than place them wrongly."""
+    model = build("llama4_text")
+    x = torch.tensor([random_ids(12, seed=5)])
+    with torch.no_grad(), sinkscope_attention(model), pytest.raises(ValueError, match="chunked attention .*position_ids"):
+        model.generate(x, max_new_tokens=3, do_sample=False, attention_mask=torch.ones_like(x))
 
 
 def test_bfloat16_close_to_float32():

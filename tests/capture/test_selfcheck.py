@@ -66,6 +66,8 @@ PLANTED = {
     "llama": (Adapter(mlp_output=("mlp.up_proj",)), "not the residual's shape"),  # the MLP's inner projection
     "qwen2": (Adapter(attn_output=("self_attn.q_proj",)), "relative residue"),  # wrong attention submodule
     "olmo2": (Adapter(attn_output=("post_attention_layernorm",)), "relative residue"),  # post-MLP norm not named
+    # GLM-4 before the table knew it: h += post_mlp_layernorm(mlp(.)), but the row reads `mlp`
+    "glm4": (Adapter(attn_output=("post_self_attn_layernorm",)), "relative residue"),
     "phi3": (Adapter(mlp_output=("no_such_mlp",)), "no MLP output module"),
     "mistral": (Adapter(attn_output=("no_such_attn",)), "no attention output module"),
 }

@@ -99,12 +99,16 @@ def test_prompt_trace_helpers():
 def test_capture_settings_and_trace():
     s = CaptureSettings()
     assert s.to_dict() == {"n_candidates": 3, "dtype": "float32", "query_block": None, "with_nll": False,
-                           "batch_size": 1, "self_check": None}
+                           "batch_size": 1, "self_check": None, "attention_layers": None}
     s2 = CaptureSettings(n_candidates=5, query_block=64, with_nll=True, batch_size=4, dtype="bfloat16")
     assert s2.to_dict() == {"n_candidates": 5, "dtype": "bfloat16", "query_block": 64, "with_nll": True,
-                            "batch_size": 4, "self_check": None}
+                            "batch_size": 4, "self_check": None, "attention_layers": None}
     tr = Trace(prompts=[synthetic()])
     assert tr.settings == CaptureSettings() and tr.timings == {}
+    # docs/method.md §11: all layers have attention probabilities unless the settings say otherwise
+    assert tr.attention_mask().tolist() == [True] * tr.prompts[0].n_layers
+    hybrid = Trace(prompts=tr.prompts, settings=CaptureSettings(attention_layers=[False, True, False]))
+    assert hybrid.attention_mask().tolist() == [False, True, False]
     assert Trace(prompts=[]).settings is not tr.settings  # a fresh default each time
 
 

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.analysis.config import DetectConfig
-from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
+from sinkscope.analysis.scores import (
+    attention_layers,
+    baseline_scores,
+    classifiable,
+    head_fraction,
+    layer_scores,
+)
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
 
@@ -99,6 +105,7 @@ def sink_like(cos: np.ndarray, tau: float) -> np.ndarray:
 
 
 def _longest_run(layers: np.ndarray) -> int:
+    """Longest run of consecutive entries (callers pass ranks among the attention layers)."""
     if layers.size == 0:
         return 0
     breaks = np.flatnonzero(np.diff(layers) != 1)
@@ -127,7 +134,9 @@ class Detection:
                   general mode): S_t = {l : scanned[l, t]}.
     layer_scores  s_t^l, [L, T];  head_fraction  F_t^l(eps), [L, T].
     baseline      b_t^l (see `scores.baseline_scores`), [L, T].
-    classifiable  bool [T] (min over layers of n_queries >= min_queries).
+    classifiable  bool [T] (min over attention layers of n_queries >= min_queries).
+    attention_layers  bool [L]: layers with attention probabilities (all but a hybrid's Mamba /
+                  convolution blocks, docs/method.md §11); the others are never scanned.
     records       DataFrame, one row per token with non-empty S_t plus the primary (columns
                   `RECORD_COLUMNS`, sorted by position).
     config        the DetectConfig that produced it.
@@ -146,6 +155,7 @@ class Detection:
     classifiable: np.ndarray
     records: pd.DataFrame
     config: DetectConfig = field(default_factory=DetectConfig)
+    attention_layers: np.ndarray | None = None
 
     @property
     def mode(self) -> str:
@@ -211,33 +221,46 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
        baseline over the window layers.
 
     Baseline pool exclusion: keys sink-like at that layer (any layer, scanned or not) and p.
+
+    Hybrids (docs/method.md §11): everything above runs on the sub-sequence of layers that have
+    attention probabilities (`scores.attention_layers`), reported with their original indices: S_t
+    holds attention layers only, L in the class thresholds is their number, runs are consecutive
+    in that sub-sequence, coverage is over the window's attention layers, n_queries and the
+    baseline pool are taken over them. The primary window (a residual-norm quantity) and
+    rel_birth = birth / (L - 1) keep the model's depth.
     """
     cfg = cfg or DetectConfig()
     _validate_trace(pt)
     ls = layer_scores(pt.scores)
     n_layers, n_tokens = ls.shape
+    att = attention_layers(pt.scores)
+    n_att = int(att.sum())
+    if n_att == 0:
+        raise InputError("detect: no layer of the trace has attention probabilities (all scores are NaN).")
+    rank = np.cumsum(att) - 1  # position of each attention layer in the sub-sequence
     cos_all = pt.resid_cos_centred if cfg.cosine == "centred" else pt.resid_cos
     n_cand = min(cfg.n_candidates, np.asarray(cos_all).shape[1])
     p = primary_position(pt.resid_norm, n_cand)
     start, end = primary_window(pt.resid_norm, p)
-    window_len = end - start
     in_window = np.zeros(n_layers, dtype=bool)
     in_window[start:end] = True
 
     cos = np.asarray(cos_all, dtype=np.float64)[:, p, :]
     like = sink_like(cos, cfg.tau)
     like[:, p] = False
-    scan_layers = in_window if cfg.mode == "paper" else np.ones(n_layers, dtype=bool)
+    scan_layers = (in_window if cfg.mode == "paper" else np.ones(n_layers, dtype=bool)) & att
     scanned = like & scan_layers[:, None]
+    window_att = max(int((in_window & att).sum()), 1)
 
     nq = np.asarray(pt.n_queries)
-    ok = classifiable(nq, cfg.min_queries)
-    nq_min = nq.min(axis=0)
+    ok = classifiable(nq[att], cfg.min_queries)
+    nq_min = nq[att].min(axis=0)
     exclude = like.copy()
     exclude[:, p] = True
-    base = baseline_scores(ls, exclude, nq, cfg.baseline, min_queries=cfg.min_queries)
+    base = np.full(ls.shape, np.nan)
+    base[att] = baseline_scores(ls[att], exclude[att], nq[att], cfg.baseline, min_queries=cfg.min_queries)
     hf = head_fraction(pt.scores, cfg.eps)
-    min_life = cfg.min_secondary_lifetime(n_layers)
+    min_life = cfg.min_secondary_lifetime(n_att)
 
     rows: list[dict] = []
     token_ids = np.asarray(pt.token_ids)
@@ -252,8 +275,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
             "birth": int(layers[0]),
             "death": int(layers[-1]),
             "lifetime": int(layers.size),
-            "longest_run": _longest_run(layers),
-            "coverage": float(in_window[layers].sum() / window_len),
+            "longest_run": _longest_run(rank[layers]),
+            "coverage": float(in_window[layers].sum() / window_att),
             "mean_score": mean_score,
             "peak_score": float(ls[layers, t].max()),
             "baseline": baseline,
@@ -264,7 +287,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
 
     for t in range(n_tokens):
         if t == p:
-            row = base_row(t, np.arange(start, end))
+            win_layers = np.arange(start, end)
+            row = base_row(t, win_layers[att[win_layers]] if att[start:end].any() else win_layers)
             row.update(kind="primary", is_primary_position=True, primary_like=True, anti_aligned=False)
             rows.append(row)
             continue
@@ -275,7 +299,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
         life, ratio = row["lifetime"], row["score_ratio"]
         confirmed = bool(ratio >= cfg.k)  # NaN never confirms; inf (zero baseline) does
         if cfg.mode == "paper":
-            if life >= n_layers - cfg.paper_margin:
+            if life >= n_att - cfg.paper_margin:
                 kind = "primary"
             elif life > cfg.paper_noise_max:
                 kind = "secondary"
@@ -334,4 +358,5 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
         classifiable=ok,
         records=records,
         config=cfg,
+        attention_layers=att,
     )

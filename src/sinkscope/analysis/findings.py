@@ -71,6 +71,15 @@ class Findings:
             self._properties[key] = properties(self.prompts, self.detections, kinds=key)
         return self._properties[key]
 
+    @property
+    def attention_layers(self) -> np.ndarray:
+        """bool [n_layers]: layers with attention probabilities (docs/method.md §11; all but a hybrid's
+        Mamba / convolution blocks)."""
+        det = self.detections[0] if self.detections else None
+        if det is None or det.attention_layers is None:
+            return np.ones(self.n_layers, dtype=bool)
+        return np.asarray(det.attention_layers, dtype=bool)
+
     def __repr__(self) -> str:
         """A one-line summary, not the per-prompt arrays of `detections`."""
         return (f"Findings(mode={self.config.mode!r}, prompts={self.n_prompts}, layers={self.n_layers}, "
@@ -114,6 +123,7 @@ class Findings:
         rule, docs/method.md §3). primary_not_sink lists the prompts whose primary position scores below
         k x its baseline (score_ratio < k or undefined): the largest-norm token is no sink there
         (e.g. encoders); primary_score_ratio holds every prompt's primary score_ratio.
+        no_attention_layers lists a hybrid's layers without attention probabilities (docs/method.md §11).
         """
         sec = self.secondary
         kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
@@ -136,6 +146,7 @@ class Findings:
             "primary_score_ratio": [float(r) for r in ratios],
             "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
+            "no_attention_layers": [int(x) for x in np.flatnonzero(~self.attention_layers)],
             "median_birth": _median(sec["birth"]),
             "median_rel_birth": _median(sec["rel_birth"]),
             "median_lifetime": _median(sec["lifetime"]),
@@ -233,7 +244,8 @@ def analyze(
         layers=layers_df,
         layers_pooled=pooled,
         norm_law=norm_law(sinks, n_boot=cfg.n_boot, seed=cfg.seed),
-        levels=levels(sinks, n_layers, min_share=cfg.levels_min_share, tol=cfg.levels_tol),
+        levels=levels(sinks, n_layers, min_share=cfg.levels_min_share, tol=cfg.levels_tol,
+                      attention_layers=detections[0].attention_layers),
         weakening=weakening(pooled, weak_frac=cfg.weak_frac, middle=cfg.weak_middle),
         weakening_per_prompt=[weakening(t, weak_frac=cfg.weak_frac, middle=cfg.weak_middle) for t in tables],
         massive=pd.concat(massive_parts, ignore_index=True),

@@ -134,6 +134,7 @@ def levels(
     tol: int = DEFAULTS.levels_tol,
     *,
     kinds: Sequence[str] = ("secondary",),
+    attention_layers: np.ndarray | None = None,
 ) -> Levels:
     """Sink levels (docs/method.md §7).
 
@@ -143,6 +144,10 @@ def levels(
     level is a cluster with count / n_sinks >= min_share. Levels are ordered by (min birth, min
     lifetime). tol = 1 is the scipy.ndimage.label 3 x 3 structure; larger tol is supported by the
     own labelling (ndimage only accepts 3 x 3).
+
+    `attention_layers` (bool [n_layers], hybrids, docs/method.md §11): births can only fall on those
+    layers; adjacency in birth is then counted in their sub-sequence (two consecutive attention
+    layers are neighbours across a Mamba / convolution block), births reported with original indices.
     """
     if not 0.0 <= min_share <= 1.0:
         raise InputError(f"levels: min_share={min_share} must be in [0, 1].")
@@ -165,7 +170,14 @@ def levels(
     n_sinks = int(births.size)
     if n_sinks == 0:
         return Levels(0, n_layers, min_share, tol, counts, (), 0)
-    labels, n_clusters = label_cells(counts > 0, tol)
+    if attention_layers is None:
+        labels, n_clusters = label_cells(counts > 0, tol)
+    else:
+        att = np.flatnonzero(np.asarray(attention_layers, dtype=bool))
+        if np.setdiff1d(births, att).size:
+            raise InputError("levels: a record is born at a layer without attention probabilities.")
+        labels = np.zeros(counts.shape, dtype=np.int64)
+        labels[att], n_clusters = label_cells(counts[att] > 0, tol)
     tokens = sub["token"].astype(str).to_numpy() if "token" in sub.columns else np.full(n_sinks, "")
     rec_label = labels[births, lifes]
     found = []

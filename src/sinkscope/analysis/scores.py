@@ -28,15 +28,28 @@ def layer_scores(scores: np.ndarray) -> np.ndarray:
     return scores.astype(np.float64).mean(axis=1)
 
 
+def attention_layers(scores: np.ndarray) -> np.ndarray:
+    """bool [L]: the layers that have attention probabilities (docs/method.md §11). A layer with softmax
+    attention always has a finite score for key 0 (query 0 sees it); a hybrid's non-softmax layers
+    (Mamba, short convolution) are captured as NaN everywhere. scores: [L, H, T]."""
+    scores = np.asarray(scores)
+    if scores.ndim != 3:
+        raise InputError(f"scores must have shape [L, H, T], got shape {scores.shape}.")
+    return np.isfinite(scores).any(axis=(1, 2))
+
+
 def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
     """Head fraction F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (docs/method.md §1; Gu et al. "Sink^eps").
 
-    scores: [L, H, T]. Returns float64 [L, T] in [0, 1]. The inequality is strict.
+    scores: [L, H, T]. Returns float64 [L, T] in [0, 1]; NaN at a layer without attention
+    probabilities (`attention_layers`). The inequality is strict.
     """
     scores = np.asarray(scores)
     if scores.ndim != 3:
         raise InputError(f"scores must have shape [L, H, T], got shape {scores.shape}.")
-    return (scores > eps).mean(axis=1).astype(np.float64)
+    out = (scores > eps).mean(axis=1).astype(np.float64)
+    out[~attention_layers(scores)] = np.nan
+    return out
 
 
 def classifiable(n_queries: np.ndarray, min_queries: int) -> np.ndarray:

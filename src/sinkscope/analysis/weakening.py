@@ -30,6 +30,8 @@ LAYER_COLUMNS = (
     "births",
     "in_window",
 )
+# Written by `layer_table` after LAYER_COLUMNS (not in it: tables saved before it lack it), docs/method.md §11.
+ATTENTION_COLUMN = "attention"
 
 
 def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
@@ -39,10 +41,13 @@ def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
     primary_score         s_p^l (layer-mean score of the primary p),
     primary_head_fraction F_p^l(eps) with eps = det.config.eps,
     primary_norm          ||h_p^l||,
-    secondary_mass        sum of s_t^l over secondary sinks t alive at l (l in S_t),
+    secondary_mass        sum of s_t^l over secondary sinks t alive at l (l in S_t); NaN, like the
+                          primary's score and head fraction, at a layer without attention,
     n_secondary_alive     number of those sinks,
     births                number of secondary sinks with birth == l,
-    in_window             l in the primary window [start, end).
+    in_window             l in the primary window [start, end),
+    attention             l has attention probabilities (False at a hybrid's Mamba / convolution
+                          blocks, docs/method.md §11: its score columns are NaN there).
     """
     n_layers = det.n_layers
     p = det.p
@@ -50,6 +55,8 @@ def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
     pos = sec["position"].to_numpy(dtype=int)
     alive = det.scanned[:, pos] if pos.size else np.zeros((n_layers, 0), dtype=bool)
     mass = (det.layer_scores[:, pos] * alive).sum(axis=1) if pos.size else np.zeros(n_layers)
+    att = det.attention_layers if det.attention_layers is not None else np.ones(n_layers, bool)
+    mass = np.where(att, mass, np.nan)  # no attention probabilities: no score mass either
     births = np.bincount(sec["birth"].to_numpy(dtype=int), minlength=n_layers)[:n_layers]
     start, end = det.window
     layers = np.arange(n_layers)
@@ -64,8 +71,9 @@ def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
             "n_secondary_alive": alive.sum(axis=1).astype(np.int64),
             "births": births.astype(np.int64),
             "in_window": (layers >= start) & (layers < end),
+            "attention": att,
         },
-        columns=list(LAYER_COLUMNS),
+        columns=[*LAYER_COLUMNS, ATTENTION_COLUMN],
     )
 
 
@@ -84,6 +92,8 @@ def pooled_layer_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
     cat = pd.concat([t[list(LAYER_COLUMNS)] for t in tables], ignore_index=True)
     cat["in_window"] = cat["in_window"].astype(np.float64)
     pooled = cat.groupby("layer", sort=True).mean().reset_index()
+    if all(ATTENTION_COLUMN in t.columns for t in tables):  # the same in every prompt of one model
+        pooled[ATTENTION_COLUMN] = tables[0].sort_values("layer")[ATTENTION_COLUMN].to_numpy(dtype=bool)
     pooled["births_total"] = cat.groupby("layer", sort=True)["births"].sum().to_numpy()
     pooled["n_prompts"] = len(tables)
     return pooled
@@ -159,6 +169,9 @@ def weakening(
       must come after the plateau). dip_layer = argmin_{l in M} s^l, dip_ratio = s^dip / plateau.
     - weakened_layers = {l > plateau_layer : s^l < weak_frac x plateau}.
     - coincides_with_births = (births at layers within +/-1 of a weakened layer) / (all births).
+    Layers whose s^l is NaN (no attention probabilities, docs/method.md §11) are left out of the
+    plateau, the dip and the weakened layers (reference layers all without: the nearest attention
+    layer, the first after them if any, is the plateau layer); "+/-1" stays in model layers.
     """
     missing = {"layer", "primary_score", "births", "in_window"} - set(table.columns)
     if missing:
@@ -175,12 +188,20 @@ def weakening(
         ref = (w0, w0 + math.ceil((w1 - w0) / 3))
     else:
         ref = (0, max(1, math.ceil(n_layers / 3)))
-    plateau_layer = ref[0] + int(np.argmax(s[ref[0] : ref[1]]))
+    ref_s = s[ref[0] : ref[1]]
+    if np.isfinite(ref_s).any():
+        plateau_layer = ref[0] + int(np.nanargmax(ref_s))
+    else:  # a hybrid whose reference layers have no attention: the nearest attention layer (first after)
+        finite = np.flatnonzero(np.isfinite(s))
+        if not finite.size:
+            raise InputError("weakening: no layer with a primary score (no attention probabilities).")
+        after = finite[finite >= ref[0]]
+        plateau_layer = int(after[0] if after.size else finite[-1])
     plateau = float(s[plateau_layer])
     layers = np.arange(n_layers)
     depth = layers / (n_layers - 1) if n_layers > 1 else np.zeros(n_layers)
     mid = np.flatnonzero(
-        (depth >= middle[0] - 1e-12) & (depth <= middle[1] + 1e-12) & (layers > plateau_layer)
+        (depth >= middle[0] - 1e-12) & (depth <= middle[1] + 1e-12) & (layers > plateau_layer) & np.isfinite(s)
     )
     reasons = []
     if mid.size:

@@ -15,8 +15,9 @@ not even multiplied.
 
 Masks are built here, never taken from HF: with no mask function registered under our name, HF
 passes `attention_mask=None` for every layer (docs/method.md "Capture"), so causality
-(`module.is_causal`), the sliding window (`sliding_window` kwarg) and key padding (from the
-active recorder) are applied explicitly. A mask HF does pass is honoured in every shape it produces
+(`module.is_causal`), the sliding window (`sliding_window` kwarg), Llama 4's attention chunks (from
+the layer's config, `layer_chunk`: HF passes no chunk kwarg) and key padding (from the active
+recorder) are applied explicitly. A mask HF does pass is honoured in every shape it produces
 ([B, 1, 1, T] or [B, 1, T, T], bool or additive float; `_expand_mask`). Windows apply to
 bidirectional layers too (ModernBERT-style local attention: |i - j| < window). All of these are
 combined into ONE visibility mask per query block (`block_visibility`), which the softmax applies
@@ -28,6 +29,10 @@ The active recorder (an `AttentionSink`) is held in a `contextvars.ContextVar`, 
 duration of a capture by `recording(sink)` and reset with its token: a capture in another thread,
 or one nested inside this one, never reports into the wrong recorder. Outside a capture the
 function only computes the output.
+
+A recorder may carry a `kv_policy` (`capture.kv_policies.KVPolicy`, docs/method.md §10): its
+`restrict` hides, in each block's scores, the keys a simulated KV-cache eviction dropped (an AND
+with the visibility above, before the softmax), and `observe` sees the block's probabilities.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 import torch
+
+from sinkscope.capture import twopass
 
 NAME = "sinkscope"
 
@@ -108,9 +115,13 @@ def _expand_mask(mask: torch.Tensor, bsz: int, n_q: int, n_k: int) -> torch.Tens
     return mask.expand(mask.shape[0], 1, n_q, n_k)
 
 
-def _key_range(s: int, e: int, q_offset: int, n_k: int, is_causal: bool, window: int | None) -> tuple[int, int]:
+def _key_range(
+    s: int, e: int, q_offset: int, n_k: int, is_causal: bool, window: int | None, chunk: int | None = None, chunk_phase: int = 0
+) -> tuple[int, int]:
     """Keys [lo, hi) any query of the block [s, e) can see: causal stops at the last query, a
-    window (|i - j| < window, one-sided when causal) starts after the first query's window."""
+    window (|i - j| < window, one-sided when causal) starts after the first query's window, a
+    chunk (floor(i / C) == floor(j / C), positions shifted by `chunk_phase`) starts at the first
+    query's chunk and, when not causal, ends with the last query's chunk."""
     lo, hi = 0, n_k
     if is_causal:
         hi = min(n_k, e + q_offset)
@@ -118,16 +129,32 @@ def _key_range(s: int, e: int, q_offset: int, n_k: int, is_causal: bool, window:
         hi = min(n_k, e - 1 + q_offset + window)
     if window is not None:
         lo = max(0, s + q_offset - window + 1)
+    if chunk is not None:
+        lo = max(lo, _chunk_start(s + q_offset, chunk, chunk_phase))
+        if not is_causal:
+            hi = min(hi, _chunk_start(e - 1 + q_offset, chunk, chunk_phase) + chunk)
     return lo, hi
 
 
-def _always_visible(s: int, e: int, lo: int, hi: int, q_offset: int, is_causal: bool, window: int | None) -> tuple[int, int]:
-    """Columns [f0, f1) of the block that every query of [s, e) sees (for causal/window structure)."""
+def _chunk_start(pos: int, chunk: int, phase: int) -> int:
+    """Key index where the chunk of key index `pos` starts (chunks of `chunk` keys, shifted by `phase`)."""
+    return (pos + phase) // chunk * chunk - phase
+
+
+def _always_visible(
+    s: int, e: int, lo: int, hi: int, q_offset: int, is_causal: bool, window: int | None,
+    chunk: int | None = None, chunk_phase: int = 0,
+) -> tuple[int, int]:
+    """Columns [f0, f1) of the block that every query of [s, e) sees (for causal/window/chunk
+    structure; empty, f0 >= f1, when there are none, e.g. a block spanning two chunks)."""
     f0 = max(lo, e - 1 + q_offset - window + 1) if window is not None else lo
     if is_causal:
         f1 = min(hi, s + q_offset + 1)
     else:
         f1 = min(hi, s + q_offset + window) if window is not None else hi
+    if chunk is not None:
+        f0 = max(f0, _chunk_start(e - 1 + q_offset, chunk, chunk_phase))  # the last query's chunk
+        f1 = min(f1, _chunk_start(s + q_offset, chunk, chunk_phase) + chunk)  # ends with the first query's
     return f0, f1
 
 
@@ -142,13 +169,17 @@ def block_visibility(
     key_valid: torch.Tensor | None,
     hf_mask: torch.Tensor | None,
     device: torch.device,
+    chunk: int | None = None,
+    chunk_phase: int = 0,
 ) -> torch.Tensor | None:
     """The softmax mask of one query block: bool [B|1, b, hi - lo], True where query i (absolute
     position i + q_offset) may see key j; None when every entry is visible. It is the AND of
-    causality (j <= i), the window (|i - j| < window; with causality i - j < window), key padding
-    and a mask HF passed (bool, or additive float where > dtype minimum)."""
+    causality (j <= i), the window (|i - j| < window; with causality i - j < window), the chunk
+    (Llama 4 chunked attention: floor((i + phase) / C) == floor((j + phase) / C), `chunk_phase` the
+    absolute position of key 0 when a cache dropped older keys), key padding and a mask HF passed
+    (bool, or additive float where > dtype minimum)."""
     vis: torch.Tensor | None = None
-    if is_causal or window is not None:
+    if is_causal or window is not None or chunk is not None:
         q_pos = torch.arange(s, e, device=device)[:, None] + q_offset
         k_pos = torch.arange(lo, hi, device=device)[None, :]
         if is_causal:
@@ -156,6 +187,9 @@ def block_visibility(
         if window is not None:
             near = (q_pos - k_pos < window) & (k_pos - q_pos < window)
             vis = near if vis is None else vis & near
+        if chunk is not None:
+            same = (q_pos + chunk_phase) // chunk == (k_pos + chunk_phase) // chunk
+            vis = same if vis is None else vis & same
         vis = vis[None]
     if key_valid is not None:
         kv = key_valid[:, None, lo:hi]
@@ -165,6 +199,48 @@ def block_visibility(
         hm = hm if hm.dtype == torch.bool else hm > torch.finfo(hm.dtype).min
         vis = hm if vis is None else vis & hm
     return vis
+
+
+def layer_chunk(module: torch.nn.Module, kwargs: dict[str, Any]) -> int | None:
+    """The attention chunk size C of this layer, or None. HF (5.24) passes no chunk to the attention
+    function: a Llama 4 layer is chunked when its config marks it, `config.layer_types[layer_idx] ==
+    "chunked_attention"` with `config.attention_chunk_size` set (without `layer_types`, every layer is
+    chunked when `attention_chunk_size` is set and `sliding_window` is not: HF's own rule in
+    `masking_utils`). An `attention_chunk_size` kwarg, if a caller passes one, wins."""
+    size = kwargs.get("attention_chunk_size")
+    if size is not None:
+        return int(size)
+    cfg = getattr(module, "config", None)
+    size = getattr(cfg, "attention_chunk_size", None)
+    if not size:
+        return None
+    types, idx = getattr(cfg, "layer_types", None), getattr(module, "layer_idx", None)
+    if types is None:
+        return int(size) if getattr(cfg, "sliding_window", None) is None else None
+    if idx is None or not 0 <= idx < len(types):
+        raise ValueError(
+            f"{type(module).__name__}: config has attention_chunk_size={size} and layer_types, but the module's "
+            f"layer_idx ({idx}) does not say which type it is: sinkscope cannot tell whether it is chunked."
+        )
+    return int(size) if types[idx] == "chunked_attention" else None
+
+
+def _chunk_phase(kwargs: dict[str, Any], q_offset: int, chunk: int) -> int:
+    """Absolute position of key 0 (chunks are aligned to absolute positions): `position_ids[0, 0] -
+    q_offset` when the caller passes position_ids; else 0, which is only known to be right when no
+    cache can have dropped keys: without a cache (q_offset = 0) or with fewer than C - 1 cached keys
+    (HF's chunked layers keep a sliding cache of the last C - 1). Otherwise refused: Llama 4 passes
+    no positions to the attention function, and the chunk edges cannot be placed."""
+    pos = kwargs.get("position_ids")
+    if isinstance(pos, torch.Tensor) and pos.numel():
+        return int(pos.reshape(-1)[0]) - q_offset
+    if q_offset >= chunk - 1:
+        raise ValueError(
+            f"chunked attention (chunk {chunk}) with {q_offset} cached keys and no position_ids: the cache may "
+            "have dropped older keys, so sinkscope cannot tell where the chunks start. Capture without a cache "
+            "(prefill), or decode with the model's own attention."
+        )
+    return 0
 
 
 def sinkscope_attention(
@@ -200,11 +276,15 @@ def sinkscope_attention(
     is_causal = bool(is_causal)
     s_aux = kwargs.get("s_aux")
     q_offset = n_k - n_q  # absolute position of query 0 (decoding with a cache)
+    chunk = layer_chunk(module, kwargs)  # Llama 4 chunked layers: floor(i / C) == floor(j / C)
+    phase = _chunk_phase(kwargs, q_offset, chunk) if chunk is not None else 0
 
     # Scale folded into q once (softcap, if any, applies to the scaled scores as in HF's eager code).
-    q = (query.float() * scale).reshape(bsz, n_kv, groups, n_q, head_dim)
-    k = key.float()
-    v = value.float()
+    # Matmuls in `twopass.compute_dtype` (the model's dtype unless float32 is asked); softmax and sums in float32.
+    cdt = twopass.compute_dtype(query)
+    q = (query.to(cdt) * scale).reshape(bsz, n_kv, groups, n_q, head_dim)
+    k = key.to(cdt)
+    v = value.to(cdt)
     k_t = k.transpose(-1, -2)  # [B, KV, d, T_k]
     out = torch.empty(bsz, n_q, n_heads, v.shape[-1], dtype=query.dtype, device=query.device)
 
@@ -221,27 +301,35 @@ def sinkscope_attention(
     # softmax applies (docs/method.md §1 n_j), never from a separate formula.
     n_visible = torch.zeros(bsz, n_k, dtype=torch.int32, device=device) if sink else None
     q_real = query_valid > 0 if query_valid is not None else None
+    policy = getattr(sink, "kv_policy", None)  # simulated KV-cache eviction (capture.kv_policies), or None
 
     block = sink.query_block(bsz, n_heads, n_k) if sink is not None else _default_block(bsz, n_heads, n_k)
+    if chunk is None and policy is None and twopass.applies(
+        query, key, value, is_causal=is_causal, window=window, softcap=softcap, s_aux=s_aux, attention_mask=attention_mask
+    ) and twopass.choose(device, n_k) == "twopass":  # fused output + column pass (capture.twopass)
+        out2, cs2, nv2 = twopass.twopass_attention(query, key, value, scale, query_valid, block, sink is not None)
+        if sink is not None and layer is not None:
+            sink.record_attention(layer, cs2, nv2, key, value, window, is_causal)
+        return out2.contiguous(), None
     for s in range(0, n_q, block):
         e = min(s + block, n_q)
-        lo, hi = _key_range(s, e, q_offset, n_k, is_causal, window)
+        lo, hi = _key_range(s, e, q_offset, n_k, is_causal, window, chunk, phase)
         b = e - s
         # The G query heads sharing a KV head are stacked as rows: one plain batched matmul per KV
         # head, no broadcast copies of K.
         qb = q[:, :, :, s:e].reshape(bsz, n_kv, groups * b, head_dim)
-        scores = torch.matmul(qb, k_t[..., lo:hi]).view(bsz, n_kv, groups, b, hi - lo)  # [B, KV, G, b, t]
+        scores = torch.matmul(qb, k_t[..., lo:hi]).float().view(bsz, n_kv, groups, b, hi - lo)  # [B, KV, G, b, t]
         if softcap is not None:
             scores = torch.tanh(scores.div_(softcap)).mul_(softcap)
         hm = hf_mask[:, :, s:e, lo:hi] if hf_mask is not None else None  # [B|1, 1, b, t]
         if key_valid is None and hm is None:
             # Only causal / window structure: every query of the block sees the columns [f0, f1);
             # the mask is built (and applied, and counted) on the edge strips around them only.
-            f0, f1 = _always_visible(s, e, lo, hi, q_offset, is_causal, window)
+            f0, f1 = _always_visible(s, e, lo, hi, q_offset, is_causal, window, chunk, phase)
             if f0 >= f1:
                 f0 = f1 = hi  # no column is seen by all: the whole block is one strip
             for c0, c1 in ((lo, f0), (f1, hi)):
-                vis = block_visibility(s, e, c0, c1, q_offset, is_causal, window, None, None, device) if c1 > c0 else None
+                vis = block_visibility(s, e, c0, c1, q_offset, is_causal, window, None, None, device, chunk, phase) if c1 > c0 else None
                 if vis is not None:
                     scores[..., c0 - lo : c1 - lo].masked_fill_(~vis[:, None, None], float("-inf"))
                     if n_visible is not None:
@@ -251,7 +339,7 @@ def sinkscope_attention(
             if n_visible is not None and f1 > f0:
                 n_visible[:, f0:f1] += b
         else:
-            vis = block_visibility(s, e, lo, hi, q_offset, is_causal, window, key_valid, hm, device)
+            vis = block_visibility(s, e, lo, hi, q_offset, is_causal, window, key_valid, hm, device, chunk, phase)
             assert vis is not None
             scores.masked_fill_(~vis[:, None, None], float("-inf"))
             if hm is not None and hm.dtype != torch.bool:
@@ -259,6 +347,8 @@ def sinkscope_attention(
             if n_visible is not None:
                 seen = vis & q_real[:, s:e, None] if q_real is not None else vis
                 n_visible[:, lo:hi] += seen.sum(dim=1, dtype=torch.int32)
+        if policy is not None:  # hides the keys the policy evicted (-inf), records the mass they had
+            policy.restrict(layer, s + q_offset, e + q_offset, lo, hi, scores, aux)
         if aux is None:
             probs = torch.softmax(scores, dim=-1)
         else:
@@ -269,7 +359,9 @@ def sinkscope_attention(
         del scores
         if may_empty_rows:
             probs = torch.nan_to_num_(probs, nan=0.0)  # rows with no visible key (padding queries)
-        blk = torch.matmul(probs.view(bsz, n_kv, groups * b, hi - lo), v[:, :, lo:hi])  # [B, KV, G*b, d_v]
+        if policy is not None:
+            policy.observe(layer, s + q_offset, e + q_offset, lo, hi, probs)
+        blk = torch.matmul(probs.view(bsz, n_kv, groups * b, hi - lo).to(cdt), v[:, :, lo:hi])  # [B, KV, G*b, d_v]
         out[:, s:e] = blk.view(bsz, n_heads, b, -1).transpose(1, 2).to(out.dtype)
         if colsum is not None:
             if query_valid is not None:

@@ -10,8 +10,13 @@ The single instrumentation point (docs/method.md "Capture"):
 On the first batch the output of each block's attention module is hooked too, and
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
-never silently wrong numbers. Hidden states are reduced on the fly, on the device where each layer lives (so accelerate
-`device_map` splits and CPU offload work), to norms and cosines, then moved to CPU numpy. Nothing
+never silently wrong numbers. A hybrid's blocks without softmax attention (`attention_layers`,
+docs/method.md §11) keep NaN attention statistics; an attention block that does not report is refused. Hidden states are reduced on the fly, for the whole padded batch at
+once, on the device where each layer lives (so accelerate `device_map` splits and CPU offload work),
+to norms and cosines that stay there as tensors; `Recorder.finish` moves them to CPU numpy once per
+batch (one transfer per statistic and device, no host sync inside the forward) and checks
+finiteness once. Query blocks are sized from the free memory of the layer's device
+(`choose_query_block`). Nothing
 of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place:
 `sinkscope.capture.trace.PromptTrace`.
 
@@ -28,12 +33,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import psutil
 import torch
 
 from sinkscope.capture import attention as attn_fn
-from sinkscope.capture.adapters import Adapter, adapter_for
-from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, relative_residue, tolerance
+from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls
+from sinkscope.capture.device import choose_query_block, to_host
+from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
@@ -81,6 +86,15 @@ def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
     )
 
 
+def base_model_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The model's decoder / encoder stack (HF's `base_model`). Llama4ForCausalLM declares the
+    prefix "language_model" but holds its stack as `model`, so its `base_model` is itself: then
+    the `model` child is the stack."""
+    base = getattr(model, "base_model", model)
+    child = getattr(model, "model", None)
+    return child if base is model and isinstance(child, torch.nn.Module) else base
+
+
 def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | None:
     for name in names:
         mod: Any = block
@@ -106,36 +120,29 @@ def _first(x: Any) -> torch.Tensor:
 
 
 def _cos_rows(a: torch.Tensor, a_norm: torch.Tensor, b: torch.Tensor, b_norm: torch.Tensor) -> torch.Tensor:
-    """cos between each row of a [C, D] and each row of b [n, D] -> [C, n]."""
-    return (a @ b.T) / (a_norm[:, None] * b_norm[None, :]).clamp_min(_EPS)
+    """cos between each row of a [B, C, D] and each row of b [B, n, D] -> [B, C, n] (per batch row)."""
+    return torch.bmm(a, b.transpose(1, 2)) / (a_norm[:, :, None] * b_norm[:, None, :]).clamp_min(_EPS)
 
 
-def _lower_median(x: torch.Tensor) -> float:
-    """torch.median's convention (the lower middle value); numpy's partition is ~10x faster on CPU."""
+def _lower_median(x: torch.Tensor) -> torch.Tensor | float:
+    """torch.median's convention (the lower middle value) of all entries of x; numpy's partition is
+    ~10x faster on CPU (a float there); on an accelerator a 0-d tensor, so nothing syncs."""
     if x.device.type != "cpu":
-        return float(x.flatten().median())
+        flat = x.flatten()
+        return torch.kthvalue(flat, (flat.numel() - 1) // 2 + 1).values
     a = x.detach().reshape(-1).numpy()
     k = (a.size - 1) // 2
     return float(np.partition(a, k)[k])
 
 
-def choose_query_block(batch: int, heads: int, n_keys: int, override: int | None = None) -> int:
-    """Rows of queries per block, from available memory and cache size (not a constant row count).
-
-    One float32 score slice [B, H, block, T] is sized to ~4 MB (measured fastest on CPU: it stays
-    in cache, and small blocks let causal blocks skip the keys after their last query), never more
-    than 1/1024 of the available RAM; at least 16 rows, at most 1024.
-    """
-    if override:
-        return int(override)
-    avail = psutil.virtual_memory().available
-    budget = min(4 << 20, max(1 << 20, avail // 1024))
-    return int(min(1024, max(16, budget // max(1, 4 * batch * heads * n_keys))))
-
-
 class Recorder:
     """Receives attention sums and block outputs during one forward; fills the per-prompt arrays
     of `PromptTrace` (`out[b]`, one dict per batch row; shapes documented there)."""
+
+    # Device types whose layers' statistics go to `out` as soon as the block ends instead of once
+    # per batch: CPU tensors are host memory already (nothing to batch), and keeping them across
+    # layers fragments the heap between the blocks' large temporaries (measured +0.1-0.6 GB peak RSS).
+    host_at_block_end: tuple[str, ...] = ("cpu",)
 
     def __init__(
         self,
@@ -162,6 +169,7 @@ class Recorder:
             for sub in block.modules():
                 self.layer_map[id(sub)] = layer
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
+        self.attention_layers = attention_layers(self.blocks, self.adapter)  # docs/method.md §11
         scale_attr = self.adapter.branch_scale_attr
         self.branch_scale = getattr(lm.model.config.get_text_config(), scale_attr, None) if scale_attr else None
         # Self-check (first batch): the attention branch read independently, residues per layer.
@@ -171,6 +179,12 @@ class Recorder:
         self._attn: torch.Tensor | None = None
         self.calls = [0] * info.n_layers
         self.block_used: int | None = None
+        # The device the running block computes on (its input's; set by its pre-hook): query blocks
+        # are sized from that device's memory (device_map splits, offloaded weights included).
+        self._device: torch.device | None = None
+        # Per layer, the statistics of the whole batch as tensors on that layer's device; moved to
+        # the host once per batch by `finish` (not per layer and row: no sync inside the forward).
+        self._dev: list[dict[str, Any]] = [{} for _ in range(info.n_layers)]
         self._hin: torch.Tensor | None = None
         self._mlp: torch.Tensor | None = None
         self._valid_cache: dict[torch.device, torch.Tensor] = {}
@@ -223,7 +237,7 @@ class Recorder:
         return None if v is None else v.float()
 
     def query_block(self, batch: int, heads: int, n_keys: int) -> int:
-        block = choose_query_block(batch, heads, n_keys, self.query_block_override)
+        block = choose_query_block(batch, heads, n_keys, self.query_block_override, self._device)
         self.block_used = block
         return block
 
@@ -239,26 +253,18 @@ class Recorder:
     ) -> None:
         """docs/method.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
         counted by the attention function from the mask its softmax applied (`n_visible`);
-        a key no query sees gets NaN."""
+        a key no query sees gets NaN. Kept on the device until `finish`."""
         self.calls[layer] += 1
-        kn = key.norm(dim=-1).cpu().numpy()  # [B, KV, T]
-        vn = value.norm(dim=-1).cpu().numpy()
-        cs = colsum.cpu().numpy()
-        nv = n_visible.cpu().numpy()
-        for b, n in enumerate(self.lengths):
-            nq = nv[b, :n].astype(np.int32)
-            o = self.out[b]
-            o["n_queries"][layer] = nq
-            with np.errstate(invalid="ignore", divide="ignore"):
-                o["scores"][layer] = np.where(nq > 0, cs[b, :, :n] / np.maximum(nq, 1)[None, :], np.nan)
-            o["key_norm"][layer] = kn[b, :, :n]
-            o["value_norm"][layer] = vn[b, :, :n]
+        self._dev[layer].update(
+            colsum=colsum, n_visible=n_visible, key_norm=key.float().norm(dim=-1), value_norm=value.float().norm(dim=-1)
+        )
 
     # ---- block hooks -------------------------------------------------------------------------
     def block_pre_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             self._hin = args[0] if args else kwargs.get("hidden_states")
             self._mlp = None
+            self._device = self._hin.device if isinstance(self._hin, torch.Tensor) else None
 
         return hook
 
@@ -269,11 +275,17 @@ class Recorder:
 
         def hook(module: torch.nn.Module, args: tuple, output: Any) -> Any:
             raw = _first(output)
+            hin = self._hin
+            # Llama 4's MoE returns its output flattened to [B * T, D] (the block views it back).
+            flat = hin is not None and raw.dim() == 2 and hin.dim() == 3 and raw.shape == (hin.shape[0] * hin.shape[1], hin.shape[2])
+            if flat:
+                raw = raw.view(hin.shape)
             m = raw * s if s is not None else raw  # what the block adds (`Adapter.branch_scale_attr`)
             new = self.edit(layer, m) if self.edit is not None else None
             if new is not None:
                 m = new
                 new_raw = new / s if s is not None else new
+                new_raw = new_raw.reshape(-1, new_raw.shape[-1]) if flat else new_raw
                 output = (new_raw, *output[1:]) if isinstance(output, tuple) else new_raw
             self._mlp = m
             return output if new is not None else None
@@ -288,6 +300,8 @@ class Recorder:
             m = self._mlp if self.adapter.residual == "pre" else None
             self._reduce(layer, h, self._hin, m if m is not None and m.shape == h.shape else None)
             self._hin, self._mlp, self._attn = None, None, None
+            if h.device.type in self.host_at_block_end:
+                self.finish([layer])
 
         return hook
 
@@ -301,13 +315,11 @@ class Recorder:
         return hook
 
     def _check(self, layer: int, h: torch.Tensor) -> None:
-        """Relative residue of h^l - h^{l-1} = a^l + m^l at this block (`capture.selfcheck`)."""
+        """Relative residue of h^l - h^{l-1} = a^l + m^l at this block (`capture.selfcheck`), over the
+        real tokens of every row; a device tensor until `finish` (no sync inside the forward)."""
         if self._hin is None or self._mlp is None or self._attn is None:
             return  # recorded as missing by `self_check_result`
-        self.residue[layer] = max(
-            relative_residue(h[b, :n], self._hin[b, :n], self._attn[b, :n], self._mlp[b, :n])
-            for b, n in enumerate(self.lengths)
-        )
+        self._dev[layer]["residue"] = residue_rows(h, self._hin, self._attn, self._mlp, self._valid(h.device))
 
     def self_check_result(self, dtype: torch.dtype) -> SelfCheck:
         """The outcome of the check on this (first) batch; see `capture.selfcheck.judge`."""
@@ -315,42 +327,94 @@ class Recorder:
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
-        C = self.n_candidates
+        """The per-token statistics of block `layer` for the whole padded batch at once, on h's
+        device (pad positions are computed and dropped by `finish`); mean-centring uses the real
+        tokens of each row only."""
+        C = min(self.n_candidates, h.shape[1])
+        st = self._dev[layer]
+        hf = h.float()
+        rn = hf.norm(dim=-1)  # [B, T]; a NaN/inf anywhere in h_t makes it non-finite (checked in `finish`)
+        # Candidate rows are copied (.clone()): a slice would keep the whole [B, T, D] block output alive.
+        st.update(resid_norm=rn, resid_cos=_cos_rows(hf[:, :C], rn[:, :C], hf, rn), resid_cand=hf[:, :C].clone())
+        valid = self._valid(h.device)
+        if valid is None:
+            mean = hf.mean(dim=1, keepdim=True)
+        else:
+            w = valid[..., None].to(hf.dtype)
+            mean = (hf * w).sum(dim=1, keepdim=True) / w.sum(dim=1, keepdim=True)
+        cen = hf - mean
+        cn = cen.norm(dim=-1)
+        st["resid_cos_centred"] = _cos_rows(cen[:, :C], cn[:, :C], cen, cn)
+        del cen
+        absval = hf.abs()
+        st["act_max"], st["act_argmax"] = absval.max(dim=-1)
+        meds = [_lower_median(absval[b, :n]) for b, n in enumerate(self.lengths)]
+        st["act_median"] = torch.stack(meds) if h.device.type != "cpu" else torch.tensor(meds)  # type: ignore[arg-type]
+        del absval
+        if hin is not None and layer == 0:
+            st["embed_norm"] = hin.float().norm(dim=-1)
+        if m is not None and hin is not None:
+            mf = m.float()
+            a = hf - hin.float() - mf
+            mn, an = mf.norm(dim=-1), a.norm(dim=-1)
+            st.update(
+                mlp_norm=mn,
+                mlp_cand=mf[:, :C].clone(),
+                attn_norm=an,
+                mlp_cos_resid=_cos_rows(hf[:, :C], rn[:, :C], mf, mn),
+                mlp_cos_mlp=_cos_rows(mf[:, :C], mn[:, :C], mf, mn),
+                attn_cos_resid=_cos_rows(hf[:, :C], rn[:, :C], a, an),
+            )
+
+    def finish(self, layers: Sequence[int] | None = None) -> None:
+        """Move the statistics of `layers` (default: every layer still held; after the forward) to
+        the host, one transfer per field and device, check their finiteness, and fill `out` (one
+        dict per batch row). Layers on CPU are finished as soon as their block ends (block_hook)."""
+        todo = set(range(len(self._dev))) if layers is None else set(layers)
+        dev = [d if i in todo else {} for i, d in enumerate(self._dev)]
+        self._dev = [{} if i in todo else d for i, d in enumerate(self._dev)]
+        host: dict[str, dict[int, np.ndarray]] = {}
+        for name in sorted({name for d in dev for name in d}, key=lambda x: x != "n_visible"):
+            layers = [i for i, d in enumerate(dev) if name in d]
+            host[name] = dict(zip(layers, to_host([dev[i][name] for i in layers])))
+        for layer, rn in sorted(host.get("resid_norm", {}).items()):  # [B, T] per layer, in block order
+            for b, n in enumerate(self.lengths):
+                if not np.isfinite(rn[b, :n]).all():
+                    raise NumericalError(
+                        f"non-finite values (NaN or inf) in the output of block {layer} (prompt row {b}); "
+                        "try --dtype float32 or check the weights."
+                    )
+        for layer, r in host.pop("residue", {}).items():
+            self.residue[layer] = float(r.max())
         for b, n in enumerate(self.lengths):
             o = self.out[b]
-            hf = h[b, :n].float()
-            rn = hf.norm(dim=-1)
-            if not bool(torch.isfinite(rn).all()):  # a NaN/inf anywhere in h_t makes its norm non-finite
-                raise NumericalError(
-                    f"non-finite values (NaN or inf) in the output of block {layer} (prompt row {b}); "
-                    "try --dtype float32 or check the weights."
-                )
-            c = min(C, n)
-            o["resid_norm"][layer] = rn.cpu().numpy()
-            o["resid_cos"][layer, :c] = _cos_rows(hf[:c], rn[:c], hf, rn).cpu().numpy()
-            o["resid_cand"][layer, :c] = hf[:c].cpu().numpy()
-            cen = hf - hf.mean(dim=0, keepdim=True)
-            cn = cen.norm(dim=-1)
-            o["resid_cos_centred"][layer, :c] = _cos_rows(cen[:c], cn[:c], cen, cn).cpu().numpy()
-            del cen
-            absval = hf.abs()
-            amax, aarg = absval.max(dim=-1)
-            o["act_max"][layer] = amax.cpu().numpy()
-            o["act_argmax"][layer] = aarg.cpu().numpy().astype(np.int32)
-            o["act_median"][layer] = _lower_median(absval)
-            del absval
-            if hin is not None and layer == 0:
-                o["embed_norm"][:] = hin[b, :n].float().norm(dim=-1).cpu().numpy()
-            if m is not None and hin is not None:
-                mf = m[b, :n].float()
-                a = hf - hin[b, :n].float() - mf
-                mn, an = mf.norm(dim=-1), a.norm(dim=-1)
-                o["mlp_norm"][layer] = mn.cpu().numpy()
-                o["mlp_cand"][layer, :c] = mf[:c].cpu().numpy()
-                o["attn_norm"][layer] = an.cpu().numpy()
-                o["mlp_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], mf, mn).cpu().numpy()
-                o["mlp_cos_mlp"][layer, :c] = _cos_rows(mf[:c], mn[:c], mf, mn).cpu().numpy()
-                o["attn_cos_resid"][layer, :c] = _cos_rows(hf[:c], rn[:c], a, an).cpu().numpy()
+            c = min(self.n_candidates, n)
+            for name, per_layer in host.items():
+                for layer, x in per_layer.items():
+                    self._fill(o, name, layer, x[b], n, c)
+
+    def _fill(self, o: dict[str, np.ndarray], name: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
+        """Write one layer's row-b statistic `x` (padded to T) into the prompt's arrays."""
+        if name == "colsum":
+            nq = o["n_queries"][layer]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                o["scores"][layer] = np.where(nq > 0, x[:, :n] / np.maximum(nq, 1)[None, :], np.nan)
+        elif name == "n_visible":
+            o["n_queries"][layer] = x[:n].astype(np.int32)
+        elif name in ("key_norm", "value_norm"):
+            o[name][layer] = x[:, :n]
+        elif name == "embed_norm":
+            o[name][:] = x[:n]
+        elif name in ("resid_cand", "mlp_cand"):
+            o[name][layer, :c] = x[:c]
+        elif name in ("resid_cos", "resid_cos_centred", "mlp_cos_resid", "mlp_cos_mlp", "attn_cos_resid"):
+            o[name][layer, :c] = x[:c, :n]
+        elif name == "act_median":
+            o[name][layer] = x
+        elif name == "act_argmax":
+            o[name][layer] = x[:n].astype(np.int32)
+        else:  # resid_norm, act_max, mlp_norm, attn_norm: [T]
+            o[name][layer] = x[:n]
 
     @contextmanager
     def hooked(self) -> Iterator[Recorder]:
@@ -401,11 +465,6 @@ def sinkscope_attention(model: torch.nn.Module) -> Iterator[None]:
             "attention interface, so sinkscope cannot measure it without patching model code. "
             "See docs/ARCHITECTURES.md for the supported architectures."
         )
-    if getattr(model.config, "attention_chunk_size", None):
-        raise UnsupportedArchitectureError(
-            f"{type(model).__name__} uses chunked attention (attention_chunk_size="
-            f"{model.config.attention_chunk_size}), which sinkscope does not implement yet."
-        )
     saved = [(cfg, cfg._attn_implementation_internal) for cfg in _attn_configs(model)]
     try:
         model.set_attn_implementation(attn_fn.NAME)
@@ -448,7 +507,7 @@ def _chunked_nll(lm: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, n: in
         x = hidden[s:e].to(head.weight.device)
         logits = head(x).float()
         if scale is not None:
-            logits = logits * scale if lm.info.model_type == "cohere" else logits / scale
+            logits = logits * scale if adapter.logit_scale_multiplies else logits / scale
         if cap:
             logits = torch.tanh(logits / cap) * cap
         logp = torch.log_softmax(logits, dim=-1)
@@ -485,7 +544,7 @@ def capture(
         )
     settings = settings or CaptureSettings()
     model = lm.model
-    base = getattr(model, "base_model", model)
+    base = base_model_of(model)
     device = _input_device(model)
     prompts: list[PromptTrace | None] = [None] * len(token_ids)
     # Sort by length so batches pad little; results are put back in input order.
@@ -509,12 +568,9 @@ def capture(
             )
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
-            missing = [layer for layer, c in enumerate(rec.calls) if c == 0]
-            if missing:
-                raise UnsupportedArchitectureError(
-                    f"{lm.info.architecture}: attention of layer(s) {missing} did not go through the HF "
-                    "attention interface; sinkscope cannot measure this architecture."
-                )
+            rec.finish()  # statistics to the host, once for the batch
+            check_attention_calls(lm.info.architecture, rec.calls, rec.attention_layers)
+            settings.attention_layers = list(rec.attention_layers)
             block_used = rec.block_used
             if check is None:
                 check = _first_batch_check(rec, out.last_hidden_state.dtype, self_check, edits)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sinkscope.capture.engine import mlp_modules
+from sinkscope.capture.engine import base_model_of, mlp_modules
 from sinkscope.core.errors import InputError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
@@ -137,7 +137,7 @@ def gather_mlp_io(
     mod_in, mod_out = _modules(lm, layer)
     same = mod_in is mod_out
     model = lm.model
-    base = getattr(model, "base_model", model)
+    base = base_model_of(model)
     device = model.get_input_embeddings().weight.device
     xs: list[np.ndarray] = []
     ms: list[np.ndarray] = []

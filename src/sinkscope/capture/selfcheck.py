@@ -7,7 +7,9 @@ module the row names as `attn_output` (times `branch_scale_attr`), and per block
 
     r_t^l = || h_t^l - h_t^{l-1} - a_t^l - m_t^l || / ( ||h_t^{l-1}|| + ||a_t^l|| + ||m_t^l|| )
 
-must stay under `tolerance(dtype)`. The denominator bounds every partial sum the block forms, so
+must stay under `tolerance(dtype)`. On a hybrid's blocks without softmax attention (docs/method.md
+§11) a^l is the output of their token mixer (Mamba, short convolution), which the row's
+`attn_output` then names (`mamba`, `conv`), so the check covers every block. The denominator bounds every partial sum the block forms, so
 rounding in the block's two additions (2u each, u the unit roundoff of the model dtype) and in
 this float32 recomputation (3 more) cannot exceed ~5u of it; a wrong row (an MLP read before a
 post-norm, a missing branch scale, the wrong submodule) leaves a residue of order 0.1-1.
@@ -68,14 +70,27 @@ class SelfCheck:
 
 
 @torch.no_grad()
-def relative_residue(h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> float:
-    """max_t r_t for one prompt row ([T, D] tensors, any dtype; computed in float32)."""
-    if not (h.shape == hin.shape == a.shape == m.shape):
-        return float("inf")  # a module that is not a residual branch at all (e.g. an MLP's inner projection)
+def residue_rows(
+    h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """max_t r_t per row of [B, T, D] tensors (any dtype; computed in float32), over the tokens where
+    `valid` [B, T] is True (all when None): a float32 [B] tensor on h's device (no host sync)."""
+    if not (h.shape == hin.shape == a.shape == m.shape):  # not a residual branch at all (an inner projection)
+        return torch.full(h.shape[:1], float("inf"), device=h.device)
     hf, hi, af, mf = (x.float() for x in (h, hin, a, m))
     r = (hf - hi - af - mf).norm(dim=-1)
     den = (hi.norm(dim=-1) + af.norm(dim=-1) + mf.norm(dim=-1)).clamp_min(1e-30)
-    return float((r / den).max()) if r.numel() else 0.0
+    rel = r / den
+    if valid is not None:
+        rel = rel.masked_fill(~valid, 0.0)
+    return rel.amax(dim=-1) if rel.shape[-1] else torch.zeros(rel.shape[:1], device=h.device)
+
+
+def relative_residue(h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> float:
+    """max_t r_t for one prompt row ([T, D] tensors, any dtype; computed in float32)."""
+    if not (h.shape == hin.shape == a.shape == m.shape):
+        return float("inf")
+    return float(residue_rows(h[None], hin[None], a[None], m[None])[0])
 
 
 def judge(
@@ -117,4 +132,4 @@ def judge(
         f"{family}: h^l - h^(l-1) = a^l + m^l on every block (max relative residue {res[worst]:.1e})"))
 
 
-__all__ = ["FORMATION_FIELDS", "SelfCheck", "judge", "relative_residue", "tolerance"]
+__all__ = ["FORMATION_FIELDS", "SelfCheck", "judge", "relative_residue", "residue_rows", "tolerance"]

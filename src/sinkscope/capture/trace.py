@@ -55,6 +55,11 @@ class PromptTrace:
     if it fails, every formation column (mlp_*, attn_*) is NaN and `CaptureSettings.self_check`
     says why.
 
+    Hybrid models (docs/method.md §11): at a layer without softmax attention (a Mamba or short-
+    convolution block; `CaptureSettings.attention_layers` False) the attention statistics (scores,
+    key_norm, value_norm) are NaN and n_queries is 0; residual and formation columns are measured as
+    everywhere (the mixer's output plays a^l).
+
     text, tokens        the prompt text and its T decoded tokens (list[str]).
     token_ids [T]       int64 token ids.
     scores [L, H, T]    docs/method.md §1: s_j^{l,h} = (1/n_j) * sum_i A_{i,j}^{l,h}, summed over the
@@ -148,6 +153,9 @@ class CaptureSettings:
     # Outcome of the capture's self-check (`capture.selfcheck.SelfCheck.to_dict()`), filled by
     # `capture`: status "passed" / "failed" (formation columns disabled) / "skipped".
     self_check: dict[str, Any] | None = None
+    # Per layer, whether it has softmax attention probabilities (docs/method.md §11), filled by
+    # `capture`; None (files written before it) means every layer has them.
+    attention_layers: list[bool] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -161,3 +169,9 @@ class Trace:
     prompts: list[PromptTrace]
     settings: CaptureSettings = field(default_factory=CaptureSettings)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def attention_mask(self) -> np.ndarray:
+        """bool [L]: the layers with attention probabilities (all when the settings do not say)."""
+        if self.settings.attention_layers is not None:
+            return np.asarray(self.settings.attention_layers, dtype=bool)
+        return np.ones(self.prompts[0].n_layers if self.prompts else 0, dtype=bool)

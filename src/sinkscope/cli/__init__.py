@@ -11,6 +11,7 @@ import typer
 
 from sinkscope.cli.common import app, console, err_console, progress_bar, stage, stage_ticker, user_errors
 from sinkscope.cli.intervene import intervene
+from sinkscope.cli.kv import kv
 from sinkscope.cli.models import models_app
 from sinkscope.cli.options import D, analysis_config
 from sinkscope.cli.options import check_choice as _check_choice
@@ -105,6 +106,7 @@ app.command()(intervene)
 
 
 app.command()(sweep)
+app.command()(kv)
 
 
 @app.command()

@@ -194,6 +194,10 @@ def findings_lines(
                      "mean over all T queries. Defined: scores, the primary and its window, sink-likeness, sink "
                      "records, the norm profile. Not defined: the --min-queries rule (never applies), generation "
                      "and NLL, and the formation columns (MLP output at birth) on post-LN blocks such as BERT's."))
+    if s.get("no_attention_layers"):
+        rows.append(("attention", f"no attention probabilities in block(s) {s['no_attention_layers']} (non-softmax "
+                     "mixers of a hybrid: Mamba / convolution); scores, sink records, lifetimes, levels and "
+                     "weakening use the other blocks only, with their original indices (docs/method.md §11)."))
     rows.append(("primary", _primaries_line(s, windows)))
     rows.append(("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
                  f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))

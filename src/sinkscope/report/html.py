@@ -91,6 +91,7 @@ def _cards(res: ScanLike) -> list[Card]:
         wk_txt = f"{s['dip_ratio']:.2f}×"
         wk_hint = f"of the plateau, at layer {s.get('dip_layer')} · " + ("weakened" if s.get("weakened") else "not weakened")
     rho = s.get("spearman_norm_score")
+    no_att = s.get("no_attention_layers") or []  # a hybrid's non-softmax layers, docs/method.md §11
     return [
         Card("secondary sinks", fmt(s.get("n_secondary")),
              (f"{fmt(s.get('n_primary_like'))} primary-like · {fmt(s.get('n_noise'))} noise · "
@@ -105,7 +106,8 @@ def _cards(res: ScanLike) -> list[Card]:
         Card("primary dip", wk_txt, wk_hint),
         Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
         Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
-    ]
+    ] + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
+               f"no attention probabilities: layer(s) {', '.join(map(str, no_att))} (hatched)")] if no_att else [])
 
 
 def _model_line(model: dict[str, Any], dtype: Any) -> str:

@@ -186,6 +186,7 @@ class ReportData:
     levels: dict[str, Any]
     weakening: dict[str, Any]
     extra: dict[str, ExtraTable]
+    no_attention_layers: list[int] = field(default_factory=list)  # drawn hatched: docs/method.md §11
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN / inf -> None, numpy -> python)."""
@@ -356,6 +357,7 @@ def build_payload(res: ScanLike, extra_tables: dict[str, pd.DataFrame] | None = 
         weakening=jsonable(f.weakening.to_dict()),
         extra={name: ExtraTable(*frame_rows(df, EXTRA_ROWS_MAX), per_prompt="prompt" in df.columns)
                for name, df in (extra_tables or {}).items()},
+        no_attention_layers=[int(x) for x in np.flatnonzero(~f.attention_layers)],
     )
     return Payload(data, blobs)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from sinkscope.core.errors import InputError
 
-ResultKind = Literal["scan", "sweep", "intervention", "anatomy"]
+ResultKind = Literal["scan", "sweep", "intervention", "anatomy", "kv"]
 
 
 def _json_object(path: Path) -> dict[str, Any] | None:
@@ -44,6 +44,7 @@ def result_kind(folder: str | Path) -> ResultKind | None:
     sweep         sweep.json with "format": "sinkscope-sweep" (`run_sweep`)
     intervention  intervention.json / auto.json / dose.json next to a clean/ scan folder
     anatomy       anatomy.json (a JSON object) next to properties.parquet (`sinkscope anatomy`)
+    kv            manifest.json with "kind": "kv" next to kv.parquet (`sinkscope kv`)
     """
     d = Path(folder)
     if _is_scan_manifest(d / "manifest.json"):
@@ -57,6 +58,9 @@ def result_kind(folder: str | Path) -> ResultKind | None:
         return "intervention"
     if _json_object(d / "anatomy.json") is not None and (d / "properties.parquet").is_file():
         return "anatomy"
+    kv = _json_object(d / "manifest.json")
+    if kv is not None and kv.get("kind") == "kv" and (d / "kv.parquet").is_file():
+        return "kv"
     return None
 
 

@@ -4,6 +4,8 @@ var t0 = performance.now();
 var NS = "http://www.w3.org/2000/svg";
 function $(s, r) { return (r || document).querySelector(s); }
 var D = JSON.parse($("#ss-data").textContent);
+var NOATT = {}; (D.no_attention_layers || []).forEach(function (l) { NOATT[l] = true; });  // docs/method.md §11
+var NOATT_TXT = "no attention probabilities";
 var KC = D.kind_colours;
 var tip = $("#ss-tip");
 var state = { prompt: 0, view: "mean", scale: "log", x0: 0, x1: 1, sel: null, allCols: false, sort: {}, geo: null, drag: null };
@@ -250,6 +252,7 @@ function initHeat() {
     var h = hit(q), p = P(), vname = state.view === "ratio" ? "score ÷ baseline" : "score";
     var where = h.pb - h.pa > 1 ? "positions " + h.pa + "–" + (h.pb - 1) + " (max)" : "position " + h.pa + " <code>" + esc(quoteTok(p.tokens[h.pa] || "")) + "</code>";
     var r = h.pb - h.pa === 1 ? p._recAt[h.pa] : undefined;
+    if (NOATT[h.l]) { showTip('<div class="th">layer ' + h.l + "</div>" + NOATT_TXT + " (non-softmax mixer)", ev); return; }
     showTip('<div class="th">layer ' + h.l + " · " + where + "</div><table><tr><td>" + vname + "</td><td>" + fmt(h.v) + (state.view[0] === "h" || state.view === "max" ? " (≈, 8-bit)" : "") +
       "</td></tr><tr><td>view</td><td>" + esc($("#ss-view").selectedOptions[0].textContent) + "</td></tr>" +
       (r !== undefined ? "<tr><td>record</td><td>" + chip(p.records.labels[r]) + " birth " + fmt(recVal(p, r, "birth")) + ", lifetime " + fmt(recVal(p, r, "lifetime")) + "</td></tr>" : "") + "</table>", ev);
@@ -290,6 +293,14 @@ function drawHeat() {
   }
   var off = document.createElement("canvas"); off.width = nc; off.height = L; off.getContext("2d").putImageData(img, 0, 0);
   ctx.imageSmoothingEnabled = false; ctx.drawImage(off, g.l, g.t, g.w, g.h);
+  if (L === D.n_layers) Object.keys(NOATT).forEach(function (k) {  // hatched grey rows: no attention probabilities
+    var l = +k, ya = g.t + (L - 1 - l) / L * g.h, hh = g.h / L;
+    ctx.fillStyle = "#e4e4e4"; ctx.fillRect(g.l, ya, g.w, hh);
+    ctx.save(); ctx.beginPath(); ctx.rect(g.l, ya, g.w, hh); ctx.clip(); ctx.strokeStyle = "#9a9a9a"; ctx.lineWidth = 1;
+    for (var xh = g.l - hh; xh < g.l + g.w; xh += 6) { ctx.beginPath(); ctx.moveTo(xh, ya + hh); ctx.lineTo(xh + hh, ya); ctx.stroke(); }
+    ctx.restore();
+    if (hh >= 9) { ctx.fillStyle = "#555"; ctx.font = Math.min(11, hh - 1) + "px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle"; ctx.fillText(NOATT_TXT, g.l + 4, ya + hh / 2); }
+  });
   ctx.strokeStyle = "#c9ced6"; ctx.lineWidth = 1; ctx.strokeRect(g.l - 0.5, g.t - 0.5, g.w + 1, g.h + 1);
   // axes
   ctx.fillStyle = "#3b4452"; ctx.strokeStyle = "#7a8391"; ctx.font = "11px system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif";
@@ -461,6 +472,13 @@ function renderWeak() {
     [A, S, B].forEach(function (bx) { sv("rect", { x: xa, y: bx.t, width: xb - xa, height: bx.h, fill: "#eef4fa" }, svg); });
     var wt = sv("text", { x: xa + 5, y: A.t + 12, "font-size": 10.5, fill: "#5b7083" }, svg); wt.textContent = "primary window";
   }
+  Object.keys(NOATT).forEach(function (k) {  // hatched grey columns: no attention probabilities (docs/method.md §11)
+    [A, S, B].forEach(function (bx) { sv("rect", { x: X(+k - 0.5), y: bx.t, width: X(+k + 0.5) - X(+k - 0.5), height: bx.h, fill: "url(#ss-hatch)" }, svg); });
+  });
+  if (Object.keys(NOATT).length) {
+    var pat = sv("pattern", { id: "ss-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, sv("defs", {}, svg));
+    sv("rect", { width: 6, height: 6, fill: "#e4e4e4" }, pat); sv("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#9a9a9a", "stroke-width": 1.5 }, pat);
+  }
   axis(svg, A, X, Y, { yl: "score / fraction", xt: intTicks(0, n - 1, 12), noxl: true });
   axis(svg, B, X, YN, { yl: "‖h_p‖ (log)", xl: "layer", xt: intTicks(0, n - 1, 12), xfmt: String });
   // births strip
@@ -494,7 +512,7 @@ function renderWeak() {
   }
   // hover columns
   for (var l = 0; l < n; l++) {
-    var tipTxt = '<div class="th">layer ' + l + (Ld.in_window && Ld.in_window[l] ? ' <span class="muted">(in primary window)</span>' : "") + "</div><table>" +
+    var tipTxt = '<div class="th">layer ' + l + (Ld.in_window && Ld.in_window[l] ? ' <span class="muted">(in primary window)</span>' : "") + (NOATT[l] ? ' <span class="muted">(' + NOATT_TXT + ")</span>" : "") + "</div><table>" +
       "<tr><td>primary score</td><td>" + fmt(Ld.primary_score[l]) + "</td></tr>" + "<tr><td>head fraction</td><td>" + fmt(Ld.primary_head_fraction[l]) + "</td></tr>" +
       "<tr><td>‖h_p‖</td><td>" + fmt(Ld.primary_norm[l]) + "</td></tr>" + "<tr><td>secondary mass</td><td>" + fmt(Ld.secondary_mass[l]) + "</td></tr>" +
       "<tr><td>secondaries alive</td><td>" + fmt(Ld.n_secondary_alive ? Ld.n_secondary_alive[l] : null) + "</td></tr>" + "<tr><td>births</td><td>" + fmt(births[l]) + "</td></tr></table>";
@@ -507,7 +525,7 @@ function renderWeak() {
     wtxt += ".";
   }
   $("#ss-weak-cap").textContent = "Per layer for this prompt (docs/method.md §6): the primary sink's score s_p, the share of heads where it exceeds ε = " + D.config.eps + ", the score held by secondary sinks, and the primary's residual norm; bars and dotted lines: secondary births. " + wtxt;
-  $("#ss-weak-legend").innerHTML = legendHtml([{ c: KC.primary, t: "primary score s_p", line: 1 }, { c: KC["primary-like"], t: "head fraction F_p(ε)", line: 1, dash: 1 }, { c: KC.secondary, t: "secondary mass", line: 1 }, { c: "#2b3442", t: "primary norm ‖h_p‖ (log)", line: 1 }, { c: KC.secondary, t: "secondary births" }]);
+  $("#ss-weak-legend").innerHTML = legendHtml([{ c: KC.primary, t: "primary score s_p", line: 1 }, { c: KC["primary-like"], t: "head fraction F_p(ε)", line: 1, dash: 1 }, { c: KC.secondary, t: "secondary mass", line: 1 }, { c: "#2b3442", t: "primary norm ‖h_p‖ (log)", line: 1 }, { c: KC.secondary, t: "secondary births" }].concat(Object.keys(NOATT).length ? [{ c: "#cfcfcf", t: NOATT_TXT + " (hatched layers)" }] : []));
 }
 
 function corrText(c, slope) {

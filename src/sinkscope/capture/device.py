@@ -1,0 +1,64 @@
+"""Where a capture's layers run: free memory per device, and moving statistics to the host.
+
+`free_memory` reads the free bytes of the device a layer lives on (an accelerator's own
+`mem_get_info`, host RAM for cpu), `choose_query_block` sizes the attention's query blocks from it,
+and `to_host` moves per-layer statistics (possibly on several devices, with `device_map` splits)
+to numpy once per batch (`capture.engine.Recorder.finish`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import psutil
+import torch
+
+
+def free_memory(device: torch.device | None) -> int:
+    """Bytes free on `device`: `torch.<type>.mem_get_info` for an accelerator (cuda, xpu, ...),
+    the host's available RAM for cpu (or None, or a backend that cannot say)."""
+    if device is not None and device.type != "cpu":
+        get = getattr(getattr(torch, device.type, None), "mem_get_info", None)
+        if get is not None:
+            return int(get(device)[0])
+    return int(psutil.virtual_memory().available)
+
+
+def choose_query_block(
+    batch: int, heads: int, n_keys: int, override: int | None = None, device: torch.device | None = None
+) -> int:
+    """Rows of queries per block, from the free memory of the layer's device (not a constant row count).
+
+    CPU: one float32 score slice [B, H, block, T] is sized to ~4 MB (measured fastest: it stays in
+    cache, and small blocks let causal blocks skip the keys after their last query), never more
+    than 1/1024 of the available RAM; at least 16 rows, at most 1024.
+    Accelerator (`free_memory` of that device): 1/32 of its free memory (the slice, its softmax and
+    the float32 probabilities of a bf16 model live at once), so few large blocks amortise the
+    kernel launches; at least 16 rows, at most 8192.
+    """
+    if override:
+        return int(override)
+    free = free_memory(device)
+    per_row = max(1, 4 * batch * heads * n_keys)
+    if device is not None and device.type != "cpu":
+        return int(min(8192, max(16, (free // 32) // per_row)))
+    budget = min(4 << 20, max(1 << 20, free // 1024))
+    return int(min(1024, max(16, budget // per_row)))
+
+
+def to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
+    """Stack per-layer tensors (possibly on several devices: `device_map` splits) and copy them to
+    the host in one transfer per device group: same-device tensors are stacked where they live."""
+    groups: dict[torch.device, list[int]] = {}
+    for i, t in enumerate(parts):
+        groups.setdefault(t.device, []).append(i)
+    out: list[np.ndarray | None] = [None] * len(parts)
+    for idx in groups.values():
+        host = torch.stack([parts[i] for i in idx]).cpu().numpy()
+        for k, i in enumerate(idx):
+            out[i] = host[k]
+    return np.stack(out)  # type: ignore[arg-type]
+
+
+__all__ = ["choose_query_block", "free_memory", "to_host"]

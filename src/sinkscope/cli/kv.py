@@ -1,0 +1,181 @@
+"""`sinkscope kv`: NLL under simulated KV-cache eviction, per policy and budget (docs/method.md §10)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sinkscope.cli.common import console, err_console, progress_bar, stage, user_errors
+from sinkscope.cli.options import (
+    MODEL_DEFAULT,
+    DtypeOpt,
+    ModelOpt,
+    OverwriteOpt,
+    TauOpt,
+    check_choice,
+    require,
+)
+from sinkscope.core.errors import InputError
+from sinkscope.workflows.outputs import check_output_folder
+
+#: what `kv` writes into its folder
+KV_OUTPUTS = ("manifest.json", "kv.parquet", "texts.parquet", "dropped.parquet", "report.html", "figures/")
+POLICY_NAMES = ("full", "recent", "streaming", "streaming+secondary", "heavy-hitter", "snap")  # capture.kv_policies.POLICIES
+
+
+def _number(flag: str, value: str) -> int | float:
+    """'128' -> 128 keys; '0.25' -> a fraction of the text."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{flag} must be an integer or a fraction in (0, 1] (got '{value}').") from None
+
+
+def kv(
+    text: Annotated[Optional[list[str]], typer.Argument(help="Text(s) to evaluate (or use --file).")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help=".jsonl with a \"token_ids\" list (e.g. a long "
+                    "trace: docs/reproduction/long/traces/<model>.jsonl, whose n_prompt_tokens is the prompt) or a "
+                    "\"text\" per line, or one .txt.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N texts of --file.")] = None,
+    model: ModelOpt = MODEL_DEFAULT,
+    policy: Annotated[Optional[list[str]], typer.Option("--policy", "-p", help="Policy (repeat the option): "
+                      + ", ".join(POLICY_NAMES) + ". Default: all.")] = None,
+    budget: Annotated[Optional[list[str]], typer.Option("--budget", "-b", help="Kept keys per query: an integer, "
+                      "or a fraction in (0, 1] of each text's tokens (repeat the option). Default: 64 128 256 512.")] = None,
+    prompt_len: Annotated[Optional[str], typer.Option(help="Prompt length P (tokens, or a fraction of the text): "
+                          "NLL is scored from P on, snap selects from the prompt. Default: the trace's "
+                          "n_prompt_tokens, else half the text. Rounded down to a multiple of 32.")] = None,
+    max_secondary: Annotated[int, typer.Option(help="streaming+secondary: at most this many secondary sinks kept.")] = 8,
+    tau: TauOpt = 0.9,
+    recent_frac: Annotated[float, typer.Option(help="heavy-hitter and snap: share of the budget kept as the recent window.")] = 0.5,
+    obs_window: Annotated[int, typer.Option(help="snap: observation window (last queries of the prompt).")] = 32,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (over texts) of the 95% interval.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    dtype: DtypeOpt = "float32",
+    device: Annotated[Optional[str], typer.Option(help="Load the model onto this torch device (e.g. cuda, cuda:1). "
+                      "Default: CPU.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder. Default: sinkscope-runs/kv-<model>-<time>.")] = None,
+    overwrite: OverwriteOpt = False,
+    threads: Annotated[Optional[int], typer.Option(help="torch threads. Default: all cores if the machine is idle, "
+                       "else 1 (spinning threads on busy shared cores are ~10x slower).")] = None,
+) -> None:
+    """Measure what KV-cache eviction costs: next-token NLL of each text when every attention layer keeps only BUDGET keys per query, for full / recent / streaming (first 4 + window) / streaming+secondary (secondary sinks detected so far replace the window's oldest keys) / heavy-hitter (H2O) / snap (SnapKV), at equal budget (docs/method.md §10).
+
+    Prints mean NLL, perplexity and delta vs the full cache with a 95% bootstrap interval over texts, and writes DIR/manifest.json, kv.parquet, texts.parquet, dropped.parquet (attention mass each policy drops per layer), report.html and figures/ (kv_delta, kv_dropped).
+
+    Resumable: every finished (text, policy, budget) evaluation is stored in DIR/.partial at once, so re-running an interrupted command with the same arguments continues where it stopped, and a larger --limit later reuses the texts already done. Other settings into the same DIR are refused; --overwrite starts it again.
+
+    Examples:\n
+      sinkscope kv "A long text ..." --budget 64 --policy streaming --policy streaming+secondary\n
+      sinkscope kv --file docs/reproduction/long/traces/smollm2-135m.jsonl --limit 8 --out runs/kv-smol\n
+      sinkscope kv --file texts.jsonl --budget 0.25 --budget 0.5 --prompt-len 0.5
+    """
+    with user_errors():
+        policies = list(dict.fromkeys(policy or POLICY_NAMES))
+        for p in policies:
+            check_choice("--policy", p, POLICY_NAMES)
+        budgets = [_number("--budget", b) for b in (budget or ["64", "128", "256", "512"])]
+        for b in budgets:
+            require("--budget", b, (isinstance(b, int) and b >= 1) or (isinstance(b, float) and 0 < b <= 1),
+                    "an integer >= 1 or a fraction in (0, 1]")
+        plen = _number("--prompt-len", prompt_len) if prompt_len is not None else None
+        if plen is not None:
+            require("--prompt-len", plen, (isinstance(plen, int) and plen >= 0) or (isinstance(plen, float) and 0 <= plen < 1),
+                    "an integer >= 0 or a fraction in [0, 1)")
+        require("--tau", tau, 0 < tau <= 1, "in (0, 1]")
+        require("--max-secondary", max_secondary, max_secondary >= 0, "an integer >= 0")
+        require("--recent-frac", recent_frac, 0 < recent_frac <= 1, "in (0, 1]")
+        require("--obs-window", obs_window, obs_window >= 1, "an integer >= 1")
+        require("--n-boot", n_boot, n_boot >= 1, "an integer >= 1")
+        if limit is not None:
+            require("--limit", limit, limit >= 1, "an integer >= 1")
+        default = Path("sinkscope-runs") / f"kv-{Path(model).name}-{datetime.now():%Y%m%d-%H%M%S}"
+        dest = out or default
+        from sinkscope.workflows.kv import KVText, evaluate, is_work_folder, read_texts
+        from sinkscope.workflows.reproduce.plans import choose_threads
+
+        if not is_work_folder(dest):  # a kv run's own folder is resumed (its settings are checked after load)
+            check_output_folder(dest, overwrite=overwrite)
+        n_threads = choose_threads(threads)
+        texts: list = list(text or [])
+        if file is not None:
+            texts += read_texts(file, limit=limit)
+        if not texts:
+            raise InputError("give a TEXT argument or --file.")
+        wrong = {t.model for t in texts if isinstance(t, KVText) and t.model and t.model != Path(model).name}
+        if wrong:
+            raise InputError(f"--file holds token ids written by {', '.join(sorted(wrong))}, not --model {model}: "
+                             "token ids only make sense for the model whose tokenizer made them.")
+
+        import torch
+
+        import sinkscope
+
+        torch.set_num_threads(n_threads)
+        with progress_bar(eta=False) as bar:
+            with stage(bar, f"load {model} ({n_threads} thread{'s' if n_threads > 1 else ''})"):
+                lm = sinkscope.load_model(model, dtype=dtype, device_map={"": device} if device else None)
+            progress = _Ticker(bar)
+            try:
+                res = evaluate(lm, texts, policies, budgets, prompt_len=plen, max_secondary=max_secondary, tau=tau,
+                               recent_frac=recent_frac, obs_window=obs_window, n_boot=n_boot, seed=seed,
+                               progress=progress, work=dest, restart=overwrite)
+            except KeyboardInterrupt:
+                err_console.print(f"[yellow]interrupted[/]: the finished evaluations are kept in {dest}/.partial; "
+                                  "run the same command again to continue.", soft_wrap=True)
+                raise typer.Exit(130) from None
+            with stage(bar, f"write {dest}"):
+                saved = res.save(dest, overwrite=True)
+        _print_table(res.table)
+        ev = res.manifest["evaluations"]
+        console.print(f"\nwrote [bold]{saved}[/] ({', '.join(KV_OUTPUTS)}); {ev['computed']} evaluations computed, "
+                      f"{ev['reused']} reused from {dest}/.partial")
+
+
+class _Ticker:
+    """The `progress(unit, done, total)` of `evaluate` on a progress bar: a "texts" task whose
+    description carries the ETA (forward passes left x mean seconds per forward pass so far), and a
+    "forward passes" task."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.tasks, self.start = bar, {}, time.monotonic()
+        self.forwards = (0, 0)
+
+    def __call__(self, unit: str, done: int, total: int) -> None:
+        if unit == "forward passes":
+            self.forwards = (done, total)
+        if unit not in self.tasks:
+            self.tasks[unit] = self.bar.add_task(unit, total=total, completed=done, unit=unit.split()[-1])
+        self.bar.update(self.tasks[unit], completed=done, total=total)
+        fw_done, fw_total = self.forwards
+        if "texts" in self.tasks and fw_done:
+            left = (time.monotonic() - self.start) / fw_done * (fw_total - fw_done)
+            self.bar.update(self.tasks["texts"], description=f"texts (eta {_duration(left)})")
+
+
+def _duration(s: float) -> str:
+    """'42 s', '12 min', '2 h 05 min'."""
+    if s < 60:
+        return f"{s:.0f} s"
+    m = int(round(s / 60))
+    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _print_table(table) -> None:
+    from rich.table import Table
+
+    t = Table(title="NLL under KV eviction (Δ = policy − full, mean over texts, 95% bootstrap CI)")
+    for col in ("budget", "keys", "policy", "texts", "mean NLL", "ppl", "Δ NLL", "95% CI", "dropped mass"):
+        t.add_column(col, justify="left" if col == "policy" else "right")
+    for r in table.sort_values("mean_keys", kind="stable").itertuples():
+        t.add_row(str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
+                  f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
+    console.print(t)

@@ -1,0 +1,89 @@
+"""Figures and the HTML page of a KV-eviction run (`sinkscope kv`, docs/method.md §10).
+
+    fig_kv_delta(table)      delta NLL vs budget (keys, log axis), one line per policy, 95% CI band
+    fig_kv_dropped(dropped)  dropped full-cache attention mass per layer, one panel per budget
+    write_kv_figures(...)    both as DIR/NAME.(png|svg) (report.figures.write_figure_set)
+    kv_html(...)             the self-contained page (assets/kv.html.j2): table, figures, settings
+
+Inputs are the result's tables (pandas), so this layer needs no workflow type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sinkscope.core.version import __version__
+from sinkscope.report.figures import new_figure, write_figure_set
+from sinkscope.report.templates import asset_text, render
+
+# one colour per policy (Okabe-Ito), full in grey
+POLICY_COLOURS = {"full": "#777777", "recent": "#E69F00", "streaming": "#56B4E9", "streaming+secondary": "#0072B2",
+                  "heavy-hitter": "#D55E00", "snap": "#009E73"}
+
+
+def _by_keys(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("mean_keys", kind="stable")
+
+
+def fig_kv_delta(table: pd.DataFrame):
+    """Mean delta NLL (policy - full, nats per token) against the budget in keys, per policy."""
+    fig = new_figure(6.2, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for policy, g in table.groupby("policy", sort=False):
+        g = _by_keys(g)
+        c = POLICY_COLOURS.get(str(policy), "#000000")
+        ax.plot(g["mean_keys"], g["delta_nll"], marker="o", ms=3, lw=1.2, color=c, label=str(policy))
+        ax.fill_between(g["mean_keys"], g["ci_lo"], g["ci_hi"], color=c, alpha=0.15, lw=0)
+    ax.axhline(0.0, color="#bbbbbb", lw=0.8)
+    if len(table) and table["mean_keys"].min() > 0:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel("KV budget (kept keys per query)")
+    ax.set_ylabel("Δ NLL vs full cache (nats/token)")
+    ax.set_title(f"{table['model'].iloc[0] if len(table) else ''}: loss under KV eviction")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def fig_kv_dropped(dropped: pd.DataFrame, table: pd.DataFrame):
+    """Dropped full-cache attention mass per layer (mean over texts, queries, heads); one panel per budget."""
+    budgets = list(_by_keys(table.drop_duplicates("budget"))["budget"]) if len(table) else []
+    budgets = [b for b in budgets if (dropped["budget"] == b).any()] or [None]
+    fig = new_figure(2.4 * len(budgets) + 1.8, 2.6)
+    axes = fig.subplots(1, len(budgets), sharey=True, squeeze=False)[0]
+    for ax, budget in zip(axes, budgets):
+        sub = dropped[dropped["budget"] == budget] if budget is not None else dropped.iloc[:0]
+        for policy, g in sub.groupby("policy", sort=False):
+            ax.plot(g["layer"], g["dropped_mass"], lw=1.1, color=POLICY_COLOURS.get(str(policy), "#000"), label=str(policy))
+        ax.set_title(f"budget {budget}")
+        ax.set_xlabel("layer")
+    axes[0].set_ylabel("dropped attention mass")
+    if len(dropped):
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
+
+
+def write_kv_figures(table: pd.DataFrame, dropped: pd.DataFrame, out_dir: str | Path,
+                     formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """kv_delta and kv_dropped as out_dir/NAME.FMT (atomic writes, the STYLE of every figure)."""
+    return write_figure_set({"kv_delta": lambda: fig_kv_delta(table),
+                             "kv_dropped": lambda: fig_kv_dropped(dropped, table)}, out_dir, formats)
+
+
+def kv_html(table: pd.DataFrame, dropped: pd.DataFrame, manifest: Mapping[str, Any],
+            svgs: Mapping[str, str] | None = None) -> str:
+    """The standalone report page: the policy x budget table, the figures (inline SVG, written by
+    sinkscope itself) and the run's settings."""
+    rows = _by_keys(table).to_dict("records")
+    rows.sort(key=lambda r: (r["mean_keys"], list(POLICY_COLOURS).index(r["policy"]) if r["policy"] in POLICY_COLOURS else 99))
+    params = manifest.get("parameters", {})
+    return render("kv.html.j2", css=asset_text("report.css"), version=__version__, rows=rows,
+                  model=(manifest.get("model") or {}).get("ref", ""), params=params,
+                  n_texts=len(manifest.get("texts", [])), svgs=dict(svgs or {}),
+                  colours=POLICY_COLOURS)
+
+
+__all__ = ["fig_kv_delta", "fig_kv_dropped", "write_kv_figures", "kv_html", "POLICY_COLOURS"]

@@ -1,0 +1,128 @@
+"""The typed result of `sinkscope kv` and its folder (docs/method.md §10).
+
+    DIR/manifest.json     "kind": "kv", versions, model, policies, budgets, every policy parameter
+    DIR/kv.parquet        one row per policy x budget: mean NLL, perplexity, delta vs full, 95% CI
+    DIR/texts.parquet     one row per text x policy x budget: the text's mean NLL over its scored
+                          positions and its delta vs full
+    DIR/dropped.parquet   one row per policy x budget x layer: mean dropped full-cache attention mass
+    DIR/figures/          kv_delta.(png|svg) (delta NLL vs budget per policy), kv_dropped.(png|svg)
+    DIR/report.html       the tables and figures on one self-contained page
+    DIR/.partial/         the finished per-text evaluations of a resumable run (`workflows.kv.work`),
+                          carried over when `save` replaces the folder
+
+The interval is a seeded percentile bootstrap over texts of the mean per-text delta (each text
+weighs the same): `bootstrap_mean_ci`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sinkscope.core.errors import InputError
+from sinkscope.core.fileio import TMP_PREFIX, write_dir_atomic, write_json
+from sinkscope.report.kv import kv_html, write_kv_figures
+from sinkscope.workflows.kv.work import PARTIAL
+
+TABLE_COLUMNS = ("model", "policy", "budget", "n_texts", "mean_nll", "ppl", "delta_nll", "ci_lo", "ci_hi",
+                 "mean_keys", "dropped_mass")
+
+
+def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of mean(x): n_boot resamples of the n values with
+    replacement (numpy default_rng(seed)); (nan, nan) for no value, (x, x) for one."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def summarize(per_text: pd.DataFrame, dropped: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+    """The table of `kv.parquet` from the per-text rows (see the module docstring)."""
+    rows = []
+    keys = ["model", "policy", "budget"]
+    for (model, policy, budget), g in per_text.groupby(keys, sort=False):
+        lo, hi = bootstrap_mean_ci(g["delta_nll"].to_numpy(), n_boot, seed)
+        mean_nll = float(g["nll"].mean())
+        d = dropped[(dropped["model"] == model) & (dropped["policy"] == policy) & (dropped["budget"] == budget)]
+        rows.append(dict(model=model, policy=policy, budget=budget, n_texts=len(g), mean_nll=mean_nll,
+                         ppl=float(np.exp(mean_nll)), delta_nll=float(g["delta_nll"].mean()), ci_lo=lo, ci_hi=hi,
+                         mean_keys=float(g["keys"].mean()),
+                         dropped_mass=float(d["dropped_mass"].mean()) if len(d) else 0.0))
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+@dataclass
+class KVResult:
+    """What `evaluate` returns (docs/method.md §10).
+
+    table     one row per model x policy x budget (`TABLE_COLUMNS`): mean_nll over texts of each
+              text's mean NLL over its scored positions, ppl = exp(mean_nll), delta_nll = mean over
+              texts of (policy - full), [ci_lo, ci_hi] its bootstrap 95% interval, mean_keys the
+              budget in keys (fractions resolve per text), dropped_mass the mean over layers
+    per_text  one row per text x policy x budget: nll, delta_nll, keys (K), n_tokens, prompt_len, n_scored
+    dropped   one row per policy x budget x layer: dropped_mass, the mean over texts and scored
+              queries of the full-cache attention on the keys the policy hid (mean over heads)
+    manifest  the run's settings
+    """
+
+    table: pd.DataFrame
+    per_text: pd.DataFrame
+    dropped: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, policy: str, budget: Any) -> dict[str, Any]:
+        """The table row of (policy, budget) as a dict; KeyError when absent."""
+        t = self.table[(self.table["policy"] == policy) & (self.table["budget"] == str(budget))]
+        if t.empty:
+            raise KeyError(f"no row for policy {policy!r} at budget {budget!r}")
+        return t.iloc[0].to_dict()
+
+    def save(self, path: str | Path, overwrite: bool = False, figures: bool = True) -> Path:
+        """Write the result folder atomically (the layout in the module docstring). An existing
+        PATH/.partial (the stored evaluations of a resumable run) is copied into the new folder, so
+        a later run with more texts still reuses them."""
+        partial = Path(path) / PARTIAL
+
+        def write(d: Path) -> None:
+            self.write_into(d, figures=figures)
+            if partial.is_dir():
+                shutil.copytree(partial, d / PARTIAL, ignore=shutil.ignore_patterns(f"{TMP_PREFIX}*"))
+
+        return write_dir_atomic(path, write, overwrite=overwrite)
+
+    def write_into(self, d: Path, figures: bool = True) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        self.table.to_parquet(d / "kv.parquet", index=False)
+        self.per_text.to_parquet(d / "texts.parquet", index=False)
+        self.dropped.to_parquet(d / "dropped.parquet", index=False)
+        write_json(d / "manifest.json", self.manifest)
+        svgs: dict[str, str] = {}
+        if figures:
+            for p in write_kv_figures(self.table, self.dropped, d / "figures"):
+                if p.suffix == ".svg":
+                    text = p.read_text(encoding="utf-8")
+                    svgs[p.stem] = text[text.find("<svg"):]  # inline: no XML prolog in HTML
+        (d / "report.html").write_text(kv_html(self.table, self.dropped, self.manifest, svgs), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> KVResult:
+        """Read a folder written by `save`."""
+        d = Path(path)
+        try:
+            manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+            tables = [pd.read_parquet(d / f"{n}.parquet") for n in ("kv", "texts", "dropped")]
+        except (OSError, ValueError) as e:
+            raise InputError(f"'{d}' is not a sinkscope kv result folder ({e}).") from e
+        if manifest.get("kind") != "kv":
+            raise InputError(f"'{d}/manifest.json' is not a kv manifest (\"kind\" is {manifest.get('kind')!r}).")
+        return cls(*tables, manifest=manifest)

@@ -1,0 +1,148 @@
+"""Hybrid models with non-softmax layers (docs/method.md §11): `granitemoehybrid` (Mamba blocks),
+`lfm2` and `lfm2_moe` (short-convolution blocks), random init, padded batch, small query blocks. Softmax layers are
+exact against eager `output_attentions` (which reports only those layers); the other layers have NaN
+attention statistics and are marked in `CaptureSettings.attention_layers`; residuals, MLP and mixer
+contributions are exact on every layer and the self-check passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from sinkscope.capture.adapters import ADAPTERS, attention_layers
+from sinkscope.capture.engine import _resolve, base_model_of, capture, find_blocks, mlp_modules
+from sinkscope.capture.trace import CaptureSettings
+from sinkscope.core.errors import UnsupportedArchitectureError
+from sinkscope.models.base import LoadedModel
+from tests.capture.archs import SMALL, ToyTokenizer, random_ids
+
+TOL = 1e-5
+LENGTHS = [23, 40, 31]
+MAMBA = dict(mamba_d_state=16, mamba_n_heads=4, mamba_d_head=32, mamba_n_groups=1, mamba_d_conv=4)
+
+# model_type -> (config overrides, which layers have softmax attention)
+HYBRIDS: dict[str, tuple[dict, list[bool]]] = {
+    # dense Granite 4 "H" (no experts): layers 0 and 2 are Mamba-2 blocks; residual_multiplier != 1
+    "granitemoehybrid": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "shared_intermediate_size": 96,
+                          "num_local_experts": 0, "residual_multiplier": 0.5, "logits_scaling": 2.0,
+                          "layer_types": ["mamba", "attention", "mamba"], **MAMBA}, [False, True, False]),
+    "lfm2": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128,
+              "layer_types": ["conv", "full_attention", "conv"]}, [False, True, False]),
+    # LFM2 with a sparse-MoE feed-forward after the first (dense) block
+    "lfm2_moe": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "moe_intermediate_size": 32,
+                  "num_experts": 4, "num_experts_per_tok": 2, "num_dense_layers": 1,
+                  "layer_types": ["conv", "full_attention", "conv"]}, [False, True, False]),
+}
+
+
+def build_hybrid(model_type: str, seed: int = 0, **extra):
+    cfg = AutoConfig.for_model(model_type, **{**HYBRIDS[model_type][0], **extra})
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+
+
+def hybrid_lm(model_type: str, **extra) -> LoadedModel:
+    return LoadedModel.from_pair(build_hybrid(model_type, **extra), ToyTokenizer(), ref=f"random-{model_type}")
+
+
+def run_capture(lm, lengths=LENGTHS, **kw):
+    ids = [random_ids(n, seed=i) for i, n in enumerate(lengths)]
+    settings = CaptureSettings(**{"batch_size": len(lengths), "query_block": 7, **kw})
+    return ids, capture(lm, [f"p{i}" for i in range(len(ids))], ids, [["t"] * len(x) for x in ids], settings)
+
+
+def eager_hybrid(model, lm, ids):
+    """Eager reference: column sums and visible counts of the softmax layers (eager returns attentions
+    for those layers only, in order), block-output norms and MLP / mixer contribution norms of all layers."""
+    store: dict[int, torch.Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, o[0] if isinstance(o, tuple) else o))
+        for layer, m in enumerate(mlp_modules(lm))
+    ]
+    try:
+        with torch.no_grad():
+            out = base_model_of(model)(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+    scale = getattr(model.config, "residual_multiplier", 1.0)
+    colsum = [a[0].sum(dim=1).numpy() for a in out.attentions]
+    nq = [(a[0, 0] > 0).sum(dim=0).numpy() for a in out.attentions]
+    hs = [h[0] for h in out.hidden_states]
+    L = model.config.num_hidden_layers
+    mlp = [(store[layer][0] * scale) for layer in range(L)]
+    resid = np.stack([hs[layer + 1].norm(dim=-1).numpy() for layer in range(L - 1)])
+    mixer = [(hs[layer + 1] - hs[layer] - mlp[layer]).norm(dim=-1).numpy() for layer in range(L - 1)]
+    return colsum, nq, resid, [m.norm(dim=-1).numpy() for m in mlp], mixer
+
+
+@pytest.mark.parametrize("model_type", sorted(HYBRIDS))
+def test_hybrid_matches_eager(model_type):
+    lm = hybrid_lm(model_type)
+    has_attn = HYBRIDS[model_type][1]
+    ids, trace = run_capture(lm)
+    assert trace.settings.attention_layers == has_attn
+    assert (trace.attention_mask() == np.array(has_attn)).all()
+    assert trace.settings.self_check["status"] == "passed", trace.settings.self_check
+    att = np.flatnonzero(has_attn)
+    for i, pt in enumerate(trace.prompts):
+        colsum, nq, resid, mlp, mixer = eager_hybrid(lm.model, lm, ids[i])
+        assert len(colsum) == att.size  # eager reports the softmax layers only
+        for k, layer in enumerate(att):
+            assert (pt.n_queries[layer] == nq[k]).all()
+            assert np.abs(colsum[k] / nq[k][None, :] - pt.scores[layer]).max() <= TOL
+        off = ~np.asarray(has_attn)
+        assert np.isnan(pt.scores[off]).all() and np.isnan(pt.key_norm[off]).all() and np.isnan(pt.value_norm[off]).all()
+        assert (pt.n_queries[off] == 0).all()
+        assert np.abs(resid - pt.resid_norm[:-1]).max() <= TOL * max(1.0, resid.max())
+        for layer in range(pt.n_layers):  # MLP contributions on every layer, the mixer's too
+            assert np.abs(mlp[layer] - pt.mlp_norm[layer]).max() <= TOL * max(1.0, mlp[layer].max())
+        for layer, v in enumerate(mixer):
+            assert np.abs(v - pt.attn_norm[layer]).max() <= TOL * max(1.0, v.max())
+
+
+def test_moe_granite_hybrid_disables_formation():
+    """With experts, Granite 4 H adds block_sparse_moe + shared_mlp: no single module is m^l, so the
+    self-check fails, names the family and disables the formation columns (scores stay exact)."""
+    lm = hybrid_lm("granitemoehybrid", num_local_experts=4, num_experts_per_tok=2)
+    with pytest.warns(RuntimeWarning, match="granitemoehybrid"):
+        _, trace = run_capture(lm)
+    assert trace.settings.self_check["status"] == "failed"
+    pt = trace.prompts[0]
+    assert np.isnan(pt.mlp_norm).all() and np.isfinite(pt.scores[1]).all()
+
+
+def test_non_attention_layer_calling_attention_is_refused(monkeypatch):
+    """The run-time check of the adapter row: a layer the row marks as non-softmax that does call the
+    attention function is refused by name (here: every layer marked non-softmax)."""
+    from sinkscope.capture import engine
+
+    monkeypatch.setattr(engine, "attention_layers", lambda blocks, adapter: [False] * len(blocks))
+    with pytest.raises(UnsupportedArchitectureError, match=r"layer\(s\) \[1\] hold a non-softmax mixer"):
+        run_capture(hybrid_lm("lfm2"))
+
+
+def test_attention_layer_not_reporting_is_refused(monkeypatch):
+    """A layer that should have attention (a planted row without `non_softmax`) and did not call the
+    attention function is refused by name, as for any other architecture."""
+    from sinkscope.capture import adapters
+
+    monkeypatch.setitem(adapters.ADAPTERS, "lfm2", adapters.Adapter(attn_output=("self_attn", "conv")))
+    with pytest.raises(UnsupportedArchitectureError, match=r"attention of layer\(s\) \[0, 2\] did not go through"):
+        run_capture(hybrid_lm("lfm2"))
+
+
+@pytest.mark.parametrize("model_type", sorted(HYBRIDS))
+def test_hybrid_rows_name_modules_that_exist(model_type):
+    """The row's modules: exactly one of `attn_output` per block (the attention or the mixer), the
+    `non_softmax` mixer exactly in the blocks without attention, the MLP output in every block."""
+    lm = hybrid_lm(model_type)
+    row = ADAPTERS[model_type]
+    blocks = find_blocks(lm.model, lm.info.n_layers)
+    assert attention_layers(blocks, row) == HYBRIDS[model_type][1]
+    for block, has_attn in zip(blocks, HYBRIDS[model_type][1]):
+        found = [n for n in row.attn_output if isinstance(getattr(block, n, None), torch.nn.Module)]
+        assert found == (["self_attn"] if has_attn else list(row.non_softmax))
+        assert _resolve(block, row.mlp_output) is not None
