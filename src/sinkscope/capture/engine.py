@@ -493,7 +493,7 @@ def _input_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def _chunked_nll(lm: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, n: int) -> np.ndarray:
+def chunked_nll(lm: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, n: int) -> np.ndarray:
     """Next-token NLL from the final hidden states, in chunks of 256 positions (no [T, V] logits)."""
     head = lm.model.get_output_embeddings()
     if head is None:
@@ -577,7 +577,7 @@ def capture(
             hidden = out.last_hidden_state if settings.with_nll else None
             for r, i in enumerate(idx):
                 arrays = rec.out[r]
-                nll = _chunked_nll(lm, hidden[r, : lengths[r]], ids[r, : lengths[r]], lengths[r]) if hidden is not None else None
+                nll = chunked_nll(lm, hidden[r, : lengths[r]], ids[r, : lengths[r]], lengths[r]) if hidden is not None else None
                 prompts[i] = PromptTrace(
                     text=texts[i],
                     tokens=list(tokens[i]),

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from sinkscope.capture import attention as attn_fn
-from sinkscope.capture.engine import _chunked_nll, base_model_of, find_blocks, sinkscope_attention
+from sinkscope.capture.engine import base_model_of, chunked_nll, find_blocks, sinkscope_attention
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 
@@ -404,7 +404,7 @@ class KVRun:
 def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPolicy | None,
                block: int = BLOCK) -> KVRun:
     """Next-token NLL of one text with `policy` simulated in every attention layer (docs/method.md §10).
-    NLL from the model's logits with its logit scale / soft-cap (`capture.engine._chunked_nll`)."""
+    NLL from the model's logits with its logit scale / soft-cap (`capture.engine.chunked_nll`)."""
     model = lm.model
     base = base_model_of(model)
     device = model.get_input_embeddings().weight.device
@@ -415,7 +415,7 @@ def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPol
     sink = KVSink(lm, policy, block)
     with sinkscope_attention(model), sink.hooked():
         out = base(input_ids=ids, use_cache=False)
-    nll = _chunked_nll(lm, out.last_hidden_state[0], ids[0], n)
+    nll = chunked_nll(lm, out.last_hidden_state[0], ids[0], n)
     dropped = policy.dropped if policy is not None else np.zeros((lm.info.n_layers, n))
     return KVRun(nll=nll, dropped=dropped)
 

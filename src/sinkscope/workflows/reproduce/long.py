@@ -40,7 +40,7 @@ from sinkscope.workflows.reproduce.long_figures import write_long_figures
 from sinkscope.workflows.reproduce.long_render import LONG_RESULTS, document, read_results
 from sinkscope.workflows.reproduce.long_stats import Grid, sensitivity, sensitivity_summary, where_summary
 from sinkscope.workflows.reproduce.plans import choose_threads
-from sinkscope.workflows.reproduce.run import _environment
+from sinkscope.workflows.reproduce.run import run_environment
 from sinkscope.workflows.reproduce.traces import (
     Sampling,
     TraceRecord,
@@ -270,7 +270,7 @@ def reproduce_long(
         "traces": str(traces),
         "n_tokens": n_tokens,
         "threads": n_threads,
-        "environment": _environment(n_threads),
+        "environment": run_environment(n_threads),
         "config": cfg.to_dict(),
         "grid": grid.to_dict(),
         "models": entries,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkscope.workflows.reproduce.long_stats import REGIONS, relative_depth
-from sinkscope.workflows.reproduce.render import _environment, references, render_markdown
+from sinkscope.workflows.reproduce.render import references, render_markdown, template_environment
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES
 from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
 
@@ -251,4 +251,4 @@ def render_long_markdown(run: dict[str, Any]) -> str:
     """The long-protocol section (Markdown, no trailing newline) of a long run dict."""
     page = build_long_page(run)
     ctx = {f.name: getattr(page, f.name) for f in fields(page)}
-    return _environment().get_template("REPRODUCTION_long.md.j2").render(**ctx, **references(), rules=RULES).rstrip("\n")
+    return template_environment().get_template("REPRODUCTION_long.md.j2").render(**ctx, **references(), rules=RULES).rstrip("\n")

@@ -289,7 +289,7 @@ def build_page(run: dict[str, Any]) -> Page:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(PACKAGE, "templates"),
         undefined=jinja2.StrictUndefined,
@@ -305,7 +305,7 @@ def _environment() -> jinja2.Environment:
 
 def rules_markdown(r: dict[str, float] = RULES) -> str:
     """The verdict rules as a Markdown list (the same constants the code uses)."""
-    return _environment().get_template("rules.md.j2").render(r=r)
+    return template_environment().get_template("rules.md.j2").render(r=r)
 
 
 def render_markdown(run: dict[str, Any]) -> str:
@@ -313,4 +313,4 @@ def render_markdown(run: dict[str, Any]) -> str:
     the verdicts are recomputed from the numbers with `RULES`."""
     page = build_page(run)
     ctx = {f.name: getattr(page, f.name) for f in fields(page)}
-    return _environment().get_template("REPRODUCTION.md.j2").render(**ctx, **references(), rules=RULES)
+    return template_environment().get_template("REPRODUCTION.md.j2").render(**ctx, **references(), rules=RULES)

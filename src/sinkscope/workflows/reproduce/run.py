@@ -204,7 +204,7 @@ def _run_loaded(r: _ModelRun, cfg: DetectConfig, entry: dict[str, Any], t0: floa
     return entries
 
 
-def _environment(threads: int) -> dict[str, Any]:
+def run_environment(threads: int) -> dict[str, Any]:
     import torch
     import transformers
 
@@ -306,7 +306,7 @@ def reproduce(
         "mode": mode,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "sinkscope reproduce" + (" --quick" if quick else ""),
-        "environment": _environment(n_threads),
+        "environment": run_environment(n_threads),
         "config": cfg.to_dict(),
         "rules": dict(RULES),
         "plans": {m: asdict(p) for m, p in plans.items()},
