@@ -275,7 +275,7 @@ def reproduce(
     out: Annotated[Path, typer.Option("--out", "-o", help="Writes OUT/REPRODUCTION.md and OUT/reproduction/ (results.json, figures).")] = Path("docs"),
     work: Annotated[Optional[Path], typer.Option(help="Scan folders per model go to WORK/<model>/scan (git-ignored). Default: reproduce-runs (--quick: OUT/reproduce-runs).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch threads. Default: all cores if the machine is idle, else 1 (spinning threads on busy shared cores are ~10x slower).")] = None,
-    protocol: Annotated[str, typer.Option(help="short (bundled prompts + short greedy continuations) or long (long sampled math reasoning traces, issue 15).")] = "short",
+    protocol: Annotated[str, typer.Option(help="short (bundled prompts + short greedy continuations) or long (1,024-token sampled math reasoning traces per problem; see README, The long-trace protocol).")] = "short",
     traces: Annotated[Path, typer.Option(help="--protocol long: folder of the stored traces, one TRACES/<model>.jsonl per model.")] = Path("docs/reproduction/long/traces"),
     stages: Annotated[str, typer.Option(help="--protocol long: comma-separated stages, generate (missing traces) and/or analyse.")] = "generate,analyse",
 ) -> None:
