@@ -162,3 +162,14 @@ def test_findings_lines_without_a_dip():
          "weakening_reason": "no middle layer after the plateau"}
     row = dict(C.findings_lines(s))["primary weakening"]
     assert "no dip (no middle layer after the plateau)" in row and "block -" not in row
+
+
+def test_self_check_text_says_what_was_checked():
+    ok = {"status": "passed", "family": "llama", "tolerance": 1.9e-6, "max_residue": 4.0e-8, "worst_layer": 2}
+    assert C.self_check_text(ok) == ("passed", "max relative residue 4.0e-08 <= 1.9e-06 (llama)")
+    bad = {**ok, "status": "failed", "max_residue": 12.0, "message": "glm4: block 1 residue 12 (post_mlp_layernorm?)"}
+    status, detail = C.self_check_text(bad)
+    assert status == "failed" and detail.startswith("glm4: block 1") and "formation columns disabled" in detail
+    assert C.self_check_text(None)[0] == "not recorded"
+    rows = dict(C.findings_lines(synthetic_result((400,)).summary(), self_check=bad))
+    assert rows["self-check"].startswith("failed: glm4")

@@ -44,3 +44,8 @@ def test_scan_hybrid_end_to_end(model_type, tmp_path):
     buf = io.StringIO()
     print_scan(back, Console(file=buf, width=200))
     assert "no attention probabilities in block(s) [0, 2]" in buf.getvalue()
+    # the capture's self-check (the mixer's output as a^l) is shown in the console and the report
+    check = manifest["capture"]["self_check"]
+    assert check["status"] == "passed"
+    assert "self-check" in buf.getvalue() and f"passed: max relative residue {check['max_residue']:.1e}" in buf.getvalue()
+    assert ">self-check<" in html and f"{check['max_residue']:.1e}" in html

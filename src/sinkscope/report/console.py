@@ -180,9 +180,23 @@ def _window_span(windows: list) -> tuple[int, int]:
     return firsts[0], lasts[-1]
 
 
+def self_check_text(check: dict[str, Any] | None) -> tuple[str, str]:
+    """(status, detail) of the capture's self-check (`CaptureSettings.self_check`, manifest
+    "capture"): h^l - h^{l-1} = a^l + m^l per block on the first batch (docs/method.md "Capture")."""
+    if not check:
+        return "not recorded", "capture written before the self-check existed"
+    status = str(check.get("status", "?"))
+    r, tol = check.get("max_residue"), check.get("tolerance")
+    if status == "passed" and r is not None:
+        return status, f"max relative residue {r:.1e} <= {tol:.1e} ({check.get('family')})"
+    if status == "failed":
+        return status, f"{check.get('message') or 'decomposition does not hold'}: formation columns disabled"
+    return status, str(check.get("message") or "")
+
+
 def findings_lines(
     summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
-    *, bidirectional: bool = False,
+    *, bidirectional: bool = False, self_check: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """The headline findings as (label, text) rows (docs/method.md §3-§7). `windows` are the prompts'
     primary windows [start, end) (printed inclusive); `bidirectional` adds what an encoder's
@@ -198,6 +212,9 @@ def findings_lines(
         rows.append(("attention", f"no attention probabilities in block(s) {s['no_attention_layers']} (non-softmax "
                      "mixers of a hybrid: Mamba / convolution); scores, sink records, lifetimes, levels and "
                      "weakening use the other blocks only, with their original indices (docs/method.md §11)."))
+    if self_check is not None:
+        status, detail = self_check_text(self_check)
+        rows.append(("self-check", f"{status}: {detail}" if detail else status))
     rows.append(("primary", _primaries_line(s, windows)))
     rows.append(("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
                  f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))
@@ -241,13 +258,13 @@ def findings_lines(
 
 def findings_block(
     summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
-    *, bidirectional: bool = False,
+    *, bidirectional: bool = False, self_check: dict[str, Any] | None = None,
 ) -> Table:
     """`findings_lines` as a two-column rich table."""
     t = Table(title="findings", show_header=False, box=None, title_justify="left")
     t.add_column("what", style="bold")
     t.add_column("value")
-    for label, text in findings_lines(summary, massive, windows, bidirectional=bidirectional):
+    for label, text in findings_lines(summary, massive, windows, bidirectional=bidirectional, self_check=self_check):
         t.add_row(label, text)
     return t
 
@@ -263,7 +280,9 @@ def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
     else:
         console.print(f"sink records: none other than the primaries ({table.caption})", highlight=False)
     windows = [d.window for d in res.findings.detections]
-    console.print(findings_block(res.summary(), res.findings.massive, windows, bidirectional=is_bidirectional(res)))
+    check = ((res.manifest or {}).get("capture") or {}).get("self_check") or {}
+    console.print(findings_block(res.summary(), res.findings.massive, windows, bidirectional=is_bidirectional(res),
+                                 self_check=check))
 
 
 def print_levels(levels: Levels, console: Console) -> None:

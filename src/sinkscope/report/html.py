@@ -32,6 +32,7 @@ from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import jsonable, write_file_atomic
 from sinkscope.core.version import __version__
 from sinkscope.report.anatomy_html import properties_html
+from sinkscope.report.console import self_check_text
 from sinkscope.report.figures import write_figures
 from sinkscope.report.notebook import notebook_html
 from sinkscope.report.payload import build_payload
@@ -106,6 +107,7 @@ def _cards(res: ScanLike) -> list[Card]:
         Card("primary dip", wk_txt, wk_hint),
         Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
         Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
+        Card("self-check", *self_check_text(((res.manifest or {}).get("capture") or {}).get("self_check"))),
     ] + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
                f"no attention probabilities: layer(s) {', '.join(map(str, no_att))} (hatched)")] if no_att else [])
 
