@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,15 +33,11 @@ from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_dir_atomic, write_json
 from sinkscope.core.hashing import sha256_files
+from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
 
 FORMAT_VERSION = 1
 
-
-def _version() -> str:
-    from sinkscope.core.version import __version__
-
-    return __version__
 
 
 @dataclass
@@ -200,9 +195,9 @@ def build_manifest(
     info = lm.info
     return {
         "format_version": FORMAT_VERSION,
-        "sinkscope_version": _version(),
+        "sinkscope_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv) if sys.argv else None,
+        "command": command_line(),
         "model": {
             "ref": info.ref,
             "model_type": info.model_type,

@@ -17,7 +17,6 @@ added later.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ import pandas as pd
 
 from sinkscope.capture.kv_policies import BLOCK, N_SINK, POLICIES, KVPolicy, make_policy, run_policy
 from sinkscope.core.errors import InputError
-from sinkscope.core.version import __version__
+from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.kv.inputs import KVText, read_texts
 from sinkscope.workflows.kv.result import KVResult, bootstrap_mean_ci, summarize
@@ -221,7 +220,7 @@ def _manifest(lm: LoadedModel, policies, budgets, prompt_len, max_secondary, tau
         "kind": "kv",
         "sinkscope_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv) if sys.argv else None,
+        "command": command_line(),
         "model": {"ref": info.ref, "model_type": info.model_type, "architecture": info.architecture,
                   "n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads,
                   "source_hash": info.source_hash},
