@@ -274,3 +274,18 @@ def test_heavy_hitter_equals_brute_force_random_llama(toy):
 def test_heavy_hitter_equals_brute_force_smollm2(smollm2, long_text):
     ids = list(smollm2.tokenizer(long_text)["input_ids"])[:128]
     _check_heavy_hitter(smollm2, ids, 48, 2e-3)
+
+
+def test_a_layer_that_bypasses_the_attention_function_is_refused():
+    """The policy lives in the attention function: a layer whose attention does not go through it
+    would run unevicted, so the run is refused by name instead of returning a wrong NLL."""
+    import copy
+
+    from sinkscope.core.errors import UnsupportedArchitectureError
+
+    lm = LoadedModel.from_pair(build("llama"), ToyTokenizer())
+    attn = lm.model.model.layers[1].self_attn
+    attn.config = copy.copy(attn.config)  # its own config: switching the model's implementation misses it
+    attn.config._attn_implementation = "eager"
+    with pytest.raises(UnsupportedArchitectureError, match=r"layer\(s\) \[1\] did not go through"):
+        run_policy(lm, random_ids(40, seed=0), make_policy("streaming", 16))

@@ -86,6 +86,12 @@ def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
     )
 
 
+def block_layer_map(blocks: Sequence[torch.nn.Module]) -> dict[int, int]:
+    """id(module) -> layer index for every module inside each block: how a recorder's `layer_of`
+    tells which layer an attention call comes from."""
+    return {id(sub): layer for layer, block in enumerate(blocks) for sub in block.modules()}
+
+
 def base_model_of(model: torch.nn.Module) -> torch.nn.Module:
     """The model's decoder / encoder stack (HF's `base_model`). Llama4ForCausalLM declares the
     prefix "language_model" but holds its stack as `model`, so its `base_model` is itself: then
@@ -164,10 +170,7 @@ class Recorder:
         self.query_block_override = query_block
         self.adapter: Adapter = adapter_for(info.model_type)
         self.blocks = find_blocks(lm.model, info.n_layers)
-        self.layer_map: dict[int, int] = {}
-        for layer, block in enumerate(self.blocks):
-            for sub in block.modules():
-                self.layer_map[id(sub)] = layer
+        self.layer_map = block_layer_map(self.blocks)
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
         self.attention_layers = attention_layers(self.blocks, self.adapter)  # docs/method.md §11
         scale_attr = self.adapter.branch_scale_attr
@@ -374,9 +377,10 @@ class Recorder:
         dev = [d if i in todo else {} for i, d in enumerate(self._dev)]
         self._dev = [{} if i in todo else d for i, d in enumerate(self._dev)]
         host: dict[str, dict[int, np.ndarray]] = {}
+        # n_visible first: `_fill` turns colsum into scores with the n_queries it wrote.
         for name in sorted({name for d in dev for name in d}, key=lambda x: x != "n_visible"):
-            layers = [i for i, d in enumerate(dev) if name in d]
-            host[name] = dict(zip(layers, to_host([dev[i][name] for i in layers])))
+            held = [i for i, d in enumerate(dev) if name in d]
+            host[name] = dict(zip(held, to_host([dev[i][name] for i in held])))
         for layer, rn in sorted(host.get("resid_norm", {}).items()):  # [B, T] per layer, in block order
             for b, n in enumerate(self.lengths):
                 if not np.isfinite(rn[b, :n]).all():

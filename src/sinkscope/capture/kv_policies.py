@@ -43,7 +43,14 @@ import numpy as np
 import torch
 
 from sinkscope.capture import attention as attn_fn
-from sinkscope.capture.engine import base_model_of, chunked_nll, find_blocks, sinkscope_attention
+from sinkscope.capture.adapters import adapter_for, attention_layers, check_attention_calls
+from sinkscope.capture.engine import (
+    base_model_of,
+    block_layer_map,
+    chunked_nll,
+    find_blocks,
+    sinkscope_attention,
+)
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 
@@ -51,6 +58,7 @@ PolicyName = Literal["full", "recent", "streaming", "streaming+secondary", "heav
 POLICIES: tuple[str, ...] = get_args(PolicyName)
 BLOCK = 32  # query rows per block: the update granularity of heavy-hitter (fixed, never memory-chosen)
 N_SINK = 4  # StreamingLLM's attention sinks: the first 4 tokens
+SNAP_KERNEL = 5  # SnapKV's average-pooling kernel along keys
 
 
 @dataclass
@@ -271,7 +279,7 @@ class Snap(KVPolicy):
 
     prompt_len: int = 0
     obs_window: int = 32
-    kernel: int = 5
+    kernel: int = SNAP_KERNEL
     recent_frac: float = 0.5
     acc: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
     rank: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
@@ -357,7 +365,8 @@ class KVSink:
         self.kv_policy = policy
         self.block = block
         self.blocks = find_blocks(lm.model, lm.info.n_layers)
-        self.layer_map = {id(sub): layer for layer, blk in enumerate(self.blocks) for sub in blk.modules()}
+        self.layer_map = block_layer_map(self.blocks)
+        self.attention_layers = attention_layers(self.blocks, adapter_for(lm.info.model_type))
         self.calls = [0] * lm.info.n_layers
 
     def layer_of(self, module: torch.nn.Module) -> int | None:
@@ -415,6 +424,8 @@ def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPol
     sink = KVSink(lm, policy, block)
     with sinkscope_attention(model), sink.hooked():
         out = base(input_ids=ids, use_cache=False)
+    # an attention layer that bypassed the attention function would run unevicted: refused, like a capture
+    check_attention_calls(lm.info.architecture, sink.calls, sink.attention_layers)
     nll = chunked_nll(lm, out.last_hidden_state[0], ids[0], n)
     dropped = policy.dropped if policy is not None else np.zeros((lm.info.n_layers, n))
     return KVRun(nll=nll, dropped=dropped)
