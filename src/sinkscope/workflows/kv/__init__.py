@@ -25,7 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sinkscope.capture.kv_policies import BLOCK, N_SINK, POLICIES, KVPolicy, make_policy, run_policy
+from sinkscope.capture.kv_policies import (
+    BLOCK,
+    N_SINK,
+    POLICIES,
+    SNAP_KERNEL,
+    KVPolicy,
+    make_policy,
+    run_policy,
+)
 from sinkscope.core.errors import InputError
 from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
@@ -92,7 +100,7 @@ def kv_settings(lm: LoadedModel, policies: Sequence[str], budgets: Sequence[int 
         "policies": [p for p in POLICIES if p in policies],
         "budgets": [str(b) for b in budgets],
         "parameters": {"block": BLOCK, "n_sink": N_SINK, "prompt_len": prompt_len, "max_secondary": max_secondary,
-                       "tau": tau, "recent_frac": recent_frac, "obs_window": obs_window, "snap_kernel": 5},
+                       "tau": tau, "recent_frac": recent_frac, "obs_window": obs_window, "snap_kernel": SNAP_KERNEL},
     }
 
 
@@ -142,8 +150,8 @@ def evaluate(
             raise InputError(f"text '{text.id}' ({len(text.token_ids)} tokens) has no position after its prompt "
                              f"({P} tokens, rounded to a multiple of {BLOCK}); use a shorter prompt length or a "
                              "longer text.")
-    store = (KVWork.open(work, kv_settings(lm, policies, budgets, prompt_len, max_secondary, tau, recent_frac,
-                                           obs_window), restart=restart) if work is not None else None)
+    settings = kv_settings(lm, policies, budgets, prompt_len, max_secondary, tau, recent_frac, obs_window)
+    store = KVWork.open(work, settings, restart=restart) if work is not None else None
     evicting = [p for p in dict.fromkeys(policies) if p != "full"]
     names = ["full"] + [eval_name(p, b) for b in budgets for p in evicting]
     keys = [text_key(t) for t in items]
@@ -202,16 +210,16 @@ def evaluate(
     dropped = (drop_text.groupby(["model", "policy", "budget", "layer"], sort=False, as_index=False)["dropped_mass"]
                .mean())
     table = summarize(per_text, dropped, n_boot, seed)
-    manifest = _manifest(lm, policies, budgets, prompt_len, max_secondary, tau, recent_frac, obs_window, n_boot, seed,
-                         items, time.perf_counter() - t0)
+    manifest = _manifest(lm, policies, settings, n_boot, seed, items, time.perf_counter() - t0)
     devices = sorted({rec.get("device", device) for s in stored for rec in s.values()} | ({device} if done else set()))
     manifest["evaluations"] = {"computed": done, "reused": len(names) * len(items) - total, "devices": devices,
-                               "settings_hash": settings_hash(store.settings) if store is not None else None}
+                               "settings_hash": settings_hash(settings) if store is not None else None}
     return KVResult(table=table, per_text=per_text, dropped=dropped, manifest=manifest)
 
 
-def _manifest(lm: LoadedModel, policies, budgets, prompt_len, max_secondary, tau, recent_frac, obs_window, n_boot,
-              seed, items: list[KVText], seconds: float) -> dict:
+def _manifest(lm: LoadedModel, policies: Sequence[str], settings: dict, n_boot: int, seed: int,
+              items: list[KVText], seconds: float) -> dict:
+    """manifest.json: the budgets and parameters of `kv_settings` (plus the bootstrap's), versions, texts."""
     import torch
     import transformers
 
@@ -226,10 +234,8 @@ def _manifest(lm: LoadedModel, policies, budgets, prompt_len, max_secondary, tau
                   "source_hash": info.source_hash},
         "dtype": info.dtype,
         "policies": list(policies),
-        "budgets": [str(b) for b in budgets],
-        "parameters": {"block": BLOCK, "n_sink": N_SINK, "prompt_len": prompt_len, "max_secondary": max_secondary,
-                       "tau": tau, "recent_frac": recent_frac, "obs_window": obs_window, "snap_kernel": 5,
-                       "n_boot": n_boot, "seed": seed},
+        "budgets": settings["budgets"],
+        "parameters": {**settings["parameters"], "n_boot": n_boot, "seed": seed},
         "texts": [{"id": t.id, "n_tokens": len(t.token_ids), "n_prompt": t.n_prompt} for t in items],
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "seconds": round(seconds, 2),
