@@ -80,6 +80,11 @@ class Findings:
             return np.ones(self.n_layers, dtype=bool)
         return np.asarray(det.attention_layers, dtype=bool)
 
+    @property
+    def no_attention_layers(self) -> list[int]:
+        """The layers without attention probabilities (empty for softmax-only models), drawn hatched."""
+        return [int(x) for x in np.flatnonzero(~self.attention_layers)]
+
     def __repr__(self) -> str:
         """A one-line summary, not the per-prompt arrays of `detections`."""
         return (f"Findings(mode={self.config.mode!r}, prompts={self.n_prompts}, layers={self.n_layers}, "
@@ -146,7 +151,7 @@ class Findings:
             "primary_score_ratio": [float(r) for r in ratios],
             "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
-            "no_attention_layers": [int(x) for x in np.flatnonzero(~self.attention_layers)],
+            "no_attention_layers": self.no_attention_layers,
             "median_birth": _median(sec["birth"]),
             "median_rel_birth": _median(sec["rel_birth"]),
             "median_lifetime": _median(sec["lifetime"]),

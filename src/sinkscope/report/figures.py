@@ -44,11 +44,6 @@ FIGURE_NAMES = ("heatmap", "weakening", "normlaw", "levels")
 NO_ATTENTION = "no attention probabilities"  # the label of a non-softmax layer (docs/method.md §11)
 
 
-def non_attention_layers(res: ScanLike) -> list[int]:
-    """The layers of the scan that have no attention probabilities (empty for softmax-only models)."""
-    return [int(layer) for layer in np.flatnonzero(~res.findings.attention_layers)]
-
-
 def mark_non_attention(axes: Sequence[Any], layers: Sequence[int], axis: str = "x") -> None:
     """Hatched grey band over each layer in `layers` (layers along `axis` of every ax), one legend
     entry `NO_ATTENTION` on the first ax."""
@@ -208,8 +203,8 @@ def fig_heatmap(res: ScanLike, prompt: int = 0, max_cols: int = 2000):
         if len(pos):
             ax.scatter(pos, np.full(len(pos), n_layers - 0.5 + 0.9), marker="v", s=14,
                        color=KIND_COLOURS[kind], clip_on=False, label=kind, zorder=3, linewidths=0)
-    mark_non_attention([ax], non_attention_layers(res), axis="y")
-    if len(rec) or non_attention_layers(res):
+    mark_non_attention([ax], res.findings.no_attention_layers, axis="y")
+    if len(rec) or res.findings.no_attention_layers:
         fig.legend(loc="outside upper right", ncol=5, handletextpad=0.2, columnspacing=0.8)
     cb = fig.colorbar(im, ax=ax, pad=0.01, fraction=0.04)
     cb.set_label("score (log)")
@@ -238,7 +233,7 @@ def fig_weakening(res: ScanLike):
         for _, g in layers_df.groupby("prompt"):
             ax.plot(g["layer"], g["primary_score"], color=KIND_COLOURS["primary"], alpha=0.15, lw=0.7)
             axn.plot(g["layer"], g["primary_norm"], color="#333333", alpha=0.15, lw=0.7)
-    mark_non_attention([ax, axn], non_attention_layers(res))
+    mark_non_attention([ax, axn], res.findings.no_attention_layers)
     mean_lbl = " (mean over prompts)" if n_prompts > 1 else ""
     ax.plot(x, pooled["primary_score"], "-o", ms=2.5, color=KIND_COLOURS["primary"], lw=1.6,
             label=f"primary score $s_p^\\ell${mean_lbl}")
@@ -365,11 +360,12 @@ def fig_levels(res: ScanLike):
         ax.add_patch(Rectangle((lb0 - 0.5, lm0 - 0.5), lb1 - lb0 + 1, lm1 - lm0 + 1, fill=False,
                                ec="#0072B2", lw=1.2, ls="--"))
         ax.text(lb1 + 0.55, lm1 + 0.45, f"L{i} {level.share:.0%}", fontsize=7, color="#0072B2", va="top")
-    mark_non_attention([ax], [layer for layer in non_attention_layers(res) if b0 <= layer <= b1])
-    if any(b0 <= layer <= b1 for layer in non_attention_layers(res)):
+    shown = [layer for layer in res.findings.no_attention_layers if b0 <= layer <= b1]
+    mark_non_attention([ax], shown)
+    if shown:
         ax.legend(loc="upper right", fontsize=7)
     ax.set_xlabel("birth layer")
-    ax.set_ylabel("lifetime (layers)" + (" (attention layers)" if non_attention_layers(res) else ""))
+    ax.set_ylabel("lifetime (layers)" + (" (attention layers)" if res.findings.no_attention_layers else ""))
     ax.set_title(f"sink levels: {lv.n_levels} over {lv.n_sinks} secondary sinks", loc="left")
     cb = fig.colorbar(im, ax=ax, pad=0.01, fraction=0.05)
     cb.set_label("count")

@@ -357,7 +357,7 @@ def build_payload(res: ScanLike, extra_tables: dict[str, pd.DataFrame] | None = 
         weakening=jsonable(f.weakening.to_dict()),
         extra={name: ExtraTable(*frame_rows(df, EXTRA_ROWS_MAX), per_prompt="prompt" in df.columns)
                for name, df in (extra_tables or {}).items()},
-        no_attention_layers=[int(x) for x in np.flatnonzero(~f.attention_layers)],
+        no_attention_layers=f.no_attention_layers,
     )
     return Payload(data, blobs)
 
