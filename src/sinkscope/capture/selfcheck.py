@@ -86,13 +86,6 @@ def residue_rows(
     return rel.amax(dim=-1) if rel.shape[-1] else torch.zeros(rel.shape[:1], device=h.device)
 
 
-def relative_residue(h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> float:
-    """max_t r_t for one prompt row ([T, D] tensors, any dtype; computed in float32)."""
-    if not (h.shape == hin.shape == a.shape == m.shape):
-        return float("inf")
-    return float(residue_rows(h[None], hin[None], a[None], m[None])[0])
-
-
 def judge(
     family: str,
     adapter: Adapter,
@@ -132,4 +125,4 @@ def judge(
         f"{family}: h^l - h^(l-1) = a^l + m^l on every block (max relative residue {res[worst]:.1e})"))
 
 
-__all__ = ["FORMATION_FIELDS", "SelfCheck", "judge", "relative_residue", "residue_rows", "tolerance"]
+__all__ = ["FORMATION_FIELDS", "SelfCheck", "judge", "residue_rows", "tolerance"]
