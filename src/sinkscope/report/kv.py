@@ -77,7 +77,7 @@ def kv_html(table: pd.DataFrame, dropped: pd.DataFrame, manifest: Mapping[str, A
             svgs: Mapping[str, str] | None = None) -> str:
     """The standalone report page: the policy x budget table, the figures (inline SVG, written by
     sinkscope itself) and the run's settings."""
-    rows = _by_keys(table).to_dict("records")
+    rows = table.to_dict("records")
     rows.sort(key=lambda r: (r["mean_keys"], list(POLICY_COLOURS).index(r["policy"]) if r["policy"] in POLICY_COLOURS else 99))
     params = manifest.get("parameters", {})
     return render("kv.html.j2", css=asset_text("report.css"), version=__version__, rows=rows,
