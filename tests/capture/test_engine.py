@@ -178,17 +178,18 @@ def test_unsupported_architecture_is_named():
 @pytest.mark.parametrize(
     "avail, expected",
     [
-        (64 << 30, (227, 16)),  # plenty of RAM: a 4 MB float32 slice, 4 MB // (4 * 9 * 512) = 227 rows
-        (2 << 30, (113, 16)),  # 2 GB: 1/1024 of it, 2 MB
-        (256 << 20, (56, 16)),  # little RAM: never below 1 MB
+        (64 << 30, (32, 32)),  # plenty of RAM: CPU_ROWS at any length
+        (2 << 30, (32, 16)),  # 2 GB: slices up to 8 MB (1/256), 8 MB // (4 * 9 * 16384) = 14 -> at least 16
+        (256 << 20, (32, 16)),  # little RAM: slices never below 1 MB
     ],
 )
 def test_query_block_from_memory(monkeypatch, avail, expected):
     import psutil
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": avail})())
-    assert (choose_query_block(1, 9, 512), choose_query_block(1, 9, 16384)) == expected  # at least 16 rows
-    assert choose_query_block(1, 1, 16) == 1024  # at most 1024 rows
+    assert (choose_query_block(1, 9, 512), choose_query_block(1, 9, 16384)) == expected
+    assert choose_query_block(1, 1, 16) == 32  # at most CPU_ROWS
+    assert choose_query_block(64, 32, 1 << 20) == 16  # at least 16 rows
     assert choose_query_block(1, 9, 16384, override=64) == 64
 
 

@@ -42,7 +42,7 @@ def test_query_block_from_accelerator_memory(monkeypatch):
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": 2 << 30})())
     assert free_memory(torch.device("cpu")) == free_memory(torch.device("meta")) == 2 << 30
-    assert choose_query_block(1, 9, 512, device=torch.device("cpu")) == 113  # the CPU rule: 2 MB slices
+    assert choose_query_block(1, 9, 16384, device=torch.device("cpu")) == 16  # the CPU rule: 8 MB slices at most
 
 
 def test_recorder_sizes_blocks_from_the_device_the_running_block_computes_on(monkeypatch):

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 import torch
 
 from sinkscope.capture import twopass
+from sinkscope.capture.device import choose_query_block
 
 NAME = "sinkscope"
 
@@ -92,11 +93,6 @@ def recording(sink: AttentionSink) -> Iterator[AttentionSink]:
 def active_sink() -> AttentionSink | None:
     """The recorder active in this context, or None outside a capture."""
     return _ACTIVE.get()
-
-
-def _default_block(batch: int, heads: int, n_keys: int) -> int:
-    # ~4 MB for one float32 score slice (cache-sized; see capture.engine.choose_query_block).
-    return max(16, min(1024, (4 << 20) // max(1, 4 * batch * heads * n_keys)))
 
 
 def _expand_mask(mask: torch.Tensor, bsz: int, n_q: int, n_k: int) -> torch.Tensor:
@@ -303,7 +299,7 @@ def sinkscope_attention(
     q_real = query_valid > 0 if query_valid is not None else None
     policy = getattr(sink, "kv_policy", None)  # simulated KV-cache eviction (capture.kv_policies), or None
 
-    block = sink.query_block(bsz, n_heads, n_k) if sink is not None else _default_block(bsz, n_heads, n_k)
+    block = sink.query_block(bsz, n_heads, n_k) if sink is not None else choose_query_block(bsz, n_heads, n_k, device=query.device)
     if chunk is None and policy is None and twopass.applies(
         query, key, value, is_causal=is_causal, window=window, softcap=softcap, s_aux=s_aux, attention_mask=attention_mask
     ) and twopass.choose(device, n_k) == "twopass":  # fused output + column pass (capture.twopass)

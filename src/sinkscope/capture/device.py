@@ -25,14 +25,21 @@ def free_memory(device: torch.device | None) -> int:
     return int(psutil.virtual_memory().available)
 
 
+CPU_ROWS = 32  # query rows per CPU block (measured: docs/BENCHMARKS.md "Two-pass attention")
+
+
 def choose_query_block(
     batch: int, heads: int, n_keys: int, override: int | None = None, device: torch.device | None = None
 ) -> int:
-    """Rows of queries per block, from the free memory of the layer's device (not a constant row count).
+    """Rows of queries per block, sized for the device the layer runs on.
 
-    CPU: one float32 score slice [B, H, block, T] is sized to ~4 MB (measured fastest: it stays in
-    cache, and small blocks let causal blocks skip the keys after their last query), never more
-    than 1/1024 of the available RAM; at least 16 rows, at most 1024.
+    CPU: `CPU_ROWS` = 32 rows, fewer (at least 16) only when one float32 score slice
+    [B, H, block, T] would exceed 1/256 of the available RAM (never below 1 MB). Measured on one
+    thread, SmolLM2 and Qwen-1.5B layer shapes at 0.5k-16k keys (docs/BENCHMARKS.md "Two-pass
+    attention"): 32 rows was the fastest or within noise of it at every length (SmolLM2 1.30x /
+    1.49x / 1.52x / 1.59x sdpa at 2k / 4k / 8k / 16k); 16 rows lose matmul efficiency, and larger
+    blocks (the earlier cache-sized ~4 MB rule: 227 rows at 512 keys) lose the cache (1.76x vs
+    0.84x at 512 keys).
     Accelerator (`free_memory` of that device): 1/32 of its free memory (the slice, its softmax and
     the float32 probabilities of a bf16 model live at once), so few large blocks amortise the
     kernel launches; at least 16 rows, at most 8192.
@@ -43,8 +50,8 @@ def choose_query_block(
     per_row = max(1, 4 * batch * heads * n_keys)
     if device is not None and device.type != "cpu":
         return int(min(8192, max(16, (free // 32) // per_row)))
-    budget = min(4 << 20, max(1 << 20, free // 1024))
-    return int(min(1024, max(16, budget // per_row)))
+    fits = max(1 << 20, free // 256) // per_row
+    return int(max(16, min(CPU_ROWS, fits)))
 
 
 def to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:

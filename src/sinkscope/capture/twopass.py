@@ -21,12 +21,12 @@ see pad keys) and are never read by a real position of a causal model.
 
 Which path runs (`choose`): `attention_path("single" | "twopass" | "auto")` forces one for a
 block of code (benchmarks, tests); "auto" uses the measured thresholds `TWOPASS_MIN_KEYS` per
-device type (docs/BENCHMARKS.md "Two-pass attention"): on CPU with one thread the column pass
-costs one more QK^T-sized product on top of a fused kernel that is already faster than the
-single pass's `torch.matmul`s, so two-pass measured slower up to 8k (one layer: 2.1-3.0x sdpa vs
-the single pass's 1.3-1.8x) and faster at 16k (2.29x vs 2.67x), where the single pass's score
-slices no longer fit the cache. CUDA is unmeasured (no GPU was lent): single pass until
-`benchmarks/gpu.py` has numbers.
+device type (docs/BENCHMARKS.md "Two-pass attention"). On CPU with one thread the column pass
+costs one more QK^T-sized product plus an exp per visible score on top of the fused kernel, about
+0.9x that kernel's own time, so two-pass measured slower than the single pass at every length
+(one layer, quiet machine: 1.81 / 2.14 / 2.12 / 2.17x sdpa at T = 2k / 4k / 8k / 16k against the
+single pass's 1.21 / 1.36 / 1.44 / 1.60x with 32-row blocks): "auto" never takes it on CPU.
+CUDA is unmeasured (no GPU was lent): single pass until `benchmarks/gpu.py` has numbers.
 
 `matmul_dtype` (same context manager) is the dtype the single pass multiplies in; see
 `compute_dtype`.
@@ -45,11 +45,10 @@ Path = Literal["auto", "single", "twopass"]
 MatmulDtype = Literal["auto", "float32", "model"]
 
 # Smallest number of keys from which "auto" takes the two-pass path, per device type; None = never.
-# Measured on one CPU thread (docs/BENCHMARKS.md "Two-pass attention"): one layer, two-pass / sdpa
-# 2.98, 2.10, 2.30, 2.29 vs single / sdpa 1.28, 1.55, 1.78, 2.67 at T = 2k, 4k, 8k, 16k: the single
-# pass degrades as its score slices outgrow the cache, so two-pass from 16k (few repeats on a loaded
-# machine: a tentative threshold). CUDA: unmeasured (no GPU lent), single pass.
-TWOPASS_MIN_KEYS: dict[str, int | None] = {"cpu": 16384, "cuda": None}
+# CPU, one thread, one SmolLM2-shaped layer on a quiet machine (docs/BENCHMARKS.md "Two-pass
+# attention"): two-pass / sdpa 1.81, 2.14, 2.12, 2.17 vs single / sdpa 1.21, 1.36, 1.44, 1.60 at
+# T = 2k, 4k, 8k, 16k, so never. CUDA: unmeasured (no GPU lent), single pass.
+TWOPASS_MIN_KEYS: dict[str, int | None] = {"cpu": None, "cuda": None}
 
 _PATH: ContextVar[Path] = ContextVar("sinkscope_attention_path", default="auto")
 _MATMUL: ContextVar[MatmulDtype] = ContextVar("sinkscope_matmul_dtype", default="auto")

@@ -88,6 +88,26 @@ def test_analysis_resumes_from_the_cached_capture(long_run):
     assert json.loads((tmp / "out" / LONG_RESULTS).read_text())["models"][0]["setup"]["n_traces"] == 3
 
 
+def test_a_fresh_machine_reuses_the_committed_entry_while_its_key_matches(long_run, tmp_path):
+    """Without the work folder (a fresh clone), an entry of the existing long_results.json whose key
+    (traces sha256, config, grid, version) matches is reused; another grid is recomputed."""
+    import shutil
+
+    tmp, _, calls, logs, kw = long_run
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)
+    stored = json.loads((out / LONG_RESULTS).read_text())["models"][0]
+    assert stored["key"]["traces_sha256"] == traces_hash(tmp / "traces" / "random-llama.jsonl")
+    n = len(calls)
+    del logs[:]
+    again = reproduce_long(**{**kw, "out": out, "work": tmp_path / "fresh-work", "stages": ["analyse"]})
+    assert len(calls) == n and any("reused from the previous" in x for x in logs)
+    assert again["models"][0]["general"] == stored["general"]
+    other = Grid(tau=(0.85,), k=(3.0,), min_lifetime=(5,), cosine=("raw",), n_boot=50)
+    reproduce_long(**{**kw, "out": out, "work": tmp_path / "fresh-work2", "stages": ["analyse"], "grid": other})
+    assert len(calls) == n + 1  # the key differs: captured again
+
+
 def test_a_model_that_does_not_load_or_has_no_traces_is_a_not_run_row(long_run, tmp_path):
     """One model's failure never stops the others: it becomes a "not run" row with its reason."""
     tmp, _, _, _, kw = long_run

@@ -10,7 +10,9 @@
               sensitivity grid (72 re-analyses, no model run); the model's finished entry is
               cached as WORK/<model>/long-entry.json and reused while the traces' hash, the
               analysis config, the grid and the sinkscope version are the same (`cached_entry`),
-              so re-running the stage after adding one model only analyses that model
+              so re-running the stage after adding one model only analyses that model; every
+              entry carries that key into long_results.json, so on a machine without the work
+              folder (a fresh clone) an entry of the committed results is reused the same way
 
 Outputs: OUT/reproduction/long/long_results.json (the run dict), the figures
 OUT/reproduction/long/<model>/{depth,birth_lifetime}.png, and the long-protocol section of
@@ -163,8 +165,10 @@ def cached_entry(mwork: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig, grid: Grid, *,
-                  load: Loader, log: LogFn = print) -> dict[str, Any]:
-    """The analysis stage of one model (resumes from the cached entry or capture, see module docstring)."""
+                  load: Loader, log: LogFn = print, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The analysis stage of one model (resumes from the cached entry or capture, see module
+    docstring). `previous`: this model's entry in the long_results.json being replaced, reused
+    when its "key" equals this run's (same traces, config, grid and sinkscope version)."""
     records, sha = read_store(traces_path)
     if not records:
         return {"name": name, "status": "not run", "reason": f"no traces in {traces_path}"}
@@ -173,7 +177,10 @@ def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig,
     entry = cached_entry(mwork, key)
     if entry is not None:
         log(f"[{name}] cached analysis of {len(records)} traces (sha256 {sha[:12]}) in {mwork / ENTRY_FILE}")
-        return entry
+        return {**entry, "key": key}
+    if previous is not None and previous.get("status") == "ok" and previous.get("key") == key:
+        log(f"[{name}] analysis of {len(records)} traces (sha256 {sha[:12]}) reused from the previous {LONG_RESULTS.name}")
+        return previous
     t0 = time.perf_counter()
     res = cached_scan(mwork, sha)
     timings: dict[str, float] = {}
@@ -196,7 +203,7 @@ def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig,
         res.save(mwork / SCAN_DIR, overwrite=True)
     entry = jsonable(model_entry(name, res, records, grid, timings, log))
     write_json(mwork / ENTRY_FILE, {"key": key, "entry": entry}, indent=1)
-    return entry
+    return {**entry, "key": key}
 
 
 def _default_loader(name: str) -> LoadedModel:
@@ -261,8 +268,10 @@ def reproduce_long(
     work.mkdir(parents=True, exist_ok=True)
     if not (work / ".gitignore").exists():
         (work / ".gitignore").write_text("# sinkscope reproduce --protocol long work folder: captures, not committed\n*\n")
-    entries = [analyse_model(m, TraceStore.for_model(traces, m).path, work, cfg, grid, load=load, log=log)
-               for m in names]
+    before = out / LONG_RESULTS
+    previous = {e.get("name"): e for e in (json.loads(before.read_text(encoding="utf-8")).get("models") or [])} if before.exists() else {}
+    entries = [analyse_model(m, TraceStore.for_model(traces, m).path, work, cfg, grid, load=load, log=log,
+                             previous=previous.get(m)) for m in names]
     run = {
         "protocol": "long",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
