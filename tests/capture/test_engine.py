@@ -163,6 +163,28 @@ def test_explicit_cpu_device_map(tmp_path):
     np.testing.assert_allclose(a.prompts[0].scores, b.prompts[0].scores, atol=1e-6)
 
 
+def test_disk_offloaded_layers_through_accelerate_hooks(tmp_path):
+    """The closest CPU stand-in for a multi-device split: accelerate's device_map with the last two
+    blocks offloaded to disk (their weights live on `meta` and are moved in by hooks around each
+    call, as across GPUs). The capture, the self-check included, equals the plain model's."""
+    from transformers import AutoModelForCausalLM
+
+    model = build("llama")
+    model.save_pretrained(tmp_path / "w")
+    L = model.config.num_hidden_layers
+    dmap = {"model.embed_tokens": "cpu", "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    dmap.update({f"model.layers.{i}": ("disk" if i >= L - 2 else "cpu") for i in range(L)})
+    placed = AutoModelForCausalLM.from_pretrained(tmp_path / "w", device_map=dmap, offload_folder=tmp_path / "off",
+                                                  attn_implementation="eager").eval()
+    assert any(p.device.type == "meta" for p in placed.model.layers[L - 1].parameters())  # really offloaded
+    _, a = _run(_lm(model), lengths=[25, 18])
+    _, b = _run(_lm(placed), lengths=[25, 18])
+    for pa, pb in zip(a.prompts, b.prompts):
+        np.testing.assert_allclose(pa.scores, pb.scores, atol=1e-6)
+        np.testing.assert_allclose(pa.mlp_norm, pb.mlp_norm, rtol=1e-5, atol=1e-5)
+    assert b.settings.self_check["status"] == a.settings.self_check["status"] == "passed"
+
+
 def test_unsupported_architecture_is_named():
     from transformers import AutoConfig, AutoModelForCausalLM
 
