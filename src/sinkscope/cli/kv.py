@@ -110,10 +110,8 @@ def kv(
             texts += read_texts(file, limit=limit)
         if not texts:
             raise InputError("give a TEXT argument or --file.")
-        wrong = {t.model for t in texts if isinstance(t, KVText) and t.model and t.model != Path(model).name}
-        if wrong:
-            raise InputError(f"--file holds token ids written by {', '.join(sorted(wrong))}, not --model {model}: "
-                             "token ids only make sense for the model whose tokenizer made them.")
+        writers = {t.model for t in texts if isinstance(t, KVText) and t.model and t.model != Path(model).name}
+        foreign = _writer_tokenizers(writers, model)
 
         import torch
 
@@ -123,6 +121,7 @@ def kv(
         with progress_bar(eta=False) as bar:
             with stage(bar, f"load {model} ({n_threads} thread{'s' if n_threads > 1 else ''})"):
                 lm = sinkscope.load_model(model, dtype=dtype, device_map={"": device} if device else None)
+            _check_same_vocabulary(foreign, lm.tokenizer, model)
             progress = _Ticker(bar)
             try:
                 res = evaluate(lm, texts, policies, budgets, prompt_len=plen, max_secondary=max_secondary, tau=tau,
@@ -138,6 +137,38 @@ def kv(
         ev = res.manifest["evaluations"]
         console.print(f"\nwrote [bold]{saved}[/] ({', '.join(KV_OUTPUTS)}); {ev['computed']} evaluations computed, "
                       f"{ev['reused']} reused from {dest}/.partial")
+
+
+def _writer_tokenizers(writers: set[str], model: str) -> dict:
+    """The tokenizers of the models that wrote --file's token ids (other than --model); refuses,
+    before any load, a writer whose tokenizer is not on this machine to compare."""
+    from sinkscope.models import local_tokenizer
+
+    found = {}
+    for w in sorted(writers):
+        tok = local_tokenizer(w)
+        if tok is None:
+            raise InputError(
+                f"--file holds token ids written by {w}, not --model {model}: token ids only make sense for the "
+                f"tokenizer that made them, and {w}'s tokenizer is not on this machine to compare "
+                f"(`sinkscope models pull {w}` if it is a catalog model), or give the texts as \"text\" lines.")
+        found[w] = tok
+    return found
+
+
+def _check_same_vocabulary(foreign: dict, tokenizer, model: str) -> None:
+    """Token ids written by another model are used as they are only when its vocabulary (token ->
+    id, added tokens included) equals --model's, e.g. models of one family sharing a tokenizer."""
+    mine = tokenizer.get_vocab()
+    for w, tok in foreign.items():
+        theirs = tok.get_vocab()
+        if theirs != mine:
+            differ = sum(1 for t, i in theirs.items() if mine.get(t) != i) + len(set(mine) - set(theirs))
+            raise InputError(f"--file holds token ids written by {w}, whose vocabulary differs from --model "
+                             f"{model}'s ({len(theirs):,} vs {len(mine):,} tokens, {differ:,} entries differ): "
+                             "give the texts as \"text\" lines, or use token ids from the same tokenizer.")
+        err_console.print(f"token ids written by {w}: the same vocabulary as {model} ({len(mine):,} tokens), "
+                          "used as they are", soft_wrap=True)
 
 
 class _Ticker:

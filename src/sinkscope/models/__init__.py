@@ -14,7 +14,7 @@ dequantisation), `progress` (the pull display; transformers kept quiet).
 
 from sinkscope.models.base import LoadedModel, ModelInfo, wrap_pair
 from sinkscope.models.catalog import CATALOG, DEFAULT_MODEL, ModelSpec, list_models
-from sinkscope.models.loading import load_model
+from sinkscope.models.loading import load_model, local_tokenizer
 from sinkscope.models.pull import pull
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ModelSpec",
     "list_models",
     "load_model",
+    "local_tokenizer",
     "pull",
     "wrap_pair",
 ]

@@ -322,6 +322,18 @@ def _load_catalog(name: str, dtype: Any, device_map: Any) -> LoadedModel:
     )
 
 
+def local_tokenizer(ref: str) -> Any | None:
+    """The tokenizer of `ref` when it is on this machine without a download or a weight load: a
+    pulled catalog model's cached folder, or a local folder holding a tokenizer; else None."""
+    from transformers import AutoTokenizer
+
+    folder = cache_path(ref) if ref in CATALOG and is_installed(ref) else Path(ref).expanduser()
+    if not folder.is_dir() or not any((folder / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return None
+    with quiet_transformers():
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
 def _load_folder(folder: Path, ref: str, dtype: Any, device_map: Any) -> LoadedModel:
     folder = folder.resolve()
     if not (folder / "config.json").is_file():

@@ -236,7 +236,7 @@ def _manifest(lm: LoadedModel, policies: Sequence[str], settings: dict, n_boot: 
         "policies": list(policies),
         "budgets": settings["budgets"],
         "parameters": {**settings["parameters"], "n_boot": n_boot, "seed": seed},
-        "texts": [{"id": t.id, "n_tokens": len(t.token_ids), "n_prompt": t.n_prompt} for t in items],
+        "texts": [{"id": t.id, "n_tokens": len(t.token_ids), "n_prompt": t.n_prompt, "written_by": t.model} for t in items],
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "seconds": round(seconds, 2),
     }
