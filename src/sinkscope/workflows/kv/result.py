@@ -61,6 +61,31 @@ def summarize(per_text: pd.DataFrame, dropped: pd.DataFrame, n_boot: int, seed: 
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
+PAIRED_COLUMNS = ("model", "budget", "policy", "baseline", "n_texts", "mean_diff", "ci_lo", "ci_hi", "n_better")
+
+
+def paired(per_text: pd.DataFrame, policy: str, baseline: str = "streaming", n_boot: int = 2000,
+           seed: int = 0) -> pd.DataFrame:
+    """Per model and budget, the paired difference of two policies over the same texts (same
+    scored positions): mean over texts of nll(policy) - nll(baseline), its bootstrap 95% interval
+    (`bootstrap_mean_ci`), and on how many texts `policy` has the lower NLL (docs/KV.md)."""
+    for name in (policy, baseline):
+        if name not in set(per_text["policy"]):
+            raise InputError(f"policy {name!r} is not in this kv result (it has {', '.join(dict.fromkeys(per_text['policy']))}).")
+    rows = []
+    for (model, budget), g in per_text.groupby(["model", "budget"], sort=False):
+        a = g[g["policy"] == policy].set_index("text")["nll"]
+        b = g[g["policy"] == baseline].set_index("text")["nll"]
+        d = (a - b).dropna()
+        lo, hi = bootstrap_mean_ci(d.to_numpy(), n_boot, seed)
+        rows.append(dict(model=model, budget=budget, policy=policy, baseline=baseline, n_texts=len(d),
+                         mean_diff=float(d.mean()) if len(d) else float("nan"), ci_lo=lo, ci_hi=hi,
+                         n_better=int((d < 0).sum())))
+    out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+    order = out["budget"].map(lambda b: float(b)).argsort(kind="stable")  # budgets are str: "64", "0.25"
+    return out.iloc[order].reset_index(drop=True)
+
+
 @dataclass
 class KVResult:
     """What `evaluate` returns (docs/method.md §10).
@@ -113,6 +138,10 @@ class KVResult:
                     text = p.read_text(encoding="utf-8")
                     svgs[p.stem] = text[text.find("<svg"):]  # inline: no XML prolog in HTML
         (d / "report.html").write_text(kv_html(self.table, self.dropped, self.manifest, svgs), encoding="utf-8")
+
+    def paired(self, policy: str, baseline: str = "streaming", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+        """`paired(self.per_text, ...)`: policy minus baseline per budget, paired over texts."""
+        return paired(self.per_text, policy, baseline, n_boot, seed)
 
     @classmethod
     def load(cls, path: str | Path) -> KVResult:
