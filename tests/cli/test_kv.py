@@ -56,3 +56,16 @@ def test_ids_of_a_model_not_on_this_machine_are_refused_before_loading(tiny_kv_f
     msg = " ".join(r.output.split())
     assert r.exit_code == 1 and "written by no-such-model-7b" in msg and "not on this machine" in msg, msg
     assert "load" not in r.output.split("written by")[0]  # refused before the model load
+
+
+def test_the_command_prints_each_policy_paired_against_streaming(tiny_kv_folder, tmp_path):
+    trace = _trace(tmp_path / "t.jsonl", str(tiny_kv_folder), n=3)
+    r = CliRunner().invoke(app, ["kv", "--file", str(trace), "--model", str(tiny_kv_folder), "-p", "streaming",
+                                 "-p", "recent", "-b", "24", "--n-boot", "50", "--threads", "1",
+                                 "--out", str(tmp_path / "out")], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "Paired against streaming" in r.output
+    row = KVResult.load(tmp_path / "out").comparisons().iloc[0]
+    assert row["policy"] == "recent" and row["n_texts"] == 3
+    line = next(ln for ln in r.output.splitlines() if "recent" in ln and f"of {row['n_texts']}" in ln)
+    assert f"{row['mean_diff']:+.4f}" in line and f"{row['n_better']} of 3" in line

@@ -134,6 +134,7 @@ def kv(
             with stage(bar, f"write {dest}"):
                 saved = res.save(dest, overwrite=True)
         _print_table(res.table)
+        _print_paired(res.comparisons())
         ev = res.manifest["evaluations"]
         console.print(f"\nwrote [bold]{saved}[/] ({', '.join(KV_OUTPUTS)}); {ev['computed']} evaluations computed, "
                       f"{ev['reused']} reused from {dest}/.partial")
@@ -209,4 +210,20 @@ def _print_table(table) -> None:
     for r in table.sort_values("mean_keys", kind="stable").itertuples():
         t.add_row(str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
                   f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
+    console.print(t)
+
+
+def _print_paired(paired) -> None:
+    """Every policy minus streaming over the same texts (`KVResult.comparisons`); nothing without streaming."""
+    from rich.table import Table
+
+    if not len(paired):
+        return
+    base = paired["baseline"].iloc[0]
+    t = Table(title=f"Paired against {base} (policy − {base} on the same texts; negative is better)")
+    for col in ("policy", "budget", "texts", f"Δ NLL vs {base}", "95% CI", "better on"):
+        t.add_column(col, justify="left" if col == "policy" else "right")
+    for r in paired.itertuples():
+        t.add_row(r.policy, str(r.budget), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
+                  f"{r.n_better} of {r.n_texts}")
     console.print(t)

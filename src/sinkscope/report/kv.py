@@ -3,7 +3,7 @@
     fig_kv_delta(table)      delta NLL vs budget (keys, log axis), one line per policy, 95% CI band
     fig_kv_dropped(dropped)  dropped full-cache attention mass per layer, one panel per budget
     write_kv_figures(...)    both as DIR/NAME.(png|svg) (report.figures.write_figure_set)
-    kv_html(...)             the self-contained page (assets/kv.html.j2): table, figures, settings
+    kv_html(...)             the self-contained page (assets/kv.html.j2): tables, figures, settings
 
 Inputs are the result's tables (pandas), so this layer needs no workflow type.
 """
@@ -41,6 +41,10 @@ def fig_kv_delta(table: pd.DataFrame):
     ax.axhline(0.0, color="#bbbbbb", lw=0.8)
     if len(table) and table["mean_keys"].min() > 0:
         ax.set_xscale("log", base=2)
+        ticks = sorted({round(float(k)) for k in table.loc[table["policy"] != "full", "mean_keys"]})
+        if ticks:  # the budgets themselves, in plain numbers (not 2^6, 2^7, ...)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.minorticks_off()
     ax.set_xlabel("KV budget (kept keys per query)")
     ax.set_ylabel("Δ NLL vs full cache (nats/token)")
     ax.set_title(f"{table['model'].iloc[0] if len(table) else ''}: loss under KV eviction")
@@ -74,16 +78,17 @@ def write_kv_figures(table: pd.DataFrame, dropped: pd.DataFrame, out_dir: str | 
 
 
 def kv_html(table: pd.DataFrame, dropped: pd.DataFrame, manifest: Mapping[str, Any],
-            svgs: Mapping[str, str] | None = None) -> str:
-    """The standalone report page: the policy x budget table, the figures (inline SVG, written by
-    sinkscope itself) and the run's settings."""
+            svgs: Mapping[str, str] | None = None, paired: pd.DataFrame | None = None) -> str:
+    """The standalone report page: the policy x budget table, `paired` (rows of
+    PAIRED_COLUMNS: policy minus baseline per budget over the same texts, when given), the figures
+    (inline SVG, written by sinkscope itself) and the run's settings."""
     rows = table.to_dict("records")
     rows.sort(key=lambda r: (r["mean_keys"], list(POLICY_COLOURS).index(r["policy"]) if r["policy"] in POLICY_COLOURS else 99))
     params = manifest.get("parameters", {})
     return render("kv.html.j2", css=asset_text("report.css"), version=__version__, rows=rows,
                   model=(manifest.get("model") or {}).get("ref", ""), params=params,
                   n_texts=len(manifest.get("texts", [])), svgs=dict(svgs or {}),
-                  colours=POLICY_COLOURS)
+                  colours=POLICY_COLOURS, paired=[] if paired is None else paired.to_dict("records"))
 
 
 __all__ = ["fig_kv_delta", "fig_kv_dropped", "write_kv_figures", "kv_html", "POLICY_COLOURS"]

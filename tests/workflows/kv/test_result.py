@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sinkscope.core.errors import InputError
-from sinkscope.workflows.kv.result import bootstrap_mean_ci, paired
+from sinkscope.workflows.kv.result import KVResult, bootstrap_mean_ci, paired
 
 
 def _per_text(diffs: dict[str, list[float]]) -> pd.DataFrame:
@@ -41,3 +41,28 @@ def test_paired_pairs_by_text_not_by_row_order():
 def test_paired_names_a_missing_policy():
     with pytest.raises(InputError, match="'heavy-hitter' is not in this kv result"):
         paired(_per_text({"64": [0.1]}), "heavy-hitter")
+
+
+def _result(policies: list[str]) -> KVResult:
+    rows = []
+    for i in range(3):
+        for b in ("128", "64"):
+            for j, p in enumerate(policies):
+                rows.append(dict(model="m", text=f"t{i}", policy=p, budget=b, nll=1.0 + 0.1 * i + 0.01 * j * (i - 1)))
+    per_text = pd.DataFrame(rows)
+    return KVResult(table=pd.DataFrame(), per_text=per_text, dropped=pd.DataFrame(),
+                    manifest={"parameters": {"n_boot": 500, "seed": 3}})
+
+
+def test_comparisons_pair_every_evicting_policy_with_streaming_using_the_runs_bootstrap():
+    res = _result(["full", "recent", "streaming", "streaming+secondary", "heavy-hitter"])
+    out = res.comparisons()
+    assert list(dict.fromkeys(out["policy"])) == ["recent", "streaming+secondary", "heavy-hitter"]
+    assert set(out["baseline"]) == {"streaming"} and list(out["budget"][:2]) == ["64", "128"]
+    expect = paired(res.per_text, "heavy-hitter", "streaming", 500, 3)
+    got = out[out["policy"] == "heavy-hitter"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expect)
+
+
+def test_comparisons_are_empty_without_streaming():
+    assert len(_result(["full", "recent", "heavy-hitter"]).comparisons()) == 0

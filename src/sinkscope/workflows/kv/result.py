@@ -6,7 +6,8 @@
                           positions and its delta vs full
     DIR/dropped.parquet   one row per policy x budget x layer: mean dropped full-cache attention mass
     DIR/figures/          kv_delta.(png|svg) (delta NLL vs budget per policy), kv_dropped.(png|svg)
-    DIR/report.html       the tables and figures on one self-contained page
+    DIR/report.html       the tables (incl. every policy paired against streaming, `comparisons`)
+                          and figures on one self-contained page
     DIR/.partial/         the finished per-text evaluations of a resumable run (`workflows.kv.work`),
                           carried over when `save` replaces the folder
 
@@ -137,11 +138,24 @@ class KVResult:
                 if p.suffix == ".svg":
                     text = p.read_text(encoding="utf-8")
                     svgs[p.stem] = text[text.find("<svg"):]  # inline: no XML prolog in HTML
-        (d / "report.html").write_text(kv_html(self.table, self.dropped, self.manifest, svgs), encoding="utf-8")
+        (d / "report.html").write_text(kv_html(self.table, self.dropped, self.manifest, svgs, self.comparisons()),
+                                       encoding="utf-8")
 
     def paired(self, policy: str, baseline: str = "streaming", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
         """`paired(self.per_text, ...)`: policy minus baseline per budget, paired over texts."""
         return paired(self.per_text, policy, baseline, n_boot, seed)
+
+    def comparisons(self, baseline: str = "streaming") -> pd.DataFrame:
+        """`paired` of every evicting policy other than `baseline` against it (rows in policy
+        order, then budget), with the run's bootstrap settings; no rows when `baseline` was not
+        run. The report's and the command's "paired against streaming" table."""
+        run = list(dict.fromkeys(self.per_text["policy"])) if len(self.per_text) else []
+        if baseline not in run:
+            return pd.DataFrame(columns=list(PAIRED_COLUMNS))
+        p = self.manifest.get("parameters", {})
+        parts = [self.paired(name, baseline, int(p.get("n_boot", 2000)), int(p.get("seed", 0)))
+                 for name in run if name not in ("full", baseline)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(PAIRED_COLUMNS))
 
     @classmethod
     def load(cls, path: str | Path) -> KVResult:
