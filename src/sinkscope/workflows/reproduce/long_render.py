@@ -200,7 +200,8 @@ class LongPage:
 
     command: str
     created: str
-    minutes: float
+    minutes: float  # capture + analysis + grid, summed over the models (cached entries included)
+    run_minutes: float  # this run's own wall time (small when it reused cached entries)
     n_tokens: int
     env: dict[str, Any]  # cpus, threads, python, torch, transformers, sinkscope ('?' when unknown)
     sampling: dict[str, Any]
@@ -223,7 +224,8 @@ def build_long_page(run: dict[str, Any]) -> LongPage:
     return LongPage(
         command=run.get("command") or "sinkscope reproduce --protocol long",
         created=run.get("created", "?"),
-        minutes=(run.get("timings") or {}).get("total_s", 0) / 60,
+        minutes=sum(m["timings"].get(k, 0) for m in ok for k in ("capture_s", "analysis_s", "grid_s")) / 60,
+        run_minutes=(run.get("timings") or {}).get("total_s", 0) / 60,
         n_tokens=int(run.get("n_tokens") or 0),
         env={k: (run.get("environment") or {}).get(k, "?")
              for k in ("cpus", "threads", "python", "torch", "transformers", "sinkscope")},
