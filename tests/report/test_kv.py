@@ -1,4 +1,4 @@
-"""report/kv.py: the delta-NLL figure's budget axis."""
+"""report/kv.py: the delta-NLL figure's budget axis and lines, the page's paired table."""
 
 from __future__ import annotations
 

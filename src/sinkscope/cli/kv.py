@@ -201,29 +201,32 @@ def _duration(s: float) -> str:
     return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
-def _print_table(table) -> None:
+def _print_rows(title: str, columns: tuple[str, ...], rows) -> None:
+    """A rich table on stdout: `columns` right-aligned except "policy", `rows` of strings."""
     from rich.table import Table
 
-    t = Table(title="NLL under KV eviction (Δ = policy − full, mean over texts, 95% bootstrap CI)")
-    for col in ("budget", "keys", "policy", "texts", "mean NLL", "ppl", "Δ NLL", "95% CI", "dropped mass"):
+    t = Table(title=title)
+    for col in columns:
         t.add_column(col, justify="left" if col == "policy" else "right")
-    for r in table.sort_values("mean_keys", kind="stable").itertuples():
-        t.add_row(str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
-                  f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
+    for row in rows:
+        t.add_row(*row)
     console.print(t)
+
+
+def _print_table(table) -> None:
+    _print_rows("NLL under KV eviction (Δ = policy − full, mean over texts, 95% bootstrap CI)",
+                ("budget", "keys", "policy", "texts", "mean NLL", "ppl", "Δ NLL", "95% CI", "dropped mass"),
+                ((str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
+                  f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
+                 for r in table.sort_values("mean_keys", kind="stable").itertuples()))
 
 
 def _print_paired(paired) -> None:
     """Every policy minus streaming over the same texts (`KVResult.comparisons`); nothing without streaming."""
-    from rich.table import Table
-
     if not len(paired):
         return
     base = paired["baseline"].iloc[0]
-    t = Table(title=f"Paired against {base} (policy − {base} on the same texts; negative is better)")
-    for col in ("policy", "budget", "texts", f"Δ NLL vs {base}", "95% CI", "better on"):
-        t.add_column(col, justify="left" if col == "policy" else "right")
-    for r in paired.itertuples():
-        t.add_row(r.policy, str(r.budget), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
-                  f"{r.n_better} of {r.n_texts}")
-    console.print(t)
+    _print_rows(f"Paired against {base} (policy − {base} on the same texts; negative is better)",
+                ("policy", "budget", "texts", f"Δ NLL vs {base}", "95% CI", "better on"),
+                ((r.policy, str(r.budget), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
+                  f"{r.n_better} of {r.n_texts}") for r in paired.itertuples()))
