@@ -270,8 +270,8 @@ def _print_anatomy(result, props) -> None:
 def reproduce(
     quick: Annotated[bool, typer.Option("--quick", help="CI smoke run (< 10 min): SmolLM2 only, few prompts, short generation.")] = False,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated catalog decoders. Default: all four (--quick: smollm2-135m).")] = None,
-    prompts: Annotated[Optional[int], typer.Option(help="Prompts per model (overrides the per-model plan).")] = None,
-    generate: Annotated[Optional[int], typer.Option(help="Greedy tokens generated after each prompt (overrides the plan).")] = None,
+    prompts: Annotated[Optional[int], typer.Option(help="Prompts per model (overrides the per-model plan; --protocol long: traces per model the generate stage makes, on the first N bundled math problems; the analysis takes every stored trace).")] = None,
+    generate: Annotated[Optional[int], typer.Option(help="Greedy tokens generated after each prompt (overrides the plan; --protocol long: sampled tokens per trace, default 1024, one length per --traces folder).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Writes OUT/REPRODUCTION.md and OUT/reproduction/ (results.json, figures).")] = Path("docs"),
     work: Annotated[Optional[Path], typer.Option(help="Scan folders per model go to WORK/<model>/scan (git-ignored). Default: reproduce-runs (--quick: OUT/reproduce-runs).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch threads. Default: all cores if the machine is idle, else 1 (spinning threads on busy shared cores are ~10x slower).")] = None,
@@ -287,7 +287,8 @@ def reproduce(
       sinkscope reproduce\n
       sinkscope reproduce --quick --out /tmp/repro\n
       sinkscope reproduce --models smollm2-135m,gemma3-270m --prompts 8 --generate 64\n
-      sinkscope reproduce --protocol long --stages analyse --models smollm2-135m
+      sinkscope reproduce --protocol long --stages analyse --models smollm2-135m\n
+      sinkscope reproduce --protocol long --models qwen2.5-coder-0.5b --prompts 6 --generate 2048 --traces docs/length-probe/traces --out docs/length-probe --work reproduce-runs/length-probe
     """
     with user_errors():
         import time as _time
@@ -295,12 +296,15 @@ def reproduce(
         if protocol not in ("short", "long"):
             raise _input_error(f"--protocol must be short or long (got {protocol!r}).")
         if protocol == "long":
-            if quick or prompts is not None or generate is not None:
-                raise _input_error("--quick, --prompts and --generate belong to the short protocol; "
-                                   "the long protocol's plans are reproduce.long.LONG_PLANS.")
+            if quick:
+                raise _input_error("--quick belongs to the short protocol; a small long run is "
+                                   "--protocol long --models NAME --prompts N --generate TOKENS --traces DIR.")
             from sinkscope.workflows.reproduce import reproduce_long
+            from sinkscope.workflows.reproduce.long import LONG_PLANS, LONG_TOKENS
 
-            reproduce_long(out=out, work=work or Path("reproduce-runs/long"), traces=traces,
+            plans = {m: prompts for m in LONG_PLANS} if prompts is not None else None
+            reproduce_long(out=out, work=work or Path("reproduce-runs/long"), traces=traces, plans=plans,
+                           n_tokens=LONG_TOKENS if generate is None else generate,
                            models=models.split(",") if models is not None else None,
                            stages=[x.strip() for x in stages.split(",") if x.strip()], threads=threads,
                            log=lambda msg: console.print(msg, highlight=False, markup=False, soft_wrap=True),

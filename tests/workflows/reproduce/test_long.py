@@ -51,6 +51,7 @@ def test_long_protocol_end_to_end(long_run):
     assert stored["models"][0]["status"] == "ok" and stored["grid"]["n_cells"] == 2
     e = stored["models"][0]
     assert e["setup"]["n_traces"] == 2 and e["setup"]["generated_tokens"] == 128
+    assert e["setup"]["tokens_per_trace"] == [64] and stored["n_tokens"] == [64]
     assert e["setup"]["tokens_total"] == sum(len(r.token_ids) for r in recs)
     assert e["general"]["n_samples"] == 2 and e["general"]["n_layers"] == 3
     assert set(e["general"]["regions"]) == {"all", "template", "prompt", "generated"}
@@ -60,6 +61,7 @@ def test_long_protocol_end_to_end(long_run):
         assert (tmp / "out" / path).stat().st_size > 1000
     md = (tmp / "out" / "REPRODUCTION.md").read_text()
     assert md.startswith("# Long-trace protocol") and md.endswith("```\n")  # no short results here
+    assert "samples a continuation of exactly 64 tokens per problem" in md
     assert "| random-llama | generated |" in md and "DeepSeek-R1-Distill-Qwen-14B (authors)" in md
     assert "163/300 (54%)" in md and "| 0.47 (22/48) |" in md and "12/30 (40%)" in md
     scan = json.loads((tmp / "work" / "random-llama" / "long-scan" / "manifest.json").read_text())
@@ -142,6 +144,23 @@ def test_both_protocols_in_one_document(long_run, tmp_path):
     write_outputs(short, tmp_path)
     assert (tmp_path / "REPRODUCTION.md").read_text() == both
     assert read_results(tmp_path)[1] == long
+
+
+def test_grid_count_rows_give_the_default_cell_and_the_range():
+    from sinkscope.workflows.reproduce.long_render import grid_count_rows
+
+    def cell(tau, n_sec, n_gen, n_mid, share):
+        return {"tau": tau, "k": 3.0, "min_lifetime": 5, "cosine": "raw", "n_secondary": n_sec, "n_generated": n_gen,
+                "n_generated_middle": n_mid, "share_samples_generated": share}
+
+    cells = [cell(0.8, 12, 9, 1, 0.5), cell(0.9, 7, 5, 0, 0.25), cell(0.95, 3, 0, 0, 0.0)]
+    run = {"models": [{"name": "m", "status": "ok", "sensitivity": {"cells": cells}},
+                      {"name": "old", "status": "ok",  # cells written before n_generated_middle
+                       "sensitivity": {"cells": [{k: v for k, v in c.items() if k != "n_generated_middle"} for c in cells]}},
+                      {"name": "x", "status": "not run"}]}
+    rows = grid_count_rows(run)
+    assert rows[0] == ["m", "7 (3-12)", "5 (0-9)", "0 (0-1)", "25% (0%-50%)"]
+    assert rows[1][3] == "–" and rows[1][1] == "7 (3-12)" and len(rows) == 2
 
 
 def test_committed_document_is_both_protocols():
@@ -230,4 +249,11 @@ def test_cli_rejects_a_bad_protocol_or_stage(tmp_path):
                             "--threads", "1"])
     assert r.exit_code != 0 and "no long-protocol plan for gpt-9" in r.output
     r = runner.invoke(app, ["reproduce", "--protocol", "long", "--quick", "--out", str(tmp_path)])
-    assert r.exit_code != 0 and "belong to the short protocol" in r.output
+    assert r.exit_code != 0 and "--quick belongs to the short protocol" in r.output
+    for opt, value, msg in (("--prompts", "0", "--prompts (traces per model) must be 1-"),
+                            ("--prompts", "500", "smollm2-135m: 500"),
+                            ("--generate", "0", "--generate (tokens per trace) must be >= 1 (got 0)")):
+        r = runner.invoke(app, ["reproduce", "--protocol", "long", "--models", "smollm2-135m", opt, value,
+                                "--out", str(tmp_path), "--traces", str(tmp_path / "t"), "--threads", "1"])
+        assert r.exit_code != 0 and msg in " ".join(r.output.split()), (opt, value, r.output)
+    assert not (tmp_path / "t").exists()  # refused before any model or file

@@ -96,6 +96,9 @@ def test_sensitivity_grid_reanalyses_the_capture():
     cells = sensitivity(res, grid)
     assert [(c["tau"], c["cosine"]) for c in cells] == [(0.9, "raw"), (0.99, "raw")]
     assert cells[0]["n_secondary"] == 10 and cells[1]["n_secondary"] == 0  # planted |cos| = 0.95 < 0.99
+    # all ten generated; births 6, 8, 10, 7 of L = 24 are in the middle band (>= 0.25 x 23), birth 0 is not
+    assert cells[0]["n_generated"] == 10 and cells[0]["n_generated_middle"] == 8
+    assert cells[1]["n_generated"] == cells[1]["n_generated_middle"] == 0
     assert cells[1]["verdicts"]["1"] == "not reproduced" != cells[0]["verdicts"]["1"]
     s = sensitivity_summary(cells)
     assert s["1"]["stable"] is False and s["1"]["flips_with"] == ["tau"]

@@ -91,5 +91,19 @@ def test_generate_traces_suppresses_eos_records_seeds_and_resumes(tmp_path):
     again = generate_traces(lm, TraceStore.for_model(tmp_path / "2", "random-llama"), problems[:1], 24,
                             model="random-llama", log=logs.append)
     assert again[0].token_ids == recs[0].token_ids
-    with pytest.raises(InputError, match="tokens"):
+    with pytest.raises(InputError, match="--generate must be >= 1"):
         generate_traces(lm, store, problems, 0, model="random-llama")
+
+
+def test_a_longer_trace_extends_the_shorter_one_and_a_store_keeps_one_length(tmp_path):
+    """Same id, same seed, EOS suppressed in both: the 40-token trace begins with the 24-token one
+    (what docs/length-probe compares); a store of 24-token traces refuses 40-token ones by name."""
+    lm = LoadedModel.from_pair(build("llama"), ToyTokenizer(), ref="random-llama")
+    problems = [("math-a", "Find x if x + 1 = 3."), ("math-b", "Add 2 and 5.")]
+    short = generate_traces(lm, TraceStore.for_model(tmp_path / "s", "m"), problems[:1], 24, model="m")[0]
+    long = generate_traces(lm, TraceStore.for_model(tmp_path / "l", "m"), problems[:1], 40, model="m")[0]
+    assert long.n_generated == 40 and long.token_ids[: len(short.token_ids)] == short.token_ids
+    store = TraceStore.for_model(tmp_path / "s", "m")
+    with pytest.raises(InputError, match=r"m\.jsonl holds traces of 24 generated tokens, not 40.*own --traces folder"):
+        generate_traces(lm, store, problems, 40, model="m")
+    assert [r.id for r in read_traces(store.path)] == ["math-a"]  # nothing was appended

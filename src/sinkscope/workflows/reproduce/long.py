@@ -68,6 +68,9 @@ LONG_PLANS: dict[str, int] = {"smollm2-135m": 42, "gemma3-270m": 20, "qwen2.5-co
 LONG_TOKENS = 1024
 SCAN_DIR = "long-scan"
 ENTRY_FILE = "long-entry.json"
+# Bumped when an entry gains numbers, so that cached entries without them are re-analysed
+# (2: tokens_per_trace, and n_generated_middle in every grid cell).
+ENTRY_FORMAT = 2
 
 
 def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Prompt]:
@@ -133,6 +136,7 @@ def model_entry(name: str, res: ScanResult, records: Sequence[TraceRecord], grid
             "eos_suppressed_until": records[0].eos_suppressed_until,
             "prompt_tokens": {"min": min(n_prompt), "max": max(n_prompt), "total": sum(n_prompt)},
             "generated_tokens": sum(r.n_generated for r in records),
+            "tokens_per_trace": sorted({r.n_generated for r in records}),
             "tokens_total": sum(len(r.token_ids) for r in records),
             "n_layers": general["n_layers"],
         },
@@ -152,7 +156,8 @@ def _entry_key(sha: str, cfg: AnalysisConfig, grid: Grid) -> dict[str, Any]:
     """What a cached model entry depends on (`cached_entry`)."""
     from sinkscope.core.version import __version__
 
-    return jsonable({"traces_sha256": sha, "config": cfg.to_dict(), "grid": grid.to_dict(), "sinkscope": __version__})
+    return jsonable({"traces_sha256": sha, "config": cfg.to_dict(), "grid": grid.to_dict(), "sinkscope": __version__,
+                     "entry_format": ENTRY_FORMAT})
 
 
 def cached_entry(mwork: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -239,6 +244,13 @@ def reproduce_long(
     unknown = [m for m in names if m not in plans]
     if unknown:
         raise InputError(f"no long-protocol plan for {', '.join(unknown)}; use {', '.join(plans)}.")
+    n_problems = len(math_problems())
+    bad_plan = {m: n for m, n in plans.items() if m in names and not 1 <= n <= n_problems}
+    if bad_plan:
+        raise InputError(f"--prompts (traces per model) must be 1-{n_problems}, the bundled math problems "
+                         f"(got {', '.join(f'{m}: {n}' for m, n in bad_plan.items())}).")
+    if n_tokens < 1:
+        raise InputError(f"--generate (tokens per trace) must be >= 1 (got {n_tokens}).")
     import torch
 
     out, work, traces = Path(out), Path(work), Path(traces)
@@ -277,7 +289,7 @@ def reproduce_long(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "sinkscope reproduce --protocol long",
         "traces": str(traces),
-        "n_tokens": n_tokens,
+        "n_tokens": trace_lengths(entries) or [n_tokens],
         "threads": n_threads,
         "environment": run_environment(n_threads),
         "config": cfg.to_dict(),
@@ -288,6 +300,13 @@ def reproduce_long(
     write_long_outputs(run, out)
     log(f"wrote {out / LONG_RESULTS}, the figures and {out / 'REPRODUCTION.md'}")
     return run
+
+
+def trace_lengths(entries: Sequence[dict[str, Any]]) -> list[int]:
+    """The distinct generated tokens per trace over the analysed models' entries (entries written
+    before "tokens_per_trace" existed: generated tokens / traces, exact for one store's one length)."""
+    ok = [e["setup"] for e in entries if e.get("status") == "ok"]
+    return sorted({int(t) for s in ok for t in (s.get("tokens_per_trace") or [s["generated_tokens"] // max(s["n_traces"], 1)])})
 
 
 def write_long_outputs(run: dict[str, Any], out: str | Path) -> Path:

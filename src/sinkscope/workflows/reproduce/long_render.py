@@ -6,11 +6,12 @@ references.json ("long_references")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from sinkscope.workflows.reproduce.long_stats import REGIONS, relative_depth
+from sinkscope.workflows.reproduce.long_stats import DEFAULT_CELL, REGIONS, relative_depth
 from sinkscope.workflows.reproduce.render import references, render_markdown, template_environment
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES
 from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
@@ -53,6 +54,11 @@ def _share(s: dict[str, Any] | None) -> str:
 
 def _tokens(top: list[list[Any]]) -> str:
     return ", ".join(f"`{repr(str(t))[1:-1]}` ({i}) x{c}" for t, i, c in top[:3]) or MISSING
+
+
+def _as_list(v: Any) -> list[Any]:
+    """A run's "n_tokens": a list of lengths (an int in runs written before several were allowed)."""
+    return [] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
 
 
 def _ok(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,6 +171,30 @@ def sensitivity_rows(run: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def _over_grid(cells: Sequence[dict[str, Any]], key: str, default: Any, pct: bool = False) -> str:
+    """'value at the default cell (min-max over the grid)' of one cell number; '–' when the cells
+    predate it."""
+    vals = [c.get(key) for c in cells]
+    if not vals or any(v is None for v in vals):
+        return MISSING
+    show = fmt_pct if pct else str
+    lo, hi = min(vals), max(vals)
+    span = show(lo) if lo == hi else f"{show(lo)}-{show(hi)}"
+    return f"{show(default) if default is not None else MISSING} ({span})"
+
+
+def grid_count_rows(run: dict[str, Any]) -> list[list[Any]]:
+    """Per model: secondary sinks in the generated part, those born in the middle band, and the
+    share of samples with one, at the default cell and over the whole grid."""
+    rows = []
+    for m in _ok(run):
+        cells = m["sensitivity"]["cells"]
+        d = next((c for c in cells if all(c.get(p) == v for p, v in DEFAULT_CELL.items())), {})
+        rows.append([m["name"], *(_over_grid(cells, k, d.get(k), k.startswith("share")) for k in
+                                  ("n_secondary", "n_generated", "n_generated_middle", "share_samples_generated"))])
+    return rows
+
+
 def answers(run: dict[str, Any]) -> list[str]:
     """One plain sentence per model: do secondary sinks form in the middle layers of the generated
     part, and do levels appear."""
@@ -202,7 +232,7 @@ class LongPage:
     created: str
     minutes: float  # capture + analysis + grid, summed over the models (cached entries included)
     run_minutes: float  # this run's own wall time (small when it reused cached entries)
-    n_tokens: int
+    n_tokens: str  # tokens generated per trace: "1024", or "1024 or 2048" when the models' stores differ
     env: dict[str, Any]  # cpus, threads, python, torch, transformers, sinkscope ('?' when unknown)
     sampling: dict[str, Any]
     grid: dict[str, Any]
@@ -215,6 +245,7 @@ class LongPage:
     levels_rows: list[list[Any]]
     verdict_rows: list[list[Any]]
     sensitivity_rows: list[list[Any]]
+    grid_count_rows: list[list[Any]]
     figures: list[tuple[str, list[tuple[str, str]]]]
     totals: dict[str, Any]
 
@@ -226,7 +257,7 @@ def build_long_page(run: dict[str, Any]) -> LongPage:
         created=run.get("created", "?"),
         minutes=sum(m["timings"].get(k, 0) for m in ok for k in ("capture_s", "analysis_s", "grid_s")) / 60,
         run_minutes=(run.get("timings") or {}).get("total_s", 0) / 60,
-        n_tokens=int(run.get("n_tokens") or 0),
+        n_tokens=" or ".join(str(n) for n in _as_list(run.get("n_tokens"))) or "?",
         env={k: (run.get("environment") or {}).get(k, "?")
              for k in ("cpus", "threads", "python", "torch", "transformers", "sinkscope")},
         sampling=ok[0]["setup"]["sampling"] if ok else {},
@@ -240,6 +271,7 @@ def build_long_page(run: dict[str, Any]) -> LongPage:
         levels_rows=levels_rows(run),
         verdict_rows=verdict_rows(run),
         sensitivity_rows=sensitivity_rows(run),
+        grid_count_rows=grid_count_rows(run),
         figures=[(m["name"], list((m.get("figures") or {}).items())) for m in ok],
         totals={
             "traces": sum(m["setup"]["n_traces"] for m in ok),

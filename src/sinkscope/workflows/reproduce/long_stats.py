@@ -180,17 +180,26 @@ class Grid:
                 "cosine": list(self.cosine), "n_boot": self.n_boot, "n_cells": len(self.cells())}
 
 
+# the analysis' defaults (AnalysisConfig), the grid cell the sensitivity tables call "default"
+DEFAULT_CELL: dict[str, Any] = {"tau": 0.9, "k": 3.0, "min_lifetime": 5, "cosine": "raw"}
+
+
 def grid_cell(res: ScanResult, cell: dict[str, Any], n_boot: int) -> dict[str, Any]:
     """One cell: re-analyse the same capture (`ScanResult.reanalyze`, no model run) and record the
-    distinct secondary count, the generated-part sample share and the five verdicts."""
+    distinct secondary count, those in the generated part and how many of them are born in the
+    middle band (RULES middle_lo <= rel_birth <= middle_hi), the generated-part sample share and
+    the five verdicts."""
     r = res.reanalyze(**cell, n_boot=n_boot)
     d = distinct_sinks(r)
     sec = secondary_by_region(d)
     claims = summarize_model(d)
+    gen = sec[sec["region"] == "generated"]
+    rb = gen["rel_birth"].to_numpy(dtype=np.float64)
     return {
         **cell,
         "n_secondary": len(sec),
-        "n_generated": int((sec["region"] == "generated").sum()),
+        "n_generated": len(gen),
+        "n_generated_middle": int(((rb >= RULES["middle_lo"]) & (rb <= RULES["middle_hi"])).sum()),
         "share_samples_generated": sample_share(sec, len(r.prompts))["share"],
         "verdicts": {str(c): v["verdict"] for c, v in verdicts({"status": "ok", **claims}).items()},
     }
@@ -206,7 +215,7 @@ def sensitivity_summary(cells: Sequence[dict[str, Any]], default: dict[str, Any]
     verdict at the default cell (tau 0.9, k 3, min lifetime 5, raw cosine, unless `default`), and
     for a flipping claim the parameters whose change alone flips it somewhere (a pair of cells that
     differ only in that parameter and have different verdicts)."""
-    default = default or {"tau": 0.9, "k": 3.0, "min_lifetime": 5, "cosine": "raw"}
+    default = default or DEFAULT_CELL
     params = tuple(default)
     out: dict[str, Any] = {}
     for c in (str(x) for x in CLAIMS):

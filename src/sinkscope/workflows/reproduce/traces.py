@@ -230,8 +230,12 @@ def generate_traces(
     """Generate the traces of `problems` (id, request) not yet in `store` (after `recover`),
     appending each as it is done. Returns all the store's records, in file order."""
     if n_tokens < 1:
-        raise InputError(f"--tokens must be >= 1 (got {n_tokens}).")
+        raise InputError(f"--generate must be >= 1 (got {n_tokens}).")
     done = store.recover()
+    lengths = sorted({r.eos_suppressed_until for r in done} - {n_tokens})
+    if lengths:
+        raise InputError(f"{store.path} holds traces of {', '.join(map(str, lengths))} generated tokens, not {n_tokens}: "
+                         f"one store holds one trace length; give traces of another length their own --traces folder.")
     have = {r.id for r in done}
     todo = [(i, t) for i, t in problems if i not in have]
     for k, (pid, text) in enumerate(todo):
