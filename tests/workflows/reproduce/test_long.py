@@ -159,8 +159,8 @@ def test_grid_count_rows_give_the_default_cell_and_the_range():
                        "sensitivity": {"cells": [{k: v for k, v in c.items() if k != "n_generated_middle"} for c in cells]}},
                       {"name": "x", "status": "not run"}]}
     rows = grid_count_rows(run)
-    assert rows[0] == ["m", "7 (3-12)", "5 (0-9)", "0 (0-1)", "25% (0%-50%)"]
-    assert rows[1][3] == "–" and rows[1][1] == "7 (3-12)" and len(rows) == 2
+    assert rows[0] == ["m", "7 (3-12)", "5 (0-9)", "0 (0-1)", "25% (0%-50%)", "1 at tau 0.8, k 3, min lifetime 5, raw"]
+    assert rows[1][3] == rows[1][5] == "–" and rows[1][1] == "7 (3-12)" and len(rows) == 2
 
 
 def test_committed_document_is_both_protocols():

@@ -185,13 +185,18 @@ def _over_grid(cells: Sequence[dict[str, Any]], key: str, default: Any, pct: boo
 
 def grid_count_rows(run: dict[str, Any]) -> list[list[Any]]:
     """Per model: secondary sinks in the generated part, those born in the middle band, and the
-    share of samples with one, at the default cell and over the whole grid."""
+    share of samples with one, at the default cell and over the whole grid; then the cell with the
+    most middle-born sinks in the generated part."""
     rows = []
     for m in _ok(run):
         cells = m["sensitivity"]["cells"]
         d = next((c for c in cells if all(c.get(p) == v for p, v in DEFAULT_CELL.items())), {})
-        rows.append([m["name"], *(_over_grid(cells, k, d.get(k), k.startswith("share")) for k in
-                                  ("n_secondary", "n_generated", "n_generated_middle", "share_samples_generated"))])
+        row = [m["name"], *(_over_grid(cells, k, d.get(k), k.startswith("share")) for k in
+                            ("n_secondary", "n_generated", "n_generated_middle", "share_samples_generated"))]
+        top = max(cells, key=lambda c: c.get("n_generated_middle") or 0, default={})
+        row.append(f"{top['n_generated_middle']} at tau {top['tau']:g}, k {top['k']:g}, min lifetime "
+                   f"{top['min_lifetime']}, {top['cosine']}" if top.get("n_generated_middle") else MISSING)
+        rows.append(row)
     return rows
 
 
