@@ -169,6 +169,21 @@ def test_committed_document_is_both_protocols():
     assert (DOCS / "REPRODUCTION.md").read_text(encoding="utf-8") == document(short, long)
 
 
+def test_committed_length_probe_is_its_results_and_extends_the_long_traces():
+    """docs/length-probe: the document is its long_results.json rendered, and every 2,048-token
+    trace begins with the long protocol's 1,024-token trace of the same problem, token for token."""
+    probe = DOCS / "length-probe"
+    short, long = read_results(probe)
+    assert short is None and long is not None and long["n_tokens"] == [2048]
+    assert (probe / "REPRODUCTION.md").read_text(encoding="utf-8") == document(None, long)
+    files = sorted((probe / "traces").glob("*.jsonl"))
+    assert {f.stem for f in files} == {e["name"] for e in long["models"]}
+    for f in files:
+        base = {r.id: r for r in read_traces(DOCS / "reproduction" / "long" / "traces" / f.name)}
+        for r in read_traces(f):
+            assert r.n_generated == 2048 and r.token_ids[: len(base[r.id].token_ids)] == base[r.id].token_ids
+
+
 # ---- paper-mode parity ---------------------------------------------------------------------------
 def paper_rule(pt, tau: float, n_candidates: int = 3, margin: int = 15, noise_max: int = 4) -> set[tuple]:
     """The published rule restated plainly on a capture's block outputs: p = the candidate with the
