@@ -163,3 +163,22 @@ def test_cli_limit_2_then_3_equals_one_run(tiny_kv_folder, tmp_path):
     r = run(app, [*base[:-6], "-b", "32", "--n-boot", "100", "--out", str(tmp_path / "a"), "--overwrite"])
     assert r.exit_code == 0, r.output
     assert set(KVResult.load(tmp_path / "a").table["budget"]) == {"32"}
+
+
+def test_every_committed_study_folder_holds_the_evaluations_of_its_recorded_texts_file():
+    """docs/kv/<model>: each folder's manifest names the --file it was run on; that file (committed)
+    yields, under --limit, exactly the texts whose evaluations the folder's .partial stores, so the
+    re-run command in docs/KV.md recomputes nothing."""
+    import shlex
+    from pathlib import Path
+
+    from sinkscope.workflows.kv import read_texts
+
+    root = Path(__file__).resolve().parents[3]
+    folders = sorted(p for p in (root / "docs" / "kv").iterdir() if is_work_folder(p))
+    assert len(folders) == 4
+    for folder in folders:
+        argv = shlex.split(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["command"])
+        texts = read_texts(root / argv[argv.index("--file") + 1], limit=int(argv[argv.index("--limit") + 1]))
+        stored = {p.name for p in (folder / PARTIAL).iterdir() if p.is_dir()}
+        assert {text_key(t) for t in texts} == stored, folder.name

@@ -17,7 +17,7 @@ from sinkscope.workflows.reproduce import render_markdown, write_outputs
 from sinkscope.workflows.reproduce.long import capture_traces, reproduce_long
 from sinkscope.workflows.reproduce.long_render import LONG_RESULTS, document, read_results
 from sinkscope.workflows.reproduce.long_stats import Grid
-from sinkscope.workflows.reproduce.traces import TraceRecord, read_traces, traces_hash
+from sinkscope.workflows.reproduce.traces import TraceRecord, read_traces, trace_seed, traces_hash
 from tests.capture.archs import ToyTokenizer, build, random_ids
 from tests.workflows.reproduce import numbers
 
@@ -182,6 +182,17 @@ def test_committed_length_probe_is_its_results_and_extends_the_long_traces():
         base = {r.id: r for r in read_traces(DOCS / "reproduction" / "long" / "traces" / f.name)}
         for r in read_traces(f):
             assert r.n_generated == 2048 and r.token_ids[: len(base[r.id].token_ids)] == base[r.id].token_ids
+
+
+def test_committed_long_traces_follow_the_seed_rule():
+    """Every committed long trace (and length-probe trace) was sampled with seed crc32(problem id),
+    as the documents state, and has exactly the length its store was generated for."""
+    for folder, n in ((DOCS / "reproduction" / "long" / "traces", 1024), (DOCS / "length-probe" / "traces", 2048)):
+        files = sorted(folder.glob("*.jsonl"))
+        assert files
+        for f in files:
+            for r in read_traces(f):
+                assert (r.seed, r.n_generated) == (trace_seed(r.id), n), (f.name, r.id)
 
 
 # ---- paper-mode parity ---------------------------------------------------------------------------
