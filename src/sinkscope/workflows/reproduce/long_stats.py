@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis import AnalysisConfig
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES, verdicts
 from sinkscope.workflows.reproduce.stats import (
     Distinct,
@@ -180,8 +181,8 @@ class Grid:
                 "cosine": list(self.cosine), "n_boot": self.n_boot, "n_cells": len(self.cells())}
 
 
-# the analysis' defaults (AnalysisConfig), the grid cell the sensitivity tables call "default"
-DEFAULT_CELL: dict[str, Any] = {"tau": 0.9, "k": 3.0, "min_lifetime": 5, "cosine": "raw"}
+# the grid cell the sensitivity tables call "default": the analysis' own defaults (AnalysisConfig)
+DEFAULT_CELL: dict[str, Any] = {p: getattr(AnalysisConfig(), p) for p in ("tau", "k", "min_lifetime", "cosine")}
 
 
 def grid_cell(res: ScanResult, cell: dict[str, Any], n_boot: int) -> dict[str, Any]:
