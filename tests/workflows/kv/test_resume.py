@@ -4,6 +4,8 @@ the tables of an uninterrupted one without recomputing finished evaluations; oth
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +16,7 @@ from sinkscope.capture.kv_policies import POLICIES
 from sinkscope.cli import app
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
-from sinkscope.workflows.kv import KVResult, KVText, KVWork, is_work_folder
+from sinkscope.workflows.kv import KVResult, KVText, KVWork, is_work_folder, read_texts
 from sinkscope.workflows.kv.work import PARTIAL, settings_hash, text_key
 from tests.capture.archs import ToyTokenizer, build, random_ids
 
@@ -169,11 +171,6 @@ def test_every_committed_study_folder_holds_the_evaluations_of_its_recorded_text
     """docs/kv/<model>: each folder's manifest names the --file it was run on; that file (committed)
     yields, under --limit, exactly the texts whose evaluations the folder's .partial stores, so the
     re-run command in docs/KV.md recomputes nothing."""
-    import shlex
-    from pathlib import Path
-
-    from sinkscope.workflows.kv import read_texts
-
     root = Path(__file__).resolve().parents[3]
     folders = sorted(p for p in (root / "docs" / "kv").iterdir() if is_work_folder(p))
     assert len(folders) == 4

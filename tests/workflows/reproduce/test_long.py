@@ -181,7 +181,7 @@ def test_committed_length_probe_is_its_results_and_extends_the_long_traces():
     for f in files:
         base = {r.id: r for r in read_traces(DOCS / "reproduction" / "long" / "traces" / f.name)}
         for r in read_traces(f):
-            assert r.n_generated == 2048 and r.token_ids[: len(base[r.id].token_ids)] == base[r.id].token_ids
+            assert r.token_ids[: len(base[r.id].token_ids)] == base[r.id].token_ids  # lengths: the seed-rule test
 
 
 def test_committed_long_traces_follow_the_seed_rule():

@@ -182,7 +182,7 @@ class Grid:
 
 
 # the grid cell the sensitivity tables call "default": the analysis' own defaults (AnalysisConfig)
-DEFAULT_CELL: dict[str, Any] = {p: getattr(AnalysisConfig(), p) for p in ("tau", "k", "min_lifetime", "cosine")}
+DEFAULT_CELL: dict[str, Any] = {p: v for p, v in AnalysisConfig().to_dict().items() if p in ("tau", "k", "min_lifetime", "cosine")}
 
 
 def grid_cell(res: ScanResult, cell: dict[str, Any], n_boot: int) -> dict[str, Any]:
