@@ -1,6 +1,7 @@
 """Checks on the bundled prompt data (src/sinkscope/data).
 
-These tests use only the standard library and read the files by path, so they
+The bundled prompts.jsonl is the source of the texts (no generator script); this module is
+its one checker. These tests use only the standard library and read the files by path, so they
 run without importing sinkscope or any of its heavy dependencies.
 """
 
@@ -258,3 +259,18 @@ def test_every_math_entry_has_worked_arithmetic(records):
     for rid, text in _math_texts(records):
         assert len(list(_chains(text))) >= 3, rid
         assert "=" in text, rid
+
+
+# --------------------------------------------------------------------------
+# The licence note describes the data as it is
+# --------------------------------------------------------------------------
+def test_licence_note_counts_match_the_data(records):
+    note = (DATA / "LICENSE-DATA.md").read_text(encoding="utf-8")
+    assert f"`prompts.jsonl`: {len(records)} prompts" in note
+    counts = Counter(r["category"] for r in records)
+    for cat in CATEGORIES:
+        assert re.search(rf"\|\s*{cat}\s*\|\s*{counts[cat]}\s*\|", note), (cat, counts[cat])
+    words = sum(len(r["text"].split()) for r in records)
+    assert f"Total: {words} words in `prompts.jsonl`." in note
+    example_words = len(EXAMPLE.read_text(encoding="utf-8").split())
+    assert f"({example_words} words)" in note
