@@ -1,5 +1,9 @@
-"""Hybrid models with non-softmax layers (docs/method.md §11): `granitemoehybrid` (Mamba blocks),
-`lfm2` and `lfm2_moe` (short-convolution blocks), random init, padded batch, small query blocks. Softmax layers are
+"""Hybrid models with non-softmax layers (docs/method.md §11): `granitemoehybrid`, `bamba`, `jamba`
+(Mamba blocks), `lfm2` and `lfm2_moe` (short-convolution blocks), `qwen3_next`, `qwen3_5_text`,
+`qwen3_5_moe_text`, `olmo_hybrid`, `lara_mini` (Gated DeltaNet blocks), `kimi_linear`, `bailing_hybrid`
+(delta-attention blocks at `self_attn`), `nemotron_h` (one mixer per block: Mamba, attention, MLP
+or MoE), `falcon_h1` (attention and Mamba side by side in every block), random init, padded batch,
+small query blocks. Softmax layers are
 exact against eager `output_attentions` (which reports only those layers); the other layers have NaN
 attention statistics and are marked in `CaptureSettings.attention_layers`; residuals, MLP and mixer
 contributions are exact on every layer and the self-check passes."""
@@ -21,6 +25,14 @@ from tests.capture.archs import SMALL, ToyTokenizer, random_ids
 TOL = 1e-5
 LENGTHS = [23, 40, 31]
 MAMBA = dict(mamba_d_state=16, mamba_n_heads=4, mamba_d_head=32, mamba_n_groups=1, mamba_d_conv=4)
+# Gated DeltaNet (linear attention) and sparse-MoE sizes of the Qwen3-Next family
+LIN = dict(head_dim=16, linear_key_head_dim=16, linear_value_head_dim=16, linear_num_key_heads=2, linear_num_value_heads=4)
+MOE = dict(moe_intermediate_size=32, shared_expert_intermediate_size=32, num_experts=4, num_experts_per_tok=2)
+LIN_FULL = ["linear_attention", "full_attention", "linear_attention"]
+# MLA (Kimi-Linear, Bailing): keys expanded to every head; delta attention with 4 heads of 16
+MLA = dict(num_key_value_heads=4, head_dim=16, linear_head_dim=16, linear_num_heads=4, kv_lora_rank=16, qk_rope_head_dim=8,
+           qk_nope_head_dim=16, v_head_dim=16, qk_head_dim=24, moe_intermediate_size=32, num_experts=4,
+           num_experts_per_token=2, pad_token_id=0, layer_types=LIN_FULL, mlp_layer_types=["dense", "sparse", "dense"])
 
 # model_type -> (config overrides, which layers have softmax attention)
 HYBRIDS: dict[str, tuple[dict, list[bool]]] = {
@@ -34,6 +46,41 @@ HYBRIDS: dict[str, tuple[dict, list[bool]]] = {
     "lfm2_moe": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "moe_intermediate_size": 32,
                   "num_experts": 4, "num_experts_per_tok": 2, "num_dense_layers": 1,
                   "layer_types": ["conv", "full_attention", "conv"]}, [False, True, False]),
+    # issue 24: families whose softmax layers call the attention function although their class does not
+    # declare `_supports_attention_backend` (decided by observation)
+    "qwen3_next": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, **LIN, **MOE, "layer_types": LIN_FULL},
+                   [False, True, False]),
+    "qwen3_5_text": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, **LIN, "layer_types": LIN_FULL},
+                     [False, True, False]),
+    "qwen3_5_moe_text": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, **LIN, **MOE,
+                          "layer_types": LIN_FULL}, [False, True, False]),
+    # linear, sliding-window and full layers
+    "lara_mini": ({**SMALL, "num_hidden_layers": 4, "num_key_value_heads": 2, "intermediate_size": 128, **LIN, **MOE,
+                   "sliding_window": 8, "layer_types": ["linear_attention", "sliding_attention", "linear_attention",
+                                                        "full_attention"]}, [False, True, False, True]),
+    "olmo_hybrid": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "pad_token_id": 0,
+                     "linear_num_key_heads": 2, "linear_num_value_heads": 2, "linear_key_head_dim": 16,
+                     "linear_value_head_dim": 32, "layer_types": LIN_FULL}, [False, True, False]),
+    "bamba": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "attn_layer_indices": [1], **MAMBA,
+               "mamba_chunk_size": 16, "mamba_expand": 2}, [False, True, False]),
+    # attention every 2nd layer from 1; MoE feed-forward on the attention layer
+    "jamba": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "attn_layer_period": 2, "attn_layer_offset": 1,
+               "expert_layer_period": 2, "expert_layer_offset": 1, "num_experts": 4, "num_experts_per_tok": 2,
+               "mamba_d_state": 16, "mamba_dt_rank": 8}, [False, True, False]),
+    "kimi_linear": ({**SMALL, "intermediate_size": 128, **MLA}, [False, True, False]),
+    "bailing_hybrid": ({**SMALL, "intermediate_size": 128, **MLA, "num_expert_group": 1, "topk_group": 1,
+                        "first_k_dense_replace": 1, "num_nextn_predict_layers": 0}, [False, True, False]),
+    # one mixer per block: Mamba-2, attention, MLP, MoE
+    "nemotron_h": ({**SMALL, "num_hidden_layers": 4, "num_key_value_heads": 2, "intermediate_size": 128, "head_dim": 16,
+                    "layers_block_type": ["mamba", "attention", "mlp", "moe"], "mamba_num_heads": 4,
+                    "mamba_head_dim": 16, "ssm_state_size": 16, "n_groups": 1, "n_routed_experts": 4,
+                    "moe_intermediate_size": 32, "moe_shared_expert_intermediate_size": 32, "n_group": 1,
+                    "topk_group": 1, "num_experts_per_tok": 2, "chunk_size": 16}, [False, True, False, False]),
+    # attention and Mamba in parallel in every block (a^l = their scaled sum, docs/method.md §11)
+    "falcon_h1": ({**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "head_dim": 16, "mamba_d_ssm": 64,
+                   "mamba_n_heads": 4, "mamba_d_head": 16, "mamba_d_state": 16, "mamba_chunk_size": 16,
+                   "mamba_expand": 1, "attention_out_multiplier": 0.7, "ssm_out_multiplier": 1.3,
+                   "lm_head_multiplier": 0.5}, [True, True, True]),
 }
 
 
@@ -60,6 +107,7 @@ def eager_hybrid(model, lm, ids):
     handles = [
         m.register_forward_hook(lambda mod, a, o, layer=layer: store.__setitem__(layer, o[0] if isinstance(o, tuple) else o))
         for layer, m in enumerate(mlp_modules(lm))
+        if m is not None
     ]
     try:
         with torch.no_grad():
@@ -68,11 +116,13 @@ def eager_hybrid(model, lm, ids):
         for h in handles:
             h.remove()
     scale = getattr(model.config, "residual_multiplier", 1.0)
-    colsum = [a[0].sum(dim=1).numpy() for a in out.attentions]
-    nq = [(a[0, 0] > 0).sum(dim=0).numpy() for a in out.attentions]
+    atts = [a for a in out.attentions if a is not None]
+    colsum = [a[0].sum(dim=1).numpy() for a in atts]
+    nq = [(a[0, 0] > 0).sum(dim=0).numpy() for a in atts]
     hs = [h[0] for h in out.hidden_states]
     L = model.config.num_hidden_layers
-    mlp = [(store[layer][0] * scale) for layer in range(L)]
+    # a block without an MLP (Nemotron-H's mixer-only blocks) adds m^l = 0
+    mlp = [(store[layer][0] * scale) if layer in store else torch.zeros_like(hs[0]) for layer in range(L)]
     resid = np.stack([hs[layer + 1].norm(dim=-1).numpy() for layer in range(L - 1)])
     mixer = [(hs[layer + 1] - hs[layer] - mlp[layer]).norm(dim=-1).numpy() for layer in range(L - 1)]
     return colsum, nq, resid, [m.norm(dim=-1).numpy() for m in mlp], mixer
