@@ -68,10 +68,11 @@ def _get(block, dotted: str):
 
 
 def test_every_table_row_is_built_here():
-    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3"} | set(HYBRIDS)
+    # zamba2: its own test in test_hybrid.py (shared attention module, formation refused)
+    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3", "zamba2"} | set(HYBRIDS)
 
 
-@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS)))
+@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS) - {"zamba2"}))
 def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     """Each row of the table: a module list it sets itself names exactly its family's module, so
     every name in it is a module of every block; a list it keeps from `DEFAULT` (a list of

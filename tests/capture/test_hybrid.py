@@ -165,23 +165,77 @@ def test_moe_granite_hybrid_disables_formation():
 
 
 def test_non_attention_layer_calling_attention_is_refused(monkeypatch):
-    """The run-time check of the adapter row: a layer the row marks as non-softmax that does call the
-    attention function is refused by name (here: every layer marked non-softmax)."""
-    from sinkscope.capture import engine
+    """The observation overrides a wrong adapter row: a row that names the attention module as a
+    non-softmax mixer is refused, naming the block, the mixer and the class that called."""
+    from sinkscope.capture import adapters
 
-    monkeypatch.setattr(engine, "attention_layers", lambda blocks, adapter: [False] * len(blocks))
-    with pytest.raises(UnsupportedArchitectureError, match=r"layer\(s\) \[1\] hold a non-softmax mixer"):
+    monkeypatch.setitem(adapters.ADAPTERS, "lfm2", adapters.Adapter(attn_output=("self_attn", "conv"),
+                                                                     non_softmax=("self_attn", "conv")))
+    with pytest.raises(UnsupportedArchitectureError, match=r"block 1: holds the non-softmax mixer `Lfm2Attention`.*"
+                       r"`Lfm2Attention` called the attention function"):
         run_capture(hybrid_lm("lfm2"))
 
 
-def test_attention_layer_not_reporting_is_refused(monkeypatch):
-    """A layer that should have attention (a planted row without `non_softmax`) and did not call the
-    attention function is refused by name, as for any other architecture."""
+def test_block_without_attention_or_named_mixer_is_refused(monkeypatch):
+    """A block where nothing called the attention function and that holds neither an attention module nor
+    a mixer the row names (a planted row without `non_softmax`) is refused with what was observed."""
     from sinkscope.capture import adapters
 
     monkeypatch.setitem(adapters.ADAPTERS, "lfm2", adapters.Adapter(attn_output=("self_attn", "conv")))
-    with pytest.raises(UnsupportedArchitectureError, match=r"attention of layer\(s\) \[0, 2\] did not go through"):
+    with pytest.raises(UnsupportedArchitectureError, match=r"block 0: no module of `Lfm2DecoderLayer` called the "
+                       r"attention function.*block 2: no module"):
         run_capture(hybrid_lm("lfm2"))
+
+
+def test_attention_module_with_its_own_attention_code_is_refused():
+    """A class that computes attention itself (here: Qwen3-Next's attention in block 1 replaced by a
+    subclass that calls eager attention directly instead of the registered function) is refused by
+    block and class, with the flag only as a hint."""
+    from transformers.models.qwen3_next import modeling_qwen3_next as q3n
+
+    class OwnAttention(q3n.Qwen3NextAttention):
+        def forward(self, hidden_states, position_embeddings, attention_mask, **kwargs):
+            shape = (*hidden_states.shape[:-1], -1, self.head_dim)
+            q, gate = torch.chunk(self.q_proj(hidden_states).view(*shape[:-1], self.head_dim * 2), 2, dim=-1)
+            q = self.q_norm(q.view(shape)).transpose(1, 2)
+            k = self.k_norm(self.k_proj(hidden_states).view(shape)).transpose(1, 2)
+            v = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+            q, k = q3n.apply_rotary_pos_emb(q, k, *position_embeddings)
+            out, w = q3n.eager_attention_forward(self, q, k, v, attention_mask, scaling=self.scaling)
+            out = out.reshape(*hidden_states.shape[:-1], -1) * torch.sigmoid(gate.reshape(*hidden_states.shape[:-1], -1))
+            return self.o_proj(out), w
+
+    model = build_hybrid("qwen3_next")
+    own = OwnAttention(model.config, layer_idx=1)
+    own.load_state_dict(model.model.layers[1].self_attn.state_dict())
+    model.model.layers[1].self_attn = own.eval()
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-qwen3_next")
+    with pytest.raises(UnsupportedArchitectureError, match=r"model_type 'qwen3_next'\): block 1: `OwnAttention` \(at "
+                       r"`self_attn`\) did not call the attention function.*hint: .*_supports_attention_backend"):
+        run_capture(lm)
+
+
+def test_zamba2_shared_attention_is_exact_and_formation_refused():
+    """Zamba2 runs ONE shared transformer block (the same attention module) inside every hybrid block:
+    each call is credited to the block running it, so the scores of both hybrid blocks are exact; no
+    module outputs a^l or m^l of a hybrid block, so the self-check fails by name and disables formation."""
+    cfg = AutoConfig.for_model("zamba2", **{**SMALL, "num_hidden_layers": 4, "num_key_value_heads": 4, "pad_token_id": 0,
+                                            "intermediate_size": 128, "layers_block_type": ["mamba", "hybrid", "mamba", "hybrid"],
+                                            "hybrid_layer_ids": [1, 3], "mamba_d_state": 16, "n_mamba_heads": 4,
+                                            "mamba_headdim": 32, "chunk_size": 16, "attention_head_dim": 32, "num_mem_blocks": 1})
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-zamba2")
+    with pytest.warns(RuntimeWarning, match=r"zamba2: no MLP output module \[\] in block\(s\) \[1, 3\]"):
+        ids, trace = run_capture(lm, lengths=[23, 31])
+    assert trace.settings.attention_layers == [False, True, False, True]
+    assert trace.settings.self_check["status"] == "failed"
+    for i, pt in enumerate(trace.prompts):
+        colsum, nq, *_ = eager_hybrid(model, lm, ids[i])
+        for k, layer in enumerate([1, 3]):
+            assert (pt.n_queries[layer] == nq[k]).all()
+            assert np.abs(colsum[k] / nq[k][None, :] - pt.scores[layer]).max() <= TOL
+        assert np.isnan(pt.scores[[0, 2]]).all() and np.isnan(pt.mlp_norm).all()
 
 
 @pytest.mark.parametrize("model_type", sorted(HYBRIDS))
@@ -193,6 +247,14 @@ def test_hybrid_rows_name_modules_that_exist(model_type):
     blocks = find_blocks(lm.model, lm.info.n_layers)
     assert attention_layers(blocks, row) == HYBRIDS[model_type][1]
     for block, has_attn in zip(blocks, HYBRIDS[model_type][1]):
-        found = [n for n in row.attn_output if isinstance(getattr(block, n, None), torch.nn.Module)]
-        assert found == (["self_attn"] if has_attn else list(row.non_softmax))
-        assert _resolve(block, row.mlp_output) is not None
+        if row.parallel:  # Falcon-H1: both mixers in every block
+            assert all(_resolve(block, (n,)) is not None for n, _ in row.parallel)
+        else:
+            a = _resolve(block, row.attn_output)  # what the self-check reads as a^l
+            mixer = _resolve(block, row.non_softmax)
+            assert (mixer is None) == has_attn
+            if not has_attn:  # a^l of a non-attention block is its mixer's output (or 0: an MLP-only block)
+                assert a is mixer or (row.single_branch and a is None)
+            else:
+                assert a is not None and _resolve(block, row.attention) is not None
+        assert _resolve(block, row.mlp_output) is not None or row.single_branch

@@ -110,6 +110,8 @@ ADAPTERS: dict[str, Adapter] = {
     "glm4": Adapter(mlp_output=("post_mlp_layernorm",), attn_output=("post_self_attn_layernorm",)),
     "bert": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
     "roberta": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
+    # BioGPT: h += self_attn(ln(h)); h += fc2(act(fc1(ln(h)))): the MLP is two bare projections.
+    "biogpt": Adapter(mlp_output=("fc2",), mlp_input=("fc1",)),
     "cohere": Adapter(logit_scale_attr="logit_scale", logit_scale_multiplies=True),
     "cohere2": Adapter(logit_scale_attr="logit_scale", logit_scale_multiplies=True),
     "granite": Adapter(logit_scale_attr="logits_scaling", branch_scale_attr="residual_multiplier"),
@@ -149,6 +151,12 @@ ADAPTERS: dict[str, Adapter] = {
         mlp_output=("mixer:NemotronHMLP", "mixer:NemotronHMoE"), mlp_input=("mixer:NemotronHMLP", "mixer:NemotronHMoE"),
         single_branch=True,
     ),
+    # Zamba2: Mamba blocks (h += mamba(norm(h)), no MLP) and hybrid blocks that run ONE shared transformer
+    # block (attention at `shared_transformer.self_attn`, the same module in every hybrid block) on
+    # [h, embeddings], project it and add it before their own Mamba layer: no module outputs a^l or m^l
+    # there, so the self-check fails on the hybrid blocks and disables the formation columns (scores exact).
+    "zamba2": Adapter(attention=("shared_transformer.self_attn",), non_softmax=("mamba",), attn_output=("mamba",),
+                      mlp_output=(), mlp_input=("shared_transformer.feed_forward",), single_branch=True),
     # Kimi-Linear / Bailing hybrid: linear (delta) attention and MLA softmax attention both live at `self_attn`.
     "kimi_linear": Adapter(attention=("self_attn:KimiLinearAttention",),
                            non_softmax=("self_attn:KimiLinearDeltaAttention",)),
