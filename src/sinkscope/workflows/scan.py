@@ -50,6 +50,9 @@ class ScanResult:
     res.tokens(i)      list[str]
     res.norm_law()     docs/method.md §5;  res.levels() docs/method.md §7;  res.findings.summary()
     res.properties()   docs/method.md §8 (key / value norms, tidy DataFrames)
+    res.gates          DataFrame per layer x head: mean output gate at the primary, secondary sinks and
+                       ordinary tokens (docs/method.md §12; empty for ungated models)
+    res.learned_sink   DataFrame per layer x head: learned sink mass beside the primary's score (§13)
     """
 
     trace: Trace
@@ -77,6 +80,14 @@ class ScanResult:
     @property
     def layers(self) -> pd.DataFrame:
         return self.findings.layers
+
+    @property
+    def gates(self) -> pd.DataFrame:
+        return self.findings.gates
+
+    @property
+    def learned_sink(self) -> pd.DataFrame:
+        return self.findings.learned_sink
 
     def scores(self, i: int = 0) -> np.ndarray:
         return self.trace.prompts[i].scores
