@@ -257,8 +257,9 @@ def main() -> None:
         if "## Real weights" in old:
             part = old[old.index("## Real weights"):]
             part = part[: part.index("\n## ", 3)] if "\n## " in part[3:] else part
-            out += ["", part.rstrip().replace("## Real weights", "## Real weights (from the last `--real` run)", 1)
-                    if "from the last" not in part else part.rstrip()]
+            note = "Carried over from the last `python scripts/arch_table.py --real` run (this run did not load real weights)."
+            head, _, rest = part.rstrip().partition("\n")
+            out += ["", head, "", note] + ([rest.lstrip("\n")] if note not in rest else [rest.split(note, 1)[1].lstrip("\n")])
     if real_rows:
         out += ["", "## Real weights (catalog, float32, 400 tokens of the bundled example)", "",
                 "| model | HF class | tokens | score err | residual err | MLP err | self-check |", "|---|---|---|---|---|---|---|"]

@@ -31,6 +31,8 @@ from tests.capture.archs import (
 )
 from tests.capture.test_hybrid import HYBRIDS  # hybrid rows: checked in test_hybrid.py
 
+OWN_TESTS = {"zamba2", "minimax"}  # rows with their own tests in test_hybrid.py
+
 # Families of the table that `archs.ARCHS` does not build (model_type -> (overrides, kind)).
 EXTRA: dict[str, tuple[dict, str]] = {
     "roberta": ({**SMALL, "intermediate_size": 128}, "encoder"),
@@ -68,11 +70,11 @@ def _get(block, dotted: str):
 
 
 def test_every_table_row_is_built_here():
-    # zamba2: its own test in test_hybrid.py (shared attention module, formation refused)
-    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3", "zamba2"} | set(HYBRIDS)
+    # zamba2, minimax: their own tests in test_hybrid.py (shared attention module; post-LN hybrid)
+    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3"} | set(HYBRIDS) | OWN_TESTS
 
 
-@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS) - {"zamba2"}))
+@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS) - OWN_TESTS))
 def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     """Each row of the table: a module list it sets itself names exactly its family's module, so
     every name in it is a module of every block; a list it keeps from `DEFAULT` (a list of

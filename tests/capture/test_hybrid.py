@@ -215,6 +215,29 @@ def test_attention_module_with_its_own_attention_code_is_refused():
         run_capture(lm)
 
 
+def test_minimax_lightning_and_softmax_layers_at_one_name():
+    """MiniMax holds lightning (linear) attention and softmax attention both at `self_attn` (the row tells
+    them apart by class): the softmax layer's scores equal eager's, the lightning layers have none; its
+    residual is the normed stream (post-LN blocks), so the self-check is skipped and formation is NaN."""
+    cfg = AutoConfig.for_model("minimax", **{**SMALL, "num_key_value_heads": 2, "intermediate_size": 128, "head_dim": 16,
+                                             "num_local_experts": 4, "num_experts_per_tok": 2, "block_size": 8,
+                                             "layer_types": LIN_FULL})
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-minimax")
+    ids, trace = run_capture(lm, lengths=[23, 31])
+    assert trace.settings.attention_layers == [False, True, False]
+    assert trace.settings.self_check["status"] == "skipped"
+    for i, pt in enumerate(trace.prompts):
+        with torch.no_grad():
+            atts = [a for a in model.model(torch.tensor([ids[i]]), output_attentions=True).attentions if a is not None]
+        a = atts[1]  # eager also returns the lightning layers' block matrices (not probabilities)
+        nq = (a[0, 0] > 0).sum(dim=0).numpy()
+        assert (pt.n_queries[1] == nq).all()
+        assert np.abs(a[0].sum(dim=1).numpy() / nq[None, :] - pt.scores[1]).max() <= TOL
+        assert np.isnan(pt.scores[[0, 2]]).all() and np.isnan(pt.mlp_norm).all()
+
+
 def test_zamba2_shared_attention_is_exact_and_formation_refused():
     """Zamba2 runs ONE shared transformer block (the same attention module) inside every hybrid block:
     each call is credited to the block running it, so the scores of both hybrid blocks are exact; no

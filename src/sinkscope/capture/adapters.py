@@ -151,6 +151,11 @@ ADAPTERS: dict[str, Adapter] = {
         mlp_output=("mixer:NemotronHMLP", "mixer:NemotronHMoE"), mlp_input=("mixer:NemotronHMLP", "mixer:NemotronHMoE"),
         single_branch=True,
     ),
+    # MiniMax: lightning (linear) attention and softmax attention both at `self_attn`. Its residual is the
+    # NORMED stream (x = norm(h); h' = alpha * x + beta * attn(x), then the same around the MLP): post-LN
+    # blocks, no additive decomposition (formation columns NaN, self-check skipped; scores exact).
+    "minimax": Adapter(attention=("self_attn:MiniMaxAttention",), non_softmax=("self_attn:MiniMaxLightningAttention",),
+                       residual="post", mlp_output=(), mlp_input=("mlp",)),
     # Zamba2: Mamba blocks (h += mamba(norm(h)), no MLP) and hybrid blocks that run ONE shared transformer
     # block (attention at `shared_transformer.self_attn`, the same module in every hybrid block) on
     # [h, embeddings], project it and add it before their own Mamba layer: no module outputs a^l or m^l
