@@ -38,6 +38,8 @@ def test_gate_means_by_hand(qwen3_next):
     tokens (no record of any kind), pooled over prompts: computed by hand from the records."""
     trace, f = qwen3_next
     tab = f.gates
+    assert f.no_attention_layers == [0, 2]  # the linear-attention blocks stay "no attention probabilities"
+    assert f.summary()["no_attention_layers"] == [0, 2]
     assert sorted(tab["layer"].unique()) == [1]  # the one gated (softmax) layer
     H = trace.prompts[0].output_gate.shape[1]
     for head in range(H):

@@ -59,7 +59,6 @@ from typing import Any, Literal
 
 from sinkscope.core.errors import UnsupportedArchitectureError
 
-
 # Default names of a block's softmax-attention module (`Adapter.attention`).
 ATTENTION_MODULES = ("self_attn", "attn", "attention", "self_attention")
 

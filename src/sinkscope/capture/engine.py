@@ -10,8 +10,13 @@ The single instrumentation point (docs/method.md "Capture"):
 On the first batch the output of each block's attention module is hooked too, and
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
-never silently wrong numbers. A hybrid's blocks without softmax attention (`attention_layers`,
-docs/method.md §11) keep NaN attention statistics; an attention block that does not report is refused. Hidden states are reduced on the fly, for the whole padded batch at
+never silently wrong numbers. Routing is decided by observation (docs/method.md §11): the recorder
+notes which modules of each block called the attention function on the first batch
+(`Recorder.callers`), and `adapters.check_attention_calls` refuses by block and class an attention
+module that did not; a hybrid's blocks without softmax attention keep NaN attention statistics. Head
+counts and the hidden size are read from the tensors (never from config fields). Where the adapter
+row declares an output gate, its logits are read by a hook and reduced per head (§12); learned sink
+logits' mass comes from the attention function (§13). Hidden states are reduced on the fly, for the whole padded batch at
 once, on the device where each layer lives (so accelerate `device_map` splits and CPU offload work),
 to norms and cosines that stay there as tensors; `Recorder.finish` moves them to CPU numpy once per
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
