@@ -31,7 +31,7 @@ from tests.capture.archs import (
 )
 from tests.capture.test_hybrid import HYBRIDS  # hybrid rows: checked in test_hybrid.py
 
-OWN_TESTS = {"zamba2", "minimax"}  # rows with their own tests in test_hybrid.py
+OWN_TESTS = {"zamba2", "minimax", "qwen3_5", "qwen3_5_moe"}  # rows with their own tests in test_hybrid.py
 
 # Families of the table that `archs.ARCHS` does not build (model_type -> (overrides, kind)).
 EXTRA: dict[str, tuple[dict, str]] = {
@@ -70,7 +70,7 @@ def _get(block, dotted: str):
 
 
 def test_every_table_row_is_built_here():
-    # zamba2, minimax: their own tests in test_hybrid.py (shared attention module; post-LN hybrid)
+    # zamba2, minimax, the Qwen3.5 composites: their own tests in test_hybrid.py
     assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3"} | set(HYBRIDS) | OWN_TESTS
 
 

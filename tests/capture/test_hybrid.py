@@ -215,6 +215,34 @@ def test_attention_module_with_its_own_attention_code_is_refused():
         run_capture(lm)
 
 
+@pytest.mark.parametrize("model_type", ["qwen3_5", "qwen3_5_moe"])
+def test_qwen3_5_image_text_composite_uses_its_language_model_rows(model_type):
+    """Real Qwen3.5 checkpoints name the image-text composite class (model_type "qwen3_5" /
+    "qwen3_5_moe"): a text-only capture of it observes the same layers, scores and gates as its text
+    model would (eager reference: the composite's own language model), and the self-check passes."""
+    import transformers
+
+    text = HYBRIDS[f"{model_type}_text"][0]
+    cfg = AutoConfig.for_model(model_type, text_config=dict(text), vision_config=dict(
+        depth=1, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=64, patch_size=14, spatial_merge_size=2))
+    cls = getattr(transformers, cfg.architectures[0]) if cfg.architectures else (
+        transformers.Qwen3_5ForConditionalGeneration if model_type == "qwen3_5" else transformers.Qwen3_5MoeForConditionalGeneration)
+    torch.manual_seed(0)
+    model = cls._from_config(cfg, attn_implementation="eager").eval()
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref=f"random-{model_type}")
+    assert lm.info.model_type == model_type
+    ids, trace = run_capture(lm, lengths=[23, 31])
+    assert trace.settings.attention_layers == [False, True, False]
+    assert trace.settings.self_check["status"] == "passed", trace.settings.self_check
+    for i, pt in enumerate(trace.prompts):
+        with torch.no_grad():
+            out = model.model.language_model(torch.tensor([ids[i]]), output_attentions=True)
+        (a,) = [x for x in out.attentions if x is not None]
+        nq = (a[0, 0] > 0).sum(dim=0).numpy()
+        assert np.abs(a[0].sum(dim=1).numpy() / nq[None, :] - pt.scores[1]).max() <= TOL
+        assert np.isfinite(pt.output_gate[1]).all() and np.isnan(pt.output_gate[[0, 2]]).all()
+
+
 def test_minimax_lightning_and_softmax_layers_at_one_name():
     """MiniMax holds lightning (linear) attention and softmax attention both at `self_attn` (the row tells
     them apart by class): the softmax layer's scores equal eager's, the lightning layers have none; its

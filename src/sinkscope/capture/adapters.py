@@ -132,6 +132,12 @@ ADAPTERS: dict[str, Adapter] = {
                             output_gate=OutputGate("self_attn.q_proj", "q_halves")),
     "qwen3_5_moe_text": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
                                 output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    # the image-text composites (Qwen3_5ForConditionalGeneration, the class real Qwen3.5 checkpoints name):
+    # their language model's blocks, the same rows
+    "qwen3_5": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                       output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    "qwen3_5_moe": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                           output_gate=OutputGate("self_attn.q_proj", "q_halves")),
     "lara_mini": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",)),
     # OLMo hybrid: attention blocks add post-norms of both branches (as OLMo2); linear blocks are pre-norm.
     "olmo_hybrid": Adapter(mlp_output=("post_feedforward_layernorm", "mlp"),
