@@ -83,7 +83,7 @@ class Findings:
     @property
     def attention_layers(self) -> np.ndarray:
         """bool [n_layers]: layers with attention probabilities (docs/method.md §11; all but a hybrid's
-        Mamba / convolution blocks)."""
+        linear-attention / Mamba / convolution / MLP-only blocks)."""
         det = self.detections[0] if self.detections else None
         if det is None or det.attention_layers is None:
             return np.ones(self.n_layers, dtype=bool)

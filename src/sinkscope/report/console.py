@@ -210,8 +210,9 @@ def findings_lines(
                      "and NLL, and the formation columns (MLP output at birth) on post-LN blocks such as BERT's."))
     if s.get("no_attention_layers"):
         rows.append(("attention", f"no attention probabilities in block(s) {s['no_attention_layers']} (non-softmax "
-                     "mixers of a hybrid: Mamba / convolution); scores, sink records, lifetimes, levels and "
-                     "weakening use the other blocks only, with their original indices (docs/method.md §11)."))
+                     "mixers of a hybrid: linear attention, Mamba, convolution, or MLP-only blocks); scores, sink "
+                     "records, lifetimes, levels and weakening use the other blocks only, with their original "
+                     "indices (docs/method.md §11)."))
     if self_check is not None:
         status, detail = self_check_text(self_check)
         rows.append(("self-check", f"{status}: {detail}" if detail else status))
