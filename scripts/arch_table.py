@@ -220,7 +220,7 @@ def main() -> None:
         "",
         "sinkscope captures through HF's attention interface plus module hooks, with no per-family code",
         "(one declarative table, `src/sinkscope/capture/adapters.py`). Each row: a random-init model",
-        "(3 layers, `AutoConfig.for_model` -> `from_config`) of that family, a batch of two prompts of",
+        "(3 layers, 4 where a hybrid needs them: `AutoConfig.for_model` -> `from_config`) of that family, a batch of two prompts of",
         "different lengths (23 and 40 tokens, right-padded, query blocks of 7 rows so every mask edge is",
         "exercised), compared with eager attention (`output_attentions=True`, `output_hidden_states=True`)",
         "run on each prompt alone. Errors are max absolute (scores) or max relative to the layer's largest",

@@ -458,7 +458,7 @@ class Recorder:
         self._dev = [{} if i in todo else d for i, d in enumerate(self._dev)]
         host: dict[str, dict[int, np.ndarray]] = {}
         # n_visible first: `_fill` turns colsum into scores with the n_queries it wrote.
-        for name in sorted({name for d in dev for name in d}, key=lambda x: x != "n_visible"):
+        for name in sorted({name for d in dev for name in d}, key=lambda x: (x != "n_visible", x)):
             held = [i for i, d in enumerate(dev) if name in d]
             host[name] = dict(zip(held, to_host([dev[i][name] for i in held])))
         for layer, rn in sorted(host.get("resid_norm", {}).items()):  # [B, T] per layer, in block order
