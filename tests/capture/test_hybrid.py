@@ -10,6 +10,8 @@ contributions are exact on every layer and the self-check passes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -241,6 +243,23 @@ def test_qwen3_5_image_text_composite_uses_its_language_model_rows(model_type):
         nq = (a[0, 0] > 0).sum(dim=0).numpy()
         assert np.abs(a[0].sum(dim=1).numpy() / nq[None, :] - pt.scores[1]).max() <= TOL
         assert np.isfinite(pt.output_gate[1]).all() and np.isnan(pt.output_gate[[0, 2]]).all()
+
+
+def test_falcon_h1_self_check_tests_the_scaled_sum_of_both_mixers(monkeypatch):
+    """Falcon-H1 (docs/method.md §11): a^l = attn_out_multiplier * self_attn(x) + ssm_out_multiplier *
+    mamba(x). The row that reads that sum passes (test_hybrid_matches_eager); a row that forgets the
+    multipliers, or reads the attention module alone, fails the self-check by name."""
+    from sinkscope.capture import adapters
+
+    good = adapters.ADAPTERS["falcon_h1"]
+    for bad in (dataclasses.replace(good, parallel=(("self_attn", None), ("mamba", None))),
+                dataclasses.replace(good, parallel=(("self_attn", "attn_out_multiplier"),))):
+        monkeypatch.setitem(adapters.ADAPTERS, "falcon_h1", bad)
+        with pytest.warns(RuntimeWarning, match=r"falcon_h1: h\^l - h\^\(l-1\) != a\^l \+ m\^l at block"):
+            _, trace = run_capture(hybrid_lm("falcon_h1"), lengths=[23])
+        check = trace.settings.self_check
+        assert check["status"] == "failed" and check["max_residue"] > 100 * check["tolerance"], check
+        assert np.isfinite(trace.prompts[0].scores).all()  # scores do not depend on the row
 
 
 def test_minimax_lightning_and_softmax_layers_at_one_name():
