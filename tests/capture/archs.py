@@ -58,6 +58,10 @@ ARCHS: dict[str, tuple[dict, str]] = {
                  "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}, "causal"),
     "seed_oss": ({**SMALL, **GQA, "intermediate_size": 128, "head_dim": 16}, "causal"),
     "ernie4_5": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
+    # issue 24: softmax families whose class does not declare `_supports_attention_backend` yet whose
+    # attention calls the registered function (decided by observation)
+    "stablelm": ({**SMALL, **GQA, "intermediate_size": 128}, "causal"),
+    "biogpt": ({**SMALL, "intermediate_size": 128}, "causal"),
     "bert": ({**SMALL, "intermediate_size": 128}, "encoder"),
     # local_attention = 2 * WINDOW: every other layer sees |i - j| <= WINDOW only (bidirectional window)
     "modernbert": ({**SMALL, "intermediate_size": 96, "local_attention": 2 * WINDOW, "global_attn_every_n_layers": 2,

@@ -42,9 +42,10 @@ class Sink:
     def query_block(self, batch, heads, n_keys):
         return self.block
 
-    def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal):
+    def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal, sink_mass=None):
         self.records.append(dict(layer=layer, colsum=colsum.clone(), n_visible=n_visible.clone(),
-                                 window=sliding_window, causal=is_causal))
+                                 window=sliding_window, causal=is_causal,
+                                 sink_mass=None if sink_mass is None else sink_mass.clone()))
 
 
 def _module(causal=True):
@@ -103,6 +104,22 @@ def by_hand(q, k, v, scale, vis, softcap=None, s_aux=None, lengths=None):
     if lengths is not None:
         p = p * (np.arange(tq)[None, :] < np.asarray(lengths)[:, None])[:, None, :, None]
     return out, p.sum(axis=2)
+
+
+def by_hand_probs(q, k, scale, vis, softcap=None, s_aux=None):
+    """float64 [B, H, Tq, Tk] probabilities on the real keys (the sink logit, if any, in the denominator)."""
+    q, k = q.double().numpy(), k.double().numpy()
+    kk = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, kk) * scale
+    if softcap is not None:
+        s = np.tanh(s / softcap) * softcap
+    s = np.where(vis[:, None], s, -np.inf)
+    top = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - top)
+    den = e.sum(axis=-1, keepdims=True)
+    if s_aux is not None:
+        den = den + np.exp(s_aux.double().numpy()[None, :, None, None] - top)
+    return e / den
 
 
 def hf_eager(q, k, v, scale, vis):
@@ -281,6 +298,9 @@ def test_softcap_and_learned_sink_logits():
     np.testing.assert_allclose(sink.records[0]["colsum"].numpy(), ref_col, atol=1e-5)
     # with sink logits the rows no longer sum to 1 (mass goes to the sink)
     assert (sink.records[0]["colsum"].sum(dim=-1) < t - 1e-3).all()
+    # the mass the sink logit takes, per query: 1 - the query's row sum over real keys (docs/method.md §13)
+    p = by_hand_probs(q, k, 0.5, vis, softcap=3.0, s_aux=s_aux)
+    np.testing.assert_allclose(sink.records[0]["sink_mass"].numpy(), 1.0 - p.sum(axis=-1), atol=1e-5)
 
 
 def test_padded_batch_excludes_pad_keys_and_queries():

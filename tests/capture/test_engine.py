@@ -193,7 +193,9 @@ def test_unsupported_architecture_is_named():
     lm = LoadedModel(model, ToyTokenizer(), _lm(build("llama")).info.__class__(
         ref="bloom", model_type="bloom", architecture="BloomForCausalLM", n_layers=2, n_heads=4, n_kv_heads=4,
         hidden_size=32, is_causal=True, adds_bos=False, max_context=None, dtype="float32"))
-    with pytest.raises(UnsupportedArchitectureError, match="bloom"):
+    # decided by what the model did, naming the block and the class observed; the flag only as a hint
+    with pytest.raises(UnsupportedArchitectureError, match=r"model_type 'bloom'.*block 0: `BloomAttention` \(at "
+                       r"`self_attention`\) did not call the attention function.*hint"):
         capture(lm, ["x"], [[3, 4, 5, 6]], [["a"] * 4])
 
 
@@ -343,3 +345,65 @@ def test_modernbert_local_attention_is_applied():
             want = np.minimum(t - 1, j + half) - np.maximum(0, j - half) + 1 if kind == "sliding_attention" else np.full(t, t)
             assert (pt.n_queries[layer] == want).all(), (layer, kind)
     assert "sliding_attention" in model.config.layer_types and trace.settings.self_check["status"] == "passed"
+
+
+def test_config_head_count_the_model_ignores_cannot_crash_or_missize():
+    """ModernBERT ignores `num_key_value_heads` (its keys and values have all 4 heads): with the field
+    set to 2 the capture sizes every array from the tensors, and the numbers still equal eager's."""
+    from transformers import AutoConfig, AutoModel
+
+    overrides, _ = ARCHS["modernbert"]
+    cfg = AutoConfig.for_model("modernbert", **overrides, num_key_value_heads=2)
+    torch.manual_seed(0)
+    model = AutoModel.from_config(cfg, attn_implementation="eager").eval()
+    lm = _lm(model)
+    assert lm.info.n_kv_heads == 2  # what the config says ...
+    ids, trace = _run(lm, lengths=[23, 31])
+    for i, pt in enumerate(trace.prompts):
+        assert pt.key_norm.shape == pt.value_norm.shape == (3, 4, len(ids[i]))  # ... is not what the model does
+        colsum, n_queries, *_ = eager_reference(model, lm, ids[i])
+        assert (pt.n_queries == n_queries).all()
+        assert np.abs(colsum / pt.n_queries[:, None, :] - pt.scores).max() <= TOL
+
+
+def test_learned_sink_mass_is_one_minus_eager_row_sums():
+    """gpt-oss's learned sink logits (s_aux) take 1 - sum_j A_ij of every softmax row: the captured
+    `sink_logit_mass` [L, H, T] equals 1 - the row sums of eager `output_attentions` (which drops the
+    sink's column), per layer, head and query, in a padded batch."""
+    model = build("gpt_oss")
+    lm = _lm(model)
+    ids, trace = _run(lm)
+    for i, pt in enumerate(trace.prompts):
+        with torch.no_grad():
+            out = model.model(torch.tensor([ids[i]]), output_attentions=True)
+        ref = np.stack([1.0 - a[0].sum(dim=-1).numpy() for a in out.attentions])  # [L, H, T]
+        assert pt.sink_logit_mass.shape == ref.shape
+        assert np.abs(pt.sink_logit_mass - ref).max() <= TOL
+        assert ref.min() > 1e-3  # the sinks matter in this model (random logits of order 1)
+        assert pt.output_gate is None
+
+
+def test_output_gate_equals_sigmoid_of_the_gate_half_of_q_proj():
+    """Qwen3-Next gates its softmax attention output with sigmoid(gate), gate = the second half of each
+    head's q_proj output. By hand from the eager block inputs and the weights: g[h, t] = mean over the
+    head's d gate logits of sigmoid; the capture's `output_gate` equals it at the attention layer and is
+    NaN at the linear-attention layers; learned-sink mass is absent."""
+    from tests.capture.test_hybrid import build_hybrid
+
+    model = build_hybrid("qwen3_next")
+    lm = _lm(model)
+    ids, trace = _run(lm)
+    blk = model.model.layers[1]
+    att = blk.self_attn
+    H, d = model.config.num_attention_heads, model.config.head_dim
+    for i, pt in enumerate(trace.prompts):
+        with torch.no_grad():
+            hs = model.model(torch.tensor([ids[i]]), output_hidden_states=True).hidden_states
+            x = blk.input_layernorm(hs[1][0]).double()
+            q = x @ att.q_proj.weight.double().T  # [T, H * 2d]
+        gate = q.view(-1, H, 2 * d)[..., d:]
+        ref = torch.sigmoid(gate).mean(dim=-1).T.numpy()  # [H, T]
+        assert pt.output_gate.shape == (3, H, len(ids[i]))
+        assert np.abs(pt.output_gate[1] - ref).max() <= TOL
+        assert np.isnan(pt.output_gate[[0, 2]]).all()
+        assert pt.sink_logit_mass is None

@@ -287,5 +287,5 @@ def test_a_layer_that_bypasses_the_attention_function_is_refused():
     attn = lm.model.model.layers[1].self_attn
     attn.config = copy.copy(attn.config)  # its own config: switching the model's implementation misses it
     attn.config._attn_implementation = "eager"
-    with pytest.raises(UnsupportedArchitectureError, match=r"layer\(s\) \[1\] did not go through"):
+    with pytest.raises(UnsupportedArchitectureError, match=r"block 1: `LlamaAttention` \(at `self_attn`\) did not call"):
         run_policy(lm, random_ids(40, seed=0), make_policy("streaming", 16))

@@ -271,6 +271,33 @@ def test_unsupported_architecture_folder(tmp_path):
         load_model(d)
 
 
+def test_folder_of_a_class_without_the_backend_flag_loads_and_captures(tmp_path):
+    """Loading never refuses by `_supports_attention_backend`: a Qwen3-Next folder (the class does not
+    declare it; its softmax layer calls the attention function) loads, and a capture of it decides
+    routing by observation (block 1 attention, blocks 0 and 2 linear attention)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from sinkscope.capture.engine import capture
+
+    cfg = AutoConfig.for_model(
+        "qwen3_next", vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2,
+        linear_num_value_heads=2, moe_intermediate_size=16, shared_expert_intermediate_size=16, num_experts=2,
+        num_experts_per_tok=1, layer_types=["linear_attention", "full_attention", "linear_attention"],
+        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )
+    model_cls = AutoModelForCausalLM._model_mapping[type(cfg)]
+    assert not getattr(model_cls, "_supports_attention_backend", False)
+    torch.manual_seed(0)
+    d = tmp_path / "qwen3-next"
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(d)
+    make_tokenizer("<s>").save_pretrained(d)
+    lm = load_model(d)
+    assert lm.info.architecture == "Qwen3NextForCausalLM"
+    trace = capture(lm, ["x"], [[1, 5, 6, 7, 8, 9]], [["t"] * 6])
+    assert trace.settings.attention_layers == [False, True, False]
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------------------------

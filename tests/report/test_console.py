@@ -173,3 +173,33 @@ def test_self_check_text_says_what_was_checked():
     assert C.self_check_text(None)[0] == "not recorded"
     rows = dict(C.findings_lines(synthetic_result((400,)).summary(), self_check=bad))
     assert rows["self-check"].startswith("failed: glm4")
+
+
+def gated_scans():
+    """Scans of random-init Qwen3-Next (gated attention, docs/method.md §12) and gpt-oss (learned sink
+    logits, §13), two prompts each: the model's own numbers, not planted ones."""
+    import sinkscope
+    from sinkscope.models.base import LoadedModel
+    from tests.capture.archs import ToyTokenizer, build
+    from tests.capture.test_hybrid import build_hybrid
+
+    texts = ["hello world, this is a test of the gates", "another prompt that is a little longer than the first one"]
+    return [sinkscope.scan(LoadedModel.from_pair(m, ToyTokenizer(), ref="random"), texts)
+            for m in (build_hybrid("qwen3_next"), build("gpt_oss"))]
+
+
+def test_findings_lines_show_gates_and_learned_sinks():
+    from sinkscope.report.console import findings_lines
+
+    gated, sinks = gated_scans()
+    g = dict(findings_lines(gated.summary()))
+    s = gated.summary()
+    assert "output gate" in g and "learned sink" not in g
+    assert f"{s['gate_primary']:.3g}" in g["output gate"]
+    assert s["gate_primary"] == pytest.approx(gated.gates["gate_primary"].mean())
+    ls = dict(findings_lines(sinks.summary()))
+    assert "learned sink" in ls and "output gate" not in ls
+    assert f"{sinks.summary()['learned_sink_sink_mass']:.3g}" in ls["learned sink"]
+    assert not sinks.learned_sink.empty and sinks.gates.empty
+    plain = dict(findings_lines({**s, "gate_primary": None}))
+    assert "output gate" not in plain

@@ -266,3 +266,18 @@ def test_every_scan_writes_the_report(tmp_path, smollm2):
     assert d["model"]["ref"] == "smollm2-135m"
     assert len(d["prompts"][0]["records"]["rows"]) == len(pd.read_parquet(out / "sinks.parquet"))
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(FIGURE_NAMES)
+
+
+def test_report_shows_gates_and_learned_sinks():
+    """report.html: cards and the per layer and head tables of docs/method.md §12 / §13 when the model
+    has gates or learned sink logits; nothing of them for a model without."""
+    from tests.report.test_console import gated_scans
+
+    gated, sinks = gated_scans()
+    h = rh.build_html(gated)
+    assert 'id="gates"' in h and "Output gates (docs/method.md §12)" in h and "Learned sink logits" not in h
+    n_rows = len(gated.gates)
+    assert h.count("<tr") >= n_rows
+    h2 = rh.build_html(sinks)
+    assert "Learned sink logits (docs/method.md §13)" in h2 and "Output gates" not in h2
+    assert f"{sinks.summary()['learned_sink_sink_mass']:.3g}" in h2

@@ -1,7 +1,8 @@
 """Pure analyses over captured arrays (numpy in, dataclasses / pandas out; no torch, no model).
 
 Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
-weakening (§6), levels (§7), prior-work metrics (massive activations, ACT), and `analyze`, which
+weakening (§6), levels (§7), output gates (§12) and learned sink logits (§13), prior-work metrics
+(massive activations, ACT), and `analyze`, which
 runs them all over a set of prompts.
 """
 
@@ -28,6 +29,10 @@ _NAMES = {
     "analyze": "findings",
     "FORMATION_COLUMNS": "formation",
     "formation_columns": "formation",
+    "GATE_COLUMNS": "gates",
+    "LEARNED_SINK_COLUMNS": "gates",
+    "gate_table": "gates",
+    "learned_sink_table": "gates",
     "Level": "levels",
     "Levels": "levels",
     "label_cells": "levels",
@@ -66,6 +71,7 @@ if TYPE_CHECKING:
     )
     from sinkscope.analysis.findings import Findings, analyze
     from sinkscope.analysis.formation import FORMATION_COLUMNS, formation_columns
+    from sinkscope.analysis.gates import GATE_COLUMNS, LEARNED_SINK_COLUMNS, gate_table, learned_sink_table
     from sinkscope.analysis.levels import Level, Levels, label_cells, levels
     from sinkscope.analysis.massive import (
         act_heads,
@@ -113,6 +119,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "FORMATION_COLUMNS",
+    "GATE_COLUMNS",
+    "LEARNED_SINK_COLUMNS",
     "KINDS",
     "LAYER_COLUMNS",
     "RECORD_COLUMNS",
@@ -134,11 +142,13 @@ __all__ = [
     "correlation",
     "detect",
     "formation_columns",
+    "gate_table",
     "head_fraction",
     "isotonic_fit",
     "label_cells",
     "layer_scores",
     "layer_table",
+    "learned_sink_table",
     "levels",
     "massive_activations",
     "norm_law",

@@ -11,6 +11,7 @@ import pandas as pd
 from sinkscope.analysis.config import AnalysisConfig, DetectConfig
 from sinkscope.analysis.detection import Detection, detect
 from sinkscope.analysis.formation import formation_columns
+from sinkscope.analysis.gates import gate_summary, gate_table, learned_sink_summary, learned_sink_table
 from sinkscope.analysis.levels import Levels, levels
 from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
@@ -43,6 +44,12 @@ class Findings:
     weakening            from the pooled layer table; weakening_per_prompt per prompt (§6).
     massive              massive activations (ratio > 100) with a `prompt` column.
     act                  ACT heads (Yu et al.) with a `prompt` column.
+    gates                per layer and head, the mean output gate at the primary, the secondary sinks
+                         and ordinary tokens (docs/method.md §12; `analysis.gates.gate_table`); empty
+                         for models without gated attention.
+    learned_sink         per layer and head, the mass learned sink logits take and the primary's
+                         score beside it (docs/method.md §13; `analysis.gates.learned_sink_table`);
+                         empty for models without sink logits.
     properties(kinds)    docs/method.md §8 sink properties (key / value norms ...), computed from the
                          prompts' arrays on first use and cached per `kinds` (pure analysis: the
                          report reads it, it never recomputes).
@@ -61,6 +68,8 @@ class Findings:
     weakening_per_prompt: list[Weakening] = field(default_factory=list)
     massive: pd.DataFrame = field(default_factory=pd.DataFrame)
     act: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    learned_sink: pd.DataFrame = field(default_factory=pd.DataFrame)
     prompts: list[PromptTrace] = field(default_factory=list, repr=False)
     _properties: dict[tuple[str, ...], SinkProperties] = field(default_factory=dict, repr=False)
 
@@ -74,7 +83,7 @@ class Findings:
     @property
     def attention_layers(self) -> np.ndarray:
         """bool [n_layers]: layers with attention probabilities (docs/method.md §11; all but a hybrid's
-        Mamba / convolution blocks)."""
+        linear-attention / Mamba / convolution / MLP-only blocks)."""
         det = self.detections[0] if self.detections else None
         if det is None or det.attention_layers is None:
             return np.ones(self.n_layers, dtype=bool)
@@ -112,6 +121,8 @@ class Findings:
             "weakening": self.weakening.to_dict(),
             "weakening_per_prompt": [w.to_dict() for w in self.weakening_per_prompt],
             "levels": self.levels.to_dict(),
+            "gates": self.gates.to_dict(orient="records"),
+            "learned_sink": self.learned_sink.to_dict(orient="records"),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -129,6 +140,9 @@ class Findings:
         k x its baseline (score_ratio < k or undefined): the largest-norm token is no sink there
         (e.g. encoders); primary_score_ratio holds every prompt's primary score_ratio.
         no_attention_layers lists a hybrid's layers without attention probabilities (docs/method.md §11).
+        gate_primary / gate_secondary / gate_ordinary: the mean output gate over the gated (layer, head)
+        cells (docs/method.md §12), None without gates; learned_sink_mass / learned_sink_primary_score:
+        the mean learned-sink mass and primary score over the heads with sink logits (§13), None without.
         """
         sec = self.secondary
         kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
@@ -186,6 +200,8 @@ class Findings:
             "n_act_heads": int(self.act[["layer", "head"]].drop_duplicates().shape[0])
             if len(self.act)
             else 0,
+            **{f"gate_{k}": v for k, v in gate_summary(self.gates).items()},
+            **{f"learned_sink_{k}": v for k, v in learned_sink_summary(self.learned_sink).items()},
         }
         return jsonable(out)
 
@@ -255,5 +271,7 @@ def analyze(
         weakening_per_prompt=[weakening(t, weak_frac=cfg.weak_frac, middle=cfg.weak_middle) for t in tables],
         massive=pd.concat(massive_parts, ignore_index=True),
         act=pd.concat(act_parts, ignore_index=True),
+        gates=gate_table(prompts, detections),
+        learned_sink=learned_sink_table(prompts, detections),
         prompts=list(prompts),
     )

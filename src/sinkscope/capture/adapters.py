@@ -25,13 +25,27 @@ Fields:
   mlp_input    dotted names of the module whose INPUT is what the MLP reads (the normed residual;
                docs/method.md §9).
   residual     "pre": h^l = h^{l-1} + a^l + m^l holds; "post": post-LN blocks where it does not.
-  non_softmax  dotted names of a block's token mixer that has NO attention probabilities (a Mamba
-               layer, a short convolution: hybrid models, docs/method.md §11). A block containing one
-               of them and no attention module (`ATTENTION_MODULES`) is a non-attention layer: its
-               attention statistics are NaN, `CaptureSettings.attention_layers` marks it False and
-               the analysis skips it; its mixer's output is its a^l for the self-check (so the row's
-               `attn_output` names the mixer too). Checked at run time: a layer marked non-attention
-               that calls the attention function, or an attention layer that does not, is refused.
+  attention    dotted names of a block's softmax-attention module (default `ATTENTION_MODULES`;
+               Nemotron-H calls it `mixer`). A block holding one (that is not also a `non_softmax`
+               match) is EXPECTED to call the attention function on the first batch.
+  non_softmax  dotted names of a block's token mixer that has NO attention probabilities (linear
+               attention, a Mamba layer, a short convolution, an MLP-only block: hybrid models,
+               docs/method.md §11). A block containing one of them and no other attention module is a
+               non-attention layer: its attention statistics are NaN, `CaptureSettings.attention_layers`
+               marks it False and the analysis skips it; its mixer's output is its a^l for the
+               self-check (so the row's `attn_output` names the mixer too).
+               Routing is decided by OBSERVATION (`check_attention_calls`): on the first batch the
+               capture records which modules called the attention function; an expected attention
+               module that did not, or a non-softmax block that did, is refused by block and class.
+  parallel     (name, scale attribute of the block) of mixers added side by side in one block
+               (Falcon-H1: h += attn_out_multiplier * self_attn(x) + ssm_out_multiplier * mamba(x)).
+               a^l is then their SUM, and the self-check reads it as that sum (docs/method.md §11).
+  single_branch each block adds ONE branch (Nemotron-H: the mixer is Mamba, attention, an MLP or an
+               MoE): a block without the MLP module adds m^l = 0, one without the mixer a^l = 0.
+  output_gate  an `OutputGate`: where the attention output gate o_t = x_t * sigmoid(g_t) is read
+               (Qwen3-Next / Qwen3.5 / Bailing), docs/method.md §12.
+Dotted names may carry a class qualifier, `name:ClassName`: the module at `name` only when it is
+of that class (Kimi-Linear holds linear attention and softmax attention both at `self_attn`).
   logit_softcap_attr / logit_scale_attr: config attributes applied to logits when computing NLL:
                logits / scale (Granite's `logits_scaling`), or logits * scale when
                `logit_scale_multiplies` (Cohere / Cohere2's `logit_scale`).
@@ -45,6 +59,23 @@ from typing import Any, Literal
 
 from sinkscope.core.errors import UnsupportedArchitectureError
 
+# Default names of a block's softmax-attention module (`Adapter.attention`).
+ATTENTION_MODULES = ("self_attn", "attn", "attention", "self_attention")
+
+
+@dataclass(frozen=True)
+class OutputGate:
+    """Where a gated attention output o = x * sigmoid(g) (before `o_proj`) reads its gate logits g
+    (docs/method.md §12), as the OUTPUT of `module` (dotted, relative to the block):
+      "q_halves"  the query projection emits [.., H, 2d] per token: the first d are the query, the
+                  last d the gate of head h (Qwen3-Next, Qwen3.5: `torch.chunk(q_proj(x).view(.., H,
+                  2d), 2, -1)`).
+      "per_head"  a projection emits [.., H * k] (k >= 1): k gate logits per head (Bailing's g_proj).
+    H is the number of query heads the attention function saw (from tensors)."""
+
+    module: str
+    layout: Literal["q_halves", "per_head"]
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -57,10 +88,12 @@ class Adapter:
     logit_scale_attr: str | None = None
     logit_scale_multiplies: bool = False
     non_softmax: tuple[str, ...] = ()
+    attention: tuple[str, ...] = ATTENTION_MODULES
+    parallel: tuple[tuple[str, str | None], ...] = ()
+    single_branch: bool = False
+    output_gate: OutputGate | None = None
 
 
-# Names of a block's softmax-attention module: a block with one of them has attention probabilities.
-ATTENTION_MODULES = ("self_attn", "attn", "attention", "self_attention")
 
 
 DEFAULT = Adapter()
@@ -76,6 +109,8 @@ ADAPTERS: dict[str, Adapter] = {
     "glm4": Adapter(mlp_output=("post_mlp_layernorm",), attn_output=("post_self_attn_layernorm",)),
     "bert": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
     "roberta": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
+    # BioGPT: h += self_attn(ln(h)); h += fc2(act(fc1(ln(h)))): the MLP is two bare projections.
+    "biogpt": Adapter(mlp_output=("fc2",), mlp_input=("fc1",)),
     "cohere": Adapter(logit_scale_attr="logit_scale", logit_scale_multiplies=True),
     "cohere2": Adapter(logit_scale_attr="logit_scale", logit_scale_multiplies=True),
     "granite": Adapter(logit_scale_attr="logits_scaling", branch_scale_attr="residual_multiplier"),
@@ -89,6 +124,55 @@ ADAPTERS: dict[str, Adapter] = {
     # LFM2: h += self_attn(x) or conv(x) (a gated short convolution); h += feed_forward(y).
     "lfm2": Adapter(attn_output=("self_attn", "conv"), non_softmax=("conv",)),
     "lfm2_moe": Adapter(attn_output=("self_attn", "conv"), non_softmax=("conv",)),
+    # Gated-DeltaNet hybrids: h += self_attn(x) or linear_attn(x); h += mlp(y). Qwen3-Next / Qwen3.5 gate
+    # the softmax output with the second half of q_proj's per-head output (docs/method.md §12).
+    "qwen3_next": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                          output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    "qwen3_5_text": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                            output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    "qwen3_5_moe_text": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                                output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    # the image-text composites (Qwen3_5ForConditionalGeneration, the class real Qwen3.5 checkpoints name):
+    # their language model's blocks, the same rows
+    "qwen3_5": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                       output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    "qwen3_5_moe": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
+                           output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+    "lara_mini": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",)),
+    # OLMo hybrid: attention blocks add post-norms of both branches (as OLMo2); linear blocks are pre-norm.
+    "olmo_hybrid": Adapter(mlp_output=("post_feedforward_layernorm", "mlp"),
+                           attn_output=("linear_attn", "post_attention_layernorm"), non_softmax=("linear_attn",)),
+    # Mamba hybrids: h += self_attn(x) or mamba(x); h += feed_forward(y).
+    "bamba": Adapter(attn_output=("self_attn", "mamba"), non_softmax=("mamba",)),
+    "jamba": Adapter(attn_output=("self_attn", "mamba"), non_softmax=("mamba",)),
+    # Falcon-H1: attention and Mamba side by side in every block (a^l is their scaled sum, §11).
+    "falcon_h1": Adapter(parallel=(("self_attn", "attn_out_multiplier"), ("mamba", "ssm_out_multiplier")),
+                         logit_scale_attr="lm_head_multiplier", logit_scale_multiplies=True),
+    # Nemotron-H: one mixer per block (Mamba-2, attention, MLP or MoE), h += mixer(norm(h)).
+    "nemotron_h": Adapter(
+        attention=("mixer:NemotronHAttention",),
+        non_softmax=("mixer:NemotronHMamba2Mixer", "mixer:NemotronHMLP", "mixer:NemotronHMoE"),
+        attn_output=("mixer:NemotronHAttention", "mixer:NemotronHMamba2Mixer"),
+        mlp_output=("mixer:NemotronHMLP", "mixer:NemotronHMoE"), mlp_input=("mixer:NemotronHMLP", "mixer:NemotronHMoE"),
+        single_branch=True,
+    ),
+    # MiniMax: lightning (linear) attention and softmax attention both at `self_attn`. Its residual is the
+    # NORMED stream (x = norm(h); h' = alpha * x + beta * attn(x), then the same around the MLP): post-LN
+    # blocks, no additive decomposition (formation columns NaN, self-check skipped; scores exact).
+    "minimax": Adapter(attention=("self_attn:MiniMaxAttention",), non_softmax=("self_attn:MiniMaxLightningAttention",),
+                       residual="post", mlp_output=(), mlp_input=("mlp",)),
+    # Zamba2: Mamba blocks (h += mamba(norm(h)), no MLP) and hybrid blocks that run ONE shared transformer
+    # block (attention at `shared_transformer.self_attn`, the same module in every hybrid block) on
+    # [h, embeddings], project it and add it before their own Mamba layer: no module outputs a^l or m^l
+    # there, so the self-check fails on the hybrid blocks and disables the formation columns (scores exact).
+    "zamba2": Adapter(attention=("shared_transformer.self_attn",), non_softmax=("mamba",), attn_output=("mamba",),
+                      mlp_output=(), mlp_input=("shared_transformer.feed_forward",), single_branch=True),
+    # Kimi-Linear / Bailing hybrid: linear (delta) attention and MLA softmax attention both live at `self_attn`.
+    "kimi_linear": Adapter(attention=("self_attn:KimiLinearAttention",),
+                           non_softmax=("self_attn:KimiLinearDeltaAttention",)),
+    "bailing_hybrid": Adapter(attention=("self_attn:BailingHybridAttention",),
+                              non_softmax=("self_attn:BailingHybridDeltaAttention",),
+                              output_gate=OutputGate("self_attn:BailingHybridAttention.g_proj", "per_head")),
 }
 
 
@@ -96,35 +180,84 @@ def adapter_for(model_type: str) -> Adapter:
     return ADAPTERS.get(model_type, DEFAULT)
 
 
-def _holds(block: Any, names: Sequence[str]) -> bool:
-    """Whether `block` has a (non-None) submodule at one of the dotted `names`."""
+def resolve(block: Any, names: Sequence[str]) -> Any | None:
+    """The first module found at one of the dotted `names` under `block` (None if none): each part
+    may carry a class qualifier, `part:ClassName`, matching only a module of exactly that class."""
     for name in names:
         mod = block
         for part in name.split("."):
-            mod = getattr(mod, part, None)
-        if mod is not None:
-            return True
-    return False
+            attr, _, cls = part.partition(":")
+            mod = getattr(mod, attr, None)
+            if mod is None or (cls and type(mod).__name__ != cls):
+                mod = None
+                break
+        if mod is not None and hasattr(mod, "forward"):
+            return mod
+    return None
+
+
+def _name_of(block: Any, names: Sequence[str]) -> str | None:
+    """The entry of `names` that `resolve` used (for messages)."""
+    for name in names:
+        if resolve(block, (name,)) is not None:
+            return name
+    return None
+
+
+def expected_attention(block: Any, adapter: Adapter) -> Any | None:
+    """The block's softmax-attention module (`Adapter.attention`), which must call the attention
+    function; None where the block holds none, or where that module is the row's non-softmax mixer."""
+    att = resolve(block, adapter.attention)
+    return None if att is None or att is resolve(block, adapter.non_softmax) else att
 
 
 def attention_layers(blocks: Sequence[Any], adapter: Adapter) -> list[bool]:
-    """Per block, whether it has softmax attention (docs/method.md §11): False for a block that holds a
-    non-softmax mixer the row names (`Adapter.non_softmax`) and no `ATTENTION_MODULES` module."""
-    return [not (_holds(b, adapter.non_softmax) and not _holds(b, ATTENTION_MODULES)) for b in blocks]
+    """Per block, whether it is EXPECTED to have softmax attention (docs/method.md §11): False for a
+    block that holds a non-softmax mixer the row names (`Adapter.non_softmax`) and no other attention
+    module. The capture's final word is the observation (`check_attention_calls`)."""
+    return [not (resolve(b, adapter.non_softmax) is not None and expected_attention(b, adapter) is None) for b in blocks]
 
 
-def check_attention_calls(arch: str, calls: Sequence[int], has_attention: Sequence[bool]) -> None:
-    """Refuse by name a layer that should have reported attention and did not, or the reverse (the
-    run-time check of `non_softmax`, docs/method.md §11); `calls[l]`: attention calls of layer l."""
-    missing = [layer for layer, (c, a) in enumerate(zip(calls, has_attention)) if a and c == 0]
-    if missing:
+def check_attention_calls(
+    arch: str,
+    blocks: Sequence[Any],
+    adapter: Adapter,
+    callers: Sequence[Sequence[Any]],
+    declares_backend: bool = True,
+) -> list[bool]:
+    """Routing decided by observation (docs/method.md §11): `callers[l]` are the modules of block l
+    that called the attention function on the first batch. Returns, per block, whether it has
+    attention probabilities (it called the function); refuses (`UnsupportedArchitectureError`), naming
+    the block and the module class observed, a block whose attention module did not call, a block
+    whose non-softmax mixer did, and a block where nothing called that holds neither.
+    `declares_backend` (the class's `_supports_attention_backend`) only words the hint."""
+    hint = "" if declares_backend else (
+        f" (hint: {arch} does not declare `_supports_attention_backend`; its attention code may compute "
+        "attention itself instead of calling the HF attention interface)"
+    )
+    problems = []
+    for layer, (block, called) in enumerate(zip(blocks, callers)):
+        att = expected_attention(block, adapter)
+        mixer = resolve(block, adapter.non_softmax)
+        who = ", ".join(sorted({f"`{type(m).__name__}`" for m in called}))
+        if att is not None and not any(m is att or _inside(m, att) for m in called):
+            extra = f" ({who} did)" if called else ""
+            problems.append(f"block {layer}: `{type(att).__name__}` (at `{_name_of(block, adapter.attention)}`) did not "
+                            f"call the attention function{extra}")
+        elif att is None and mixer is not None and called:
+            problems.append(f"block {layer}: holds the non-softmax mixer `{type(mixer).__name__}` (adapter row "
+                            f"`non_softmax`) but {who} called the attention function: the adapter row is wrong")
+        elif att is None and mixer is None and not called:
+            problems.append(f"block {layer}: no module of `{type(block).__name__}` called the attention function, and it "
+                            f"holds neither an attention module {list(adapter.attention)} nor a non-softmax mixer the "
+                            f"adapter row names {list(adapter.non_softmax)}")
+    if problems:
         raise UnsupportedArchitectureError(
-            f"{arch}: attention of layer(s) {missing} did not go through the HF "
-            "attention interface; sinkscope cannot measure this architecture."
+            f"{arch}: " + "; ".join(problems) + ". sinkscope measures attention only through the HF attention "
+            "interface, so it cannot capture this model" + hint + "."
         )
-    extra = [layer for layer, (c, a) in enumerate(zip(calls, has_attention)) if not a and c > 0]
-    if extra:
-        raise UnsupportedArchitectureError(
-            f"{arch}: layer(s) {extra} hold a non-softmax mixer (adapter row `non_softmax`) but called the "
-            "attention function: the adapter row is wrong for this architecture."
-        )
+    return [bool(c) for c in callers]
+
+
+def _inside(module: Any, parent: Any) -> bool:
+    return any(m is module for m in parent.modules())

@@ -8,6 +8,7 @@ output itself, in query blocks, from the same probabilities it measures, so QK^T
                                                                         s_aux joining the denominator)
     out_i   = sum_j P[i, j] v_j
     colsum[j] += sum_{i in block, i a real query} P[i, j]               (docs/method.md §1 numerator)
+    sink_mass[i] = 1 - sum_j P[i, j]                    (only with s_aux: the learned sink's share, §13)
 
 Only a [B, H, block, T] slice of P exists at any time; memory is O(H * T * block), never
 O(L * H * T^2). Keys after the block's last query (causal) or before its window (sliding) are
@@ -71,6 +72,7 @@ class AttentionSink(Protocol):
         value: torch.Tensor,
         sliding_window: int | None,
         is_causal: bool,
+        sink_mass: torch.Tensor | None = None,
     ) -> None: ...
 
 
@@ -289,8 +291,10 @@ def sinkscope_attention(
     query_valid = sink.query_valid(device) if sink is not None else None
     colsum = torch.zeros(bsz, n_kv, groups, n_k, dtype=torch.float32, device=device) if sink else None
     aux = None
+    sink_mass = None  # [B, KV, G, T_q]: 1 - sum_j P[i, j], the mass the learned sink logit takes (§13)
     if s_aux is not None:
         aux = s_aux.float().reshape(1, n_kv, groups, 1, 1)
+        sink_mass = torch.zeros(bsz, n_kv, groups, n_q, dtype=torch.float32, device=device) if sink else None
     hf_mask = _expand_mask(attention_mask, bsz, n_q, n_k) if attention_mask is not None else None
     may_empty_rows = key_valid is not None or hf_mask is not None
     # n_visible[b, j]: real queries whose softmax row sees key j, counted from the very mask the
@@ -357,6 +361,8 @@ def sinkscope_attention(
             probs = torch.nan_to_num_(probs, nan=0.0)  # rows with no visible key (padding queries)
         if policy is not None:
             policy.observe(layer, s + q_offset, e + q_offset, lo, hi, probs)
+        if sink_mass is not None:
+            sink_mass[..., s:e] = 1.0 - probs.sum(dim=-1)
         blk = torch.matmul(probs.view(bsz, n_kv, groups * b, hi - lo).to(cdt), v[:, :, lo:hi])  # [B, KV, G*b, d_v]
         out[:, s:e] = blk.view(bsz, n_heads, b, -1).transpose(1, 2).to(out.dtype)
         if colsum is not None:
@@ -364,7 +370,8 @@ def sinkscope_attention(
                 probs.mul_(query_valid[:, None, None, s:e, None])
             colsum[..., lo:hi] += probs.sum(dim=-2)
     if sink is not None and layer is not None:
-        sink.record_attention(layer, colsum.reshape(bsz, n_heads, n_k), n_visible, k, v, window, is_causal)
+        extra = {"sink_mass": sink_mass.reshape(bsz, n_heads, n_q)} if sink_mass is not None else {}
+        sink.record_attention(layer, colsum.reshape(bsz, n_heads, n_k), n_visible, k, v, window, is_causal, **extra)
     return out, None
 
 

@@ -10,8 +10,13 @@ The single instrumentation point (docs/method.md "Capture"):
 On the first batch the output of each block's attention module is hooked too, and
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
-never silently wrong numbers. A hybrid's blocks without softmax attention (`attention_layers`,
-docs/method.md §11) keep NaN attention statistics; an attention block that does not report is refused. Hidden states are reduced on the fly, for the whole padded batch at
+never silently wrong numbers. Routing is decided by observation (docs/method.md §11): the recorder
+notes which modules of each block called the attention function on the first batch
+(`Recorder.callers`), and `adapters.check_attention_calls` refuses by block and class an attention
+module that did not; a hybrid's blocks without softmax attention keep NaN attention statistics. Head
+counts and the hidden size are read from the tensors (never from config fields). Where the adapter
+row declares an output gate, its logits are read by a hook and reduced per head (§12); learned sink
+logits' mass comes from the attention function (§13). Hidden states are reduced on the fly, for the whole padded batch at
 once, on the device where each layer lives (so accelerate `device_map` splits and CPU offload work),
 to norms and cosines that stay there as tensors; `Recorder.finish` moves them to CPU numpy once per
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
@@ -36,7 +41,7 @@ import numpy as np
 import torch
 
 from sinkscope.capture import attention as attn_fn
-from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls
+from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls, resolve
 from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
@@ -102,15 +107,9 @@ def base_model_of(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | None:
-    for name in names:
-        mod: Any = block
-        for part in name.split("."):
-            mod = getattr(mod, part, None)
-            if mod is None:
-                break
-        if isinstance(mod, torch.nn.Module):
-            return mod
-    return None
+    """The module at the first of the dotted `names` found in `block` (`adapters.resolve`)."""
+    mod = resolve(block, names)
+    return mod if isinstance(mod, torch.nn.Module) else None
 
 
 def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -> list[torch.nn.Module | None]:
@@ -119,6 +118,17 @@ def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -
     blocks = find_blocks(lm.model, lm.info.n_layers)
     names = adapter.mlp_output if which == "output" else adapter.mlp_input
     return [_resolve(b, names) for b in blocks]
+
+
+def gate_values(g: torch.Tensor, n_heads: int, layout: str) -> torch.Tensor:
+    """The output gate per head and token, [B, H, T] float32 (docs/method.md §12): the mean over the
+    head's gate logits g of sigmoid(g), from the gate module's output [B, T, H * k] (`OutputGate`):
+    layout "q_halves" keeps the last half of each head's 2d query-projection outputs (the gate),
+    "per_head" all k of them."""
+    x = g.float().reshape(g.shape[0], g.shape[1], n_heads, -1)
+    if layout == "q_halves":
+        x = x[..., x.shape[-1] // 2 :]
+    return torch.sigmoid(x).mean(dim=-1).transpose(1, 2)
 
 
 def _first(x: Any) -> torch.Tensor:
@@ -172,15 +182,25 @@ class Recorder:
         self.blocks = find_blocks(lm.model, info.n_layers)
         self.layer_map = block_layer_map(self.blocks)
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
-        self.attention_layers = attention_layers(self.blocks, self.adapter)  # docs/method.md §11
+        self.attention_layers = attention_layers(self.blocks, self.adapter)  # expected; observed: `callers`
         scale_attr = self.adapter.branch_scale_attr
         self.branch_scale = getattr(lm.model.config.get_text_config(), scale_attr, None) if scale_attr else None
         # Self-check (first batch): the attention branch read independently, residues per layer.
         self.check = check and self.adapter.residual == "pre"
-        self.attn_out = [_resolve(b, self.adapter.attn_output) for b in self.blocks] if self.check else []
+        # Per block, the (module, block attribute scaling it) whose outputs add up to a^l: one module, or
+        # the parallel mixers of `Adapter.parallel` (Falcon-H1); [] where the row's modules are missing.
+        self.attn_parts = [self._attn_parts(b) for b in self.blocks] if self.check else []
+        self.attn_out = [parts[0][0] if parts else None for parts in self.attn_parts]
         self.residue = [float("nan")] * info.n_layers
         self._attn: torch.Tensor | None = None
         self.calls = [0] * info.n_layers
+        # Observation (docs/method.md §11): the modules of each block that called the attention function.
+        self.callers: list[list[torch.nn.Module]] = [[] for _ in range(info.n_layers)]
+        self._members = [{id(m) for m in b.modules()} for b in self.blocks]
+        self._current: int | None = None
+        gate = self.adapter.output_gate
+        self.gate_mods = [_resolve(b, (gate.module,)) for b in self.blocks] if gate is not None else []
+        self._gate: torch.Tensor | None = None
         self.block_used: int | None = None
         # The device the running block computes on (its input's; set by its pre-hook): query blocks
         # are sized from that device's memory (device_map splits, offloaded weights included).
@@ -192,16 +212,19 @@ class Recorder:
         self._mlp: torch.Tensor | None = None
         self._valid_cache: dict[torch.device, torch.Tensor] = {}
         L, C = info.n_layers, n_candidates
-        H, KV = info.n_heads, info.n_kv_heads
-        self.out: list[dict[str, np.ndarray]] = []
+        # Head counts and the hidden size are read from the tensors the model produces (never from
+        # config fields a model may ignore): the arrays sized by them are made on first sight (`_fill`).
+        self.out: list[dict[str, Any]] = []
         for n in lengths:
             nan = lambda *shape: np.full(shape, np.nan, dtype=np.float32)  # noqa: E731
             self.out.append(
                 dict(
-                    scores=nan(L, H, n),
+                    scores=None,
                     n_queries=np.zeros((L, n), dtype=np.int32),
-                    key_norm=nan(L, KV, n),
-                    value_norm=nan(L, KV, n),
+                    key_norm=None,
+                    value_norm=None,
+                    output_gate=None,
+                    sink_logit_mass=None,
                     resid_norm=nan(L, n),
                     embed_norm=nan(n),
                     resid_cos=nan(L, C, n),
@@ -214,14 +237,27 @@ class Recorder:
                     act_max=nan(L, n),
                     act_argmax=np.zeros((L, n), dtype=np.int32),
                     act_median=nan(L),
-                    resid_cand=nan(L, C, info.hidden_size),
-                    mlp_cand=nan(L, C, info.hidden_size),
+                    resid_cand=None,
+                    mlp_cand=None,
                 )
             )
 
+    def _attn_parts(self, block: torch.nn.Module) -> list[tuple[torch.nn.Module, str | None]]:
+        if self.adapter.parallel:
+            parts = [(_resolve(block, (name,)), attr) for name, attr in self.adapter.parallel]
+            return [] if any(m is None for m, _ in parts) else parts  # type: ignore[misc]
+        mod = _resolve(block, self.adapter.attn_output)
+        return [(mod, None)] if mod is not None else []
+
     # ---- what the attention function asks -------------------------------------------------
     def layer_of(self, module: torch.nn.Module) -> int | None:
-        return self.layer_map.get(id(module))
+        """The block `module` belongs to (the running block when a module is shared between blocks,
+        Zamba2's shared transformer), recorded as a caller of the attention function (§11)."""
+        cur = self._current
+        layer = cur if cur is not None and id(module) in self._members[cur] else self.layer_map.get(id(module))
+        if layer is not None and not any(m is module for m in self.callers[layer]):
+            self.callers[layer].append(module)
+        return layer
 
     def _valid(self, device: torch.device) -> torch.Tensor | None:
         if all(n == self.padded_len for n in self.lengths):
@@ -253,20 +289,28 @@ class Recorder:
         value: torch.Tensor,
         sliding_window: int | None,
         is_causal: bool,
+        sink_mass: torch.Tensor | None = None,
     ) -> None:
         """docs/method.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
         counted by the attention function from the mask its softmax applied (`n_visible`);
-        a key no query sees gets NaN. Kept on the device until `finish`."""
+        a key no query sees gets NaN. `sink_mass` [B, H, T_q]: 1 - sum_j A_ij per query where learned
+        sink logits join the softmax (§13). The output gate read by the gate hook (§12) is reduced here,
+        where the number of query heads is known. Kept on the device until `finish`."""
         self.calls[layer] += 1
-        self._dev[layer].update(
-            colsum=colsum, n_visible=n_visible, key_norm=key.float().norm(dim=-1), value_norm=value.float().norm(dim=-1)
-        )
+        st = self._dev[layer]
+        st.update(colsum=colsum, n_visible=n_visible, key_norm=key.float().norm(dim=-1), value_norm=value.float().norm(dim=-1))
+        if sink_mass is not None:
+            st["sink_logit_mass"] = sink_mass
+        if self._gate is not None:
+            st["output_gate"] = gate_values(self._gate, colsum.shape[1], self.adapter.output_gate.layout)  # type: ignore[union-attr]
+            self._gate = None
 
     # ---- block hooks -------------------------------------------------------------------------
     def block_pre_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             self._hin = args[0] if args else kwargs.get("hidden_states")
             self._mlp = None
+            self._current = layer
             self._device = self._hin.device if isinstance(self._hin, torch.Tensor) else None
 
         return hook
@@ -298,6 +342,12 @@ class Recorder:
     def block_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, dict, Any], None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             h = _first(output)
+            self._current = None
+            if self.adapter.single_branch:  # the branch this block does not have adds zero
+                if self._mlp is None and self.mlp_out[layer] is None:
+                    self._mlp = torch.zeros_like(h)
+                if self.check and self._attn is None and not self.attn_parts[layer]:
+                    self._attn = torch.zeros_like(h)
             if self.check:
                 self._check(layer, h)
             m = self._mlp if self.adapter.residual == "pre" else None
@@ -308,12 +358,26 @@ class Recorder:
 
         return hook
 
-    def attn_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, Any], None]:
+    def attn_hook(self, layer: int, scale_attr: str | None = None) -> Callable[[torch.nn.Module, tuple, Any], None]:
+        """Reads (part of) a^l for the self-check: the module's output times `branch_scale_attr` and,
+        for a parallel mixer, the block's own multiplier `scale_attr`; parallel parts are summed."""
         s = self.branch_scale
+        block = self.blocks[layer]
 
         def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
             a = _first(output)
-            self._attn = a * s if s is not None else a
+            a = a * s if s is not None else a
+            if scale_attr is not None:
+                a = a * getattr(block, scale_attr)
+            self._attn = a if self._attn is None else self._attn + a
+
+        return hook
+
+    def gate_hook(self, layer: int) -> Callable[[torch.nn.Module, tuple, Any], None]:
+        """Keeps the gate logits the adapter row's `output_gate` module emits (docs/method.md §12)."""
+
+        def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
+            self._gate = _first(output)
 
         return hook
 
@@ -327,6 +391,22 @@ class Recorder:
     def self_check_result(self, dtype: torch.dtype) -> SelfCheck:
         """The outcome of the check on this (first) batch; see `capture.selfcheck.judge`."""
         return judge(self.family, self.adapter, self.mlp_out, self.attn_out, self.residue, dtype)
+
+    def complete(self, n_heads: int, n_kv: int, hidden: int) -> None:
+        """After the batch: arrays no layer filled (a prompt batch where no layer reported them) are
+        NaN of the sizes observed in the capture (`n_heads`, `n_kv`, `hidden`)."""
+        L, C = self.n_layers, self.n_candidates
+        for o, n in zip(self.out, self.lengths):
+            for name, shape in (("scores", (L, n_heads, n)), ("key_norm", (L, n_kv, n)), ("value_norm", (L, n_kv, n)),
+                                ("resid_cand", (L, C, hidden)), ("mlp_cand", (L, C, hidden))):
+                if o[name] is None:
+                    o[name] = np.full(shape, np.nan, dtype=np.float32)
+
+    def sizes(self) -> tuple[int | None, int | None, int | None]:
+        """(query heads, key/value heads, hidden size) as the tensors of this batch showed them."""
+        o = self.out[0]
+        get = lambda name, axis: None if o[name] is None else int(o[name].shape[axis])  # noqa: E731
+        return get("scores", 1), get("key_norm", 1), get("resid_cand", 2)
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
@@ -378,7 +458,7 @@ class Recorder:
         self._dev = [{} if i in todo else d for i, d in enumerate(self._dev)]
         host: dict[str, dict[int, np.ndarray]] = {}
         # n_visible first: `_fill` turns colsum into scores with the n_queries it wrote.
-        for name in sorted({name for d in dev for name in d}, key=lambda x: x != "n_visible"):
+        for name in sorted({name for d in dev for name in d}, key=lambda x: (x != "n_visible", x)):
             held = [i for i, d in enumerate(dev) if name in d]
             host[name] = dict(zip(held, to_host([dev[i][name] for i in held])))
         for layer, rn in sorted(host.get("resid_norm", {}).items()):  # [B, T] per layer, in block order
@@ -397,20 +477,33 @@ class Recorder:
                 for layer, x in per_layer.items():
                     self._fill(o, name, layer, x[b], n, c)
 
-    def _fill(self, o: dict[str, np.ndarray], name: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
+    def _sized(self, o: dict[str, Any], name: str, tail: tuple[int, ...], n: int) -> np.ndarray:
+        """o[name] [L, *tail], made (NaN) on first sight with the size the tensors have; a layer whose
+        tensors disagree with an earlier layer's is refused by name."""
+        arr = o[name]
+        if arr is None:
+            arr = o[name] = np.full((self.n_layers, *tail), np.nan, dtype=np.float32)
+        elif arr.shape[1:] != tail:
+            raise UnsupportedArchitectureError(
+                f"{self.family}: layers report {name} of different shapes ({arr.shape[1:]} and {tail}); "
+                "sinkscope needs the same number of heads in every attention layer."
+            )
+        return arr
+
+    def _fill(self, o: dict[str, Any], name: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
         """Write one layer's row-b statistic `x` (padded to T) into the prompt's arrays."""
         if name == "colsum":
             nq = o["n_queries"][layer]
             with np.errstate(invalid="ignore", divide="ignore"):
-                o["scores"][layer] = np.where(nq > 0, x[:, :n] / np.maximum(nq, 1)[None, :], np.nan)
+                self._sized(o, "scores", (x.shape[0], n), n)[layer] = np.where(nq > 0, x[:, :n] / np.maximum(nq, 1)[None, :], np.nan)
         elif name == "n_visible":
             o["n_queries"][layer] = x[:n].astype(np.int32)
-        elif name in ("key_norm", "value_norm"):
-            o[name][layer] = x[:, :n]
+        elif name in ("key_norm", "value_norm", "output_gate", "sink_logit_mass"):
+            self._sized(o, name, (x.shape[0], n), n)[layer] = x[:, :n]
         elif name == "embed_norm":
             o[name][:] = x[:n]
         elif name in ("resid_cand", "mlp_cand"):
-            o[name][layer, :c] = x[:c]
+            self._sized(o, name, (self.n_candidates, x.shape[-1]), n)[layer, :c] = x[:c]
         elif name in ("resid_cos", "resid_cos_centred", "mlp_cos_resid", "mlp_cos_mlp", "attn_cos_resid"):
             o[name][layer, :c] = x[:c, :n]
         elif name == "act_median":
@@ -431,8 +524,11 @@ class Recorder:
                 handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
                 if self.mlp_out[layer] is not None:
                     handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
-                if self.check and self.attn_out[layer] is not None:
-                    handles.append(self.attn_out[layer].register_forward_hook(self.attn_hook(layer)))
+                if self.check:
+                    for mod, attr in self.attn_parts[layer]:
+                        handles.append(mod.register_forward_hook(self.attn_hook(layer, attr)))
+                if self.gate_mods and self.gate_mods[layer] is not None:
+                    handles.append(self.gate_mods[layer].register_forward_hook(self.gate_hook(layer)))
             with attn_fn.recording(self):
                 yield self
         finally:
@@ -463,12 +559,6 @@ def sinkscope_attention(model: torch.nn.Module) -> Iterator[None]:
     saved per config (`_attn_configs`) and written back, not re-derived by `set_attn_implementation`.
     """
     attn_fn.register()
-    if not getattr(model, "_supports_attention_backend", False):
-        raise UnsupportedArchitectureError(
-            f"{type(model).__name__} ({model.config.model_type}) does not route attention through the HF "
-            "attention interface, so sinkscope cannot measure it without patching model code. "
-            "See docs/ARCHITECTURES.md for the supported architectures."
-        )
     saved = [(cfg, cfg._attn_implementation_internal) for cfg in _attn_configs(model)]
     try:
         model.set_attn_implementation(attn_fn.NAME)
@@ -556,6 +646,9 @@ def capture(
     t0 = time.perf_counter()
     block_used = None
     check: SelfCheck | None = None
+    # (query heads, KV heads, hidden size): from the tensors of the first batch that showed them; the
+    # config's counts only until then (a layer-free batch cannot occur: every capture has attention).
+    sizes: tuple[int, int, int] = (lm.info.n_heads, lm.info.n_kv_heads, lm.info.hidden_size)
     with sinkscope_attention(model):
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
@@ -572,9 +665,15 @@ def capture(
             )
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
+            # Routing decided by what the model did (docs/method.md §11), before any number is kept.
+            settings.attention_layers = check_attention_calls(
+                f"{lm.info.architecture} (model_type {lm.info.model_type!r})", rec.blocks, rec.adapter, rec.callers,
+                bool(getattr(model, "_supports_attention_backend", False)),
+            )
             rec.finish()  # statistics to the host, once for the batch
-            check_attention_calls(lm.info.architecture, rec.calls, rec.attention_layers)
-            settings.attention_layers = list(rec.attention_layers)
+            seen = rec.sizes()
+            sizes = tuple(a if a is not None else b for a, b in zip(seen, sizes))  # type: ignore[assignment]
+            rec.complete(*sizes)
             block_used = rec.block_used
             if check is None:
                 check = _first_batch_check(rec, out.last_hidden_state.dtype, self_check, edits)

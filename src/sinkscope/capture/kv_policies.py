@@ -366,11 +366,17 @@ class KVSink:
         self.block = block
         self.blocks = find_blocks(lm.model, lm.info.n_layers)
         self.layer_map = block_layer_map(self.blocks)
-        self.attention_layers = attention_layers(self.blocks, adapter_for(lm.info.model_type))
+        self.adapter = adapter_for(lm.info.model_type)
+        self.attention_layers = attention_layers(self.blocks, self.adapter)
         self.calls = [0] * lm.info.n_layers
+        self.callers: list[list[torch.nn.Module]] = [[] for _ in range(lm.info.n_layers)]
 
     def layer_of(self, module: torch.nn.Module) -> int | None:
-        return self.layer_map.get(id(module))
+        """The block of `module`, recorded as a caller of the attention function (docs/method.md §11)."""
+        layer = self.layer_map.get(id(module))
+        if layer is not None and not any(m is module for m in self.callers[layer]):
+            self.callers[layer].append(module)
+        return layer
 
     def key_valid(self, device: torch.device) -> None:
         return None
@@ -381,7 +387,7 @@ class KVSink:
     def query_block(self, batch: int, heads: int, n_keys: int) -> int:
         return self.block
 
-    def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal) -> None:
+    def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal, sink_mass=None) -> None:
         self.calls[layer] += 1
 
     @contextmanager
@@ -425,7 +431,8 @@ def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPol
     with sinkscope_attention(model), sink.hooked():
         out = base(input_ids=ids, use_cache=False)
     # an attention layer that bypassed the attention function would run unevicted: refused, like a capture
-    check_attention_calls(lm.info.architecture, sink.calls, sink.attention_layers)
+    check_attention_calls(f"{lm.info.architecture} (model_type {lm.info.model_type!r})", sink.blocks, sink.adapter, sink.callers,
+                          bool(getattr(model, "_supports_attention_backend", False)))
     nll = chunked_nll(lm, out.last_hidden_state[0], ids[0], n)
     dropped = policy.dropped if policy is not None else np.zeros((lm.info.n_layers, n))
     return KVRun(nll=nll, dropped=dropped)

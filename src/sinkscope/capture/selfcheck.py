@@ -9,7 +9,11 @@ module the row names as `attn_output` (times `branch_scale_attr`), and per block
 
 must stay under `tolerance(dtype)`. On a hybrid's blocks without softmax attention (docs/method.md
 §11) a^l is the output of their token mixer (Mamba, short convolution), which the row's
-`attn_output` then names (`mamba`, `conv`), so the check covers every block. The denominator bounds every partial sum the block forms, so
+`attn_output` then names (`mamba`, `conv`), so the check covers every block. Where a block adds
+parallel mixers (Falcon-H1: attention and Mamba side by side, `Adapter.parallel`) a^l is read as
+their scaled sum, so the check tests that the attention module's output, scaled, is exactly what
+the block adds beside the Mamba branch (§11). Where a block adds one branch only
+(`Adapter.single_branch`, Nemotron-H) the missing branch is zero. The denominator bounds every partial sum the block forms, so
 rounding in the block's two additions (2u each, u the unit roundoff of the model dtype) and in
 this float32 recomputation (3 more) cannot exceed ~5u of it; a wrong row (an MLP read before a
 post-norm, a missing branch scale, the wrong submodule) leaves a residue of order 0.1-1.
@@ -103,6 +107,8 @@ def judge(
     off = "formation columns (MLP / attention contributions) disabled"
     for what, mods, names in (("MLP", mlp_out, adapter.mlp_output), ("attention", attn_out, adapter.attn_output)):
         missing = [layer for layer, m in enumerate(mods) if m is None]
+        if adapter.single_branch:  # one branch per block: only a block with neither is missing one
+            missing = [layer for layer in missing if mlp_out[layer] is None and attn_out[layer] is None]
         if missing:
             return SelfCheck("failed", family, tol, message=(
                 f"{family}: no {what} output module {list(names)} in block(s) {missing} ({row}); {off}"))

@@ -34,6 +34,8 @@ ARRAY_FIELDS = (
     "resid_cand",
     "mlp_cand",
     "nll",
+    "output_gate",
+    "sink_logit_mass",
 )
 
 
@@ -87,6 +89,15 @@ class PromptTrace:
                         loaded from a file written without them.
     nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
                         when the capture was asked for it (`CaptureSettings.with_nll`), else None.
+    output_gate [L, H, T]  gated attention (Qwen3-Next, Qwen3.5; the adapter row's `output_gate`):
+                        g_t^{l,h} = mean over the head's gate logits of sigmoid(gate), the factor the
+                        head's attention output at token t is multiplied by before o_proj
+                        (docs/method.md §12); NaN at layers without a gate; None for ungated models.
+    sink_logit_mass [L, H, T]  learned sink logits (gpt-oss `s_aux`): 1 - sum_j A_tj, the probability
+                        the sink logit takes from query t's softmax row (docs/method.md §13); NaN at
+                        layers without one; None for models without sink logits.
+
+    H and KV are the head counts of the tensors the attention function received (never config fields).
     """
 
     text: str
@@ -111,6 +122,8 @@ class PromptTrace:
     resid_cand: np.ndarray | None = None
     mlp_cand: np.ndarray | None = None
     nll: np.ndarray | None = None
+    output_gate: np.ndarray | None = None
+    sink_logit_mass: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:

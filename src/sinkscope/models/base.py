@@ -118,15 +118,11 @@ def _detect_bos(tokenizer: Any) -> tuple[bool, str | None]:
 
 
 def check_supported(model: Any) -> list[tuple[str, Any]]:
-    """UnsupportedArchitectureError unless the model's attention goes through the HF interface."""
+    """UnsupportedArchitectureError unless the model has attention modules at all. Whether they route
+    through the HF attention interface is decided by observation on the first batch of every capture
+    (`capture.adapters.check_attention_calls`, docs/method.md §11), never by a class flag."""
     arch = type(model).__name__
     mtype = getattr(getattr(model, "config", None), "model_type", "?")
-    if not getattr(model, "_supports_attention_backend", False):
-        raise UnsupportedArchitectureError(
-            f"{arch} (model_type {mtype!r}) does not route its attention through the transformers "
-            "attention interface, which sinkscope needs to capture attention scores. Use a model whose "
-            "class supports `attn_implementation` (Llama, Qwen2, Gemma3, Mistral, GPT-2, BERT, ...)."
-        )
     mods = _attention_modules(model)
     if not mods:
         raise UnsupportedArchitectureError(

@@ -210,11 +210,13 @@ def findings_lines(
                      "and NLL, and the formation columns (MLP output at birth) on post-LN blocks such as BERT's."))
     if s.get("no_attention_layers"):
         rows.append(("attention", f"no attention probabilities in block(s) {s['no_attention_layers']} (non-softmax "
-                     "mixers of a hybrid: Mamba / convolution); scores, sink records, lifetimes, levels and "
-                     "weakening use the other blocks only, with their original indices (docs/method.md §11)."))
+                     "mixers of a hybrid: linear attention, Mamba, convolution, or MLP-only blocks); scores, sink "
+                     "records, lifetimes, levels and weakening use the other blocks only, with their original "
+                     "indices (docs/method.md §11)."))
     if self_check is not None:
         status, detail = self_check_text(self_check)
         rows.append(("self-check", f"{status}: {detail}" if detail else status))
+    rows += gate_lines(s)
     rows.append(("primary", _primaries_line(s, windows)))
     rows.append(("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
                  f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))
@@ -253,6 +255,22 @@ def findings_lines(
             win = f"; primary window {blocks(windows[0][0], windows[0][1] - 1)}" if windows else ""
             rows.append(("massive activations", f">1000x median in {blocks(layers[0], layers[-1])} "
                          f"(top: dim {int(top['dim'])} at position {int(top['position'])}, {top['ratio']:,.0f}x){win}"))
+    return rows
+
+
+def gate_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows for gated attention (docs/method.md §12) and learned sink logits (§13), when the model has them:
+    the mean over (layer, head) cells of the output gate at the primary / secondary sinks / ordinary
+    tokens, and of the learned sink's mass beside the primary's score."""
+    s, rows = summary, []
+    if s.get("gate_primary") is not None:
+        rows.append(("output gate", f"mean sigmoid(gate) at the primary {_fmt(s['gate_primary'])}, at secondary sinks "
+                     f"{_fmt(s.get('gate_secondary'))}, at ordinary tokens {_fmt(s.get('gate_ordinary'))} "
+                     "(gated layers and heads; per layer and head in findings.json \"gates\", docs/method.md §12)"))
+    if s.get("learned_sink_sink_mass") is not None:
+        rows.append(("learned sink", f"mass of the learned sink logit {_fmt(s['learned_sink_sink_mass'])} (mean over "
+                     f"queries of 1 - sum_j A_ij), primary score {_fmt(s.get('learned_sink_primary_score'))} (same "
+                     "softmax rows; per layer and head in findings.json \"learned_sink\", docs/method.md §13)"))
     return rows
 
 

@@ -10,8 +10,8 @@
              with the isotonic fit and the correlations (docs/method.md §5).
 - levels     counts of secondary sinks per (birth, lifetime) cell with the levels outlined (§7).
 
-Layers without attention probabilities (a hybrid's Mamba / convolution blocks, docs/method.md §11)
-are drawn as hatched grey bands labelled `NO_ATTENTION` in every figure with a layer axis.
+Layers without attention probabilities (a hybrid's linear-attention / Mamba / convolution / MLP-only
+blocks, docs/method.md §11) are drawn as hatched grey bands labelled `NO_ATTENTION` in every figure with a layer axis.
 
 The module also holds the small numpy helpers the HTML report shares (pooling, colour range,
 sink-class names and colours); matplotlib is imported only when a figure is drawn.

@@ -31,12 +31,12 @@ import pandas as pd
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import jsonable, write_file_atomic
 from sinkscope.core.version import __version__
-from sinkscope.report.anatomy_html import properties_html
+from sinkscope.report.anatomy_html import Cell, Row, TableView, properties_html
 from sinkscope.report.console import self_check_text
 from sinkscope.report.figures import write_figures
 from sinkscope.report.notebook import notebook_html
 from sinkscope.report.payload import build_payload
-from sinkscope.report.templates import asset_text, fmt, render, safe_utf8, script_json
+from sinkscope.report.templates import asset_text, fmt, num, render, safe_utf8, script_json
 from sinkscope.report.types import ScanLike
 
 KNOWN_TABLES = frozenset({"sinks.parquet", "layers.parquet", "massive.parquet"})
@@ -76,6 +76,7 @@ class ReportPage:
     cards: list[Card]
     has_extra: bool
     properties: str  # the docs/method.md §8 <section id="properties"> fragment
+    gates: str  # the docs/method.md §12-§13 <section id="gates"> fragment ("" without gates / sink logits)
     manifest: str  # pretty JSON
     data_json: str  # `script_json` of the payload's data
     blobs: dict[str, str]  # element id -> base64
@@ -108,8 +109,51 @@ def _cards(res: ScanLike) -> list[Card]:
         Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
         Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
         Card("self-check", *self_check_text(((res.manifest or {}).get("capture") or {}).get("self_check"))),
-    ] + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
+    ] + _gate_cards(s) + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
                f"no attention probabilities: layer(s) {', '.join(map(str, no_att))} (hatched)")] if no_att else [])
+
+
+def _gate_cards(s: dict[str, Any]) -> list[Card]:
+    """Cards for gated attention (docs/method.md §12) and learned sink logits (§13), when present."""
+    cards = []
+    if s.get("gate_primary") is not None:
+        cards.append(Card("output gate", fmt(s.get("gate_primary")),
+                          f"mean sigmoid(gate) at the primary · secondary {fmt(s.get('gate_secondary'))} · "
+                          f"ordinary {fmt(s.get('gate_ordinary'))}"))
+    if s.get("learned_sink_sink_mass") is not None:
+        cards.append(Card("learned sink", fmt(s.get("learned_sink_sink_mass")),
+                          f"mean 1 − Σ_j A_ij · primary score {fmt(s.get('learned_sink_primary_score'))}"))
+    return cards
+
+
+GATE_TABLE_ROWS = 48  # rows per table on the page; every row is in findings.json
+
+
+def gates_section(res: ScanLike) -> str:
+    """docs/method.md §12-§13 as the page's <section id="gates"> (empty string for a model with neither
+    output gates nor learned sink logits): the findings' per layer and head tables."""
+    f = res.findings
+    gates = getattr(f, "gates", None)
+    learned = getattr(f, "learned_sink", None)
+    if (gates is None or gates.empty) and (learned is None or learned.empty):
+        return ""
+
+    def view(df: pd.DataFrame | None, cols: list[tuple[str, str]]) -> TableView | None:
+        if df is None or df.empty:
+            return None
+        rows = [Row([Cell(str(int(r[c])) if c in ("layer", "head") else num(r[c])) for c, _ in cols])
+                for _, r in df.head(GATE_TABLE_ROWS).iterrows()]
+        return TableView([lab for _, lab in cols], rows)
+
+    v = {
+        "gates": view(gates, [("layer", "layer"), ("head", "head"), ("gate_primary", "gate at primary"),
+                              ("gate_secondary", "at secondary sinks"), ("gate_ordinary", "at ordinary tokens")]),
+        "gates_more": max(0, len(gates) - GATE_TABLE_ROWS) if gates is not None else 0,
+        "learned": view(learned, [("layer", "layer"), ("head", "head"), ("sink_mass", "learned sink mass"),
+                                  ("primary_score", "primary score")]),
+        "learned_more": max(0, len(learned) - GATE_TABLE_ROWS) if learned is not None else 0,
+    }
+    return render("gates.html.j2", v=v)
 
 
 def _model_line(model: dict[str, Any], dtype: Any) -> str:
@@ -152,6 +196,7 @@ def build_html(res: ScanLike, *, extra_tables: dict[str, pd.DataFrame] | None = 
         cards=_cards(res),
         has_extra=bool(d.extra),
         properties=properties_section(res),
+        gates=gates_section(res),
         manifest=json.dumps(jsonable(res.manifest), indent=2, ensure_ascii=False, default=str),
         data_json=script_json(d),
         blobs=payload.blobs,

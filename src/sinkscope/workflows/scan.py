@@ -50,6 +50,9 @@ class ScanResult:
     res.tokens(i)      list[str]
     res.norm_law()     docs/method.md §5;  res.levels() docs/method.md §7;  res.findings.summary()
     res.properties()   docs/method.md §8 (key / value norms, tidy DataFrames)
+    res.gates          DataFrame per layer x head: mean output gate at the primary, secondary sinks and
+                       ordinary tokens (docs/method.md §12; empty for ungated models)
+    res.learned_sink   DataFrame per layer x head: learned sink mass beside the primary's score (§13)
     """
 
     trace: Trace
@@ -77,6 +80,14 @@ class ScanResult:
     @property
     def layers(self) -> pd.DataFrame:
         return self.findings.layers
+
+    @property
+    def gates(self) -> pd.DataFrame:
+        return self.findings.gates
+
+    @property
+    def learned_sink(self) -> pd.DataFrame:
+        return self.findings.learned_sink
 
     def scores(self, i: int = 0) -> np.ndarray:
         return self.trace.prompts[i].scores
@@ -188,11 +199,15 @@ def build_manifest(
     prompts: list[Prompt],
     timings: dict[str, float],
     extra: dict[str, Any] | None = None,
+    heads: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
+    """The run's manifest. `heads`: (query heads, key/value heads) as the captured tensors had them
+    (docs/method.md "Capture"); the config's counts only when not given."""
     import torch
     import transformers
 
     info = lm.info
+    n_heads, n_kv = heads if heads is not None else (info.n_heads, info.n_kv_heads)
     return {
         "format_version": FORMAT_VERSION,
         "sinkscope_version": __version__,
@@ -203,8 +218,8 @@ def build_manifest(
             "model_type": info.model_type,
             "architecture": info.architecture,
             "n_layers": info.n_layers,
-            "n_heads": info.n_heads,
-            "n_kv_heads": info.n_kv_heads,
+            "n_heads": n_heads,
+            "n_kv_heads": n_kv,
             "hidden_size": info.hidden_size,
             "is_causal": info.is_causal,  # False: an encoder (bidirectional attention)
             "adds_bos": info.adds_bos,
@@ -327,5 +342,7 @@ def scan_result(
     timings = {**timings, "analysis_s": time.perf_counter() - t0}
     timings["total_s"] = timings["prepare_s"] + timings["capture_s"] + timings["analysis_s"]
     trace.timings.update(timings)
-    manifest = build_manifest(lm, cfg, trace.settings, prompts, timings, extra=extra)
+    first = trace.prompts[0] if trace.prompts else None
+    heads = (int(first.scores.shape[1]), int(first.key_norm.shape[1])) if first is not None else None
+    manifest = build_manifest(lm, cfg, trace.settings, prompts, timings, extra=extra, heads=heads)
     return ScanResult(trace, findings, cfg, manifest)
