@@ -87,6 +87,24 @@ def test_window_at_most_budget_is_untouched():
     assert not np.array_equal(run_policy(lm, ids, make_policy("recent", 7)).nll, full.nll)
 
 
+def test_head_count_comes_from_the_tensors_not_the_config():
+    """A config head count the modules ignore (the attention reshapes with -1 heads) neither crashes
+    nor changes a KV run: the stateful policies size their per-head state from the query tensor."""
+    ids = random_ids(T, 3)
+    runs = {}
+    for lie in (False, True):
+        model = build("llama")
+        true_heads = model.config.num_attention_heads
+        if lie:
+            model.config.num_attention_heads = true_heads // 2  # read by ModelInfo, not by the modules
+        lm = LoadedModel.from_pair(model, ToyTokenizer())
+        assert (lm.info.n_heads == true_heads // 2) is lie
+        runs[lie] = {name: run_policy(lm, ids, make_policy(name, K, prompt_len=64)) for name in ("heavy-hitter", "snap")}
+    for name in ("heavy-hitter", "snap"):
+        assert np.array_equal(runs[True][name].nll, runs[False][name].nll), name
+        assert runs[False][name].dropped.any(), name  # the budget bites: the per-head state was used
+
+
 # ---- streaming == eager with an explicit mask ---------------------------------------------------
 def _check_streaming(lm, ids, budget, tol):
     ref = _eager_nll(lm, ids, lambda layer, q, k, v: streaming_mask(len(ids), budget))

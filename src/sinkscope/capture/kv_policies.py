@@ -78,9 +78,12 @@ class KVPolicy:
     needs_visible: bool = field(default=False, repr=False)
     block_visible: torch.Tensor | None = field(default=None, repr=False)
 
-    def begin(self, n_layers: int, n_heads: int, n_tokens: int, device: torch.device) -> None:
-        """Reset the per-layer state for a forward over one text of `n_tokens` tokens."""
-        self.n_layers, self.n_heads, self.n_tokens, self.device = n_layers, n_heads, n_tokens, device
+    def begin(self, n_layers: int, n_tokens: int, device: torch.device) -> None:
+        """Reset the per-layer state for a forward over one text of `n_tokens` tokens. The number of
+        query heads `n_heads` is not taken from the config: `KVSink.query_block` sets it from the
+        query tensor of each attention call, before any per-layer state is made."""
+        self.n_layers, self.n_tokens, self.device = n_layers, n_tokens, device
+        self.n_heads = 0
         self.dropped = np.zeros((n_layers, n_tokens), dtype=np.float64)
         self.masks = {}
 
@@ -165,8 +168,8 @@ class StreamingSecondary(Streaming):
     needs_hidden: bool = True
     detected: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    def begin(self, n_layers, n_heads, n_tokens, device):
-        super().begin(n_layers, n_heads, n_tokens, device)
+    def begin(self, n_layers, n_tokens, device):
+        super().begin(n_layers, n_tokens, device)
         self.detected = {}
 
     def set_hidden(self, layer: int, h: torch.Tensor) -> None:
@@ -229,8 +232,8 @@ class HeavyHitter(KVPolicy):
     alive: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
     needs_visible: bool = True
 
-    def begin(self, n_layers, n_heads, n_tokens, device):
-        super().begin(n_layers, n_heads, n_tokens, device)
+    def begin(self, n_layers, n_tokens, device):
+        super().begin(n_layers, n_tokens, device)
         self.acc = {}
         self.alive = {}
 
@@ -284,8 +287,8 @@ class Snap(KVPolicy):
     acc: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
     rank: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 
-    def begin(self, n_layers, n_heads, n_tokens, device):
-        super().begin(n_layers, n_heads, n_tokens, device)
+    def begin(self, n_layers, n_tokens, device):
+        super().begin(n_layers, n_tokens, device)
         self.acc, self.rank = {}, {}
 
     def exempt(self, i):
@@ -385,6 +388,8 @@ class KVSink:
         return None
 
     def query_block(self, batch: int, heads: int, n_keys: int) -> int:
+        if self.kv_policy is not None:  # heads from the query tensor, never from a config field
+            self.kv_policy.n_heads = heads
         return self.block
 
     def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal, sink_mass=None) -> None:
@@ -426,7 +431,7 @@ def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPol
     ids = torch.as_tensor(np.asarray(token_ids, dtype=np.int64))[None].to(device)
     n = ids.shape[1]
     if policy is not None:
-        policy.begin(lm.info.n_layers, lm.info.n_heads, n, device)
+        policy.begin(lm.info.n_layers, n, device)
     sink = KVSink(lm, policy, block)
     with sinkscope_attention(model), sink.hooked():
         out = base(input_ids=ids, use_cache=False)
