@@ -87,6 +87,11 @@ class PromptTrace:
                         loaded from a file written without them.
     nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
                         when the capture was asked for it (`CaptureSettings.with_nll`), else None.
+    n_prompt_tokens     tokens given as the prompt (the rest is the response, given or generated);
+                        None: the whole prompt (no response).
+    n_template_tokens   leading tokens the tokenizer / chat template put before the prompt's text
+                        (0 when unknown). These two bound the regions of docs/method.md §3
+                        (`analysis.regions`).
     """
 
     text: str
@@ -111,6 +116,8 @@ class PromptTrace:
     resid_cand: np.ndarray | None = None
     mlp_cand: np.ndarray | None = None
     nll: np.ndarray | None = None
+    n_prompt_tokens: int | None = None
+    n_template_tokens: int = 0
 
     @property
     def n_tokens(self) -> int:
@@ -129,6 +136,9 @@ class PromptTrace:
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
         arrays["text"] = np.array(self.text)
         arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
+        if self.n_prompt_tokens is not None:
+            arrays["n_prompt_tokens"] = np.array(self.n_prompt_tokens, dtype=np.int64)
+        arrays["n_template_tokens"] = np.array(self.n_template_tokens, dtype=np.int64)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -138,6 +148,10 @@ class PromptTrace:
             kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
             kw["text"] = str(z["text"])
             kw["tokens"] = [str(s) for s in z["tokens"]]
+            if "n_prompt_tokens" in z.files:
+                kw["n_prompt_tokens"] = int(z["n_prompt_tokens"])
+            if "n_template_tokens" in z.files:
+                kw["n_template_tokens"] = int(z["n_template_tokens"])
         return cls(**kw)
 
 
