@@ -214,9 +214,11 @@ def _print_rows(title: str, columns: tuple[str, ...], rows) -> None:
 
 
 def _print_table(table) -> None:
+    from sinkscope.report.kv import budget_label
+
     _print_rows("NLL under KV eviction (Δ = policy − full, mean over texts, 95% bootstrap CI)",
                 ("budget", "keys", "policy", "texts", "mean NLL", "ppl", "Δ NLL", "95% CI", "dropped mass"),
-                ((str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
+                ((budget_label(r.budget, r.budget_fraction), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
                   f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
                  for r in table.sort_values("mean_keys", kind="stable").itertuples()))
 
@@ -225,8 +227,10 @@ def _print_paired(paired) -> None:
     """Every policy minus streaming over the same texts (`KVResult.comparisons`); nothing without streaming."""
     if not len(paired):
         return
+    from sinkscope.report.kv import budget_label
+
     base = paired["baseline"].iloc[0]
     _print_rows(f"Paired against {base} (policy − {base} on the same texts; negative is better)",
                 ("policy", "budget", "texts", f"Δ NLL vs {base}", "95% CI", "better on"),
-                ((r.policy, str(r.budget), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
+                ((r.policy, budget_label(r.budget, r.budget_fraction), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
                   f"{r.n_better} of {r.n_texts}") for r in paired.itertuples()))

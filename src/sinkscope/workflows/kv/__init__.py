@@ -37,6 +37,7 @@ from sinkscope.capture.kv_policies import (
 from sinkscope.core.errors import InputError
 from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
+from sinkscope.report.kv import budget_columns, budget_labels, numeric_budgets
 from sinkscope.workflows.kv.inputs import KVText, read_texts
 from sinkscope.workflows.kv.result import KVResult, bootstrap_mean_ci, summarize
 from sinkscope.workflows.kv.work import KVWork, eval_name, is_work_folder, settings_hash, text_key
@@ -189,26 +190,31 @@ def evaluate(
         for budget in budgets:
             K = resolve_budget(budget, n)
             if "full" in policies:
-                rows.append(dict(base, policy="full", budget=str(budget), keys=K, nll=ref, delta_nll=0.0))
+                rows.append(dict(base, policy="full", **budget_columns(budget), keys=K, nll=ref, delta_nll=0.0))
             for name in evicting:
                 pol = make_policy(name, K, prompt_len=P, max_secondary=max_secondary, tau=tau,
                                   recent_frac=recent_frac, obs_window=obs_window)
                 rec = evaluation(i, eval_name(name, budget), pol, P)
-                rows.append(dict(base, policy=name, budget=str(budget), keys=K, nll=rec["nll"],
+                rows.append(dict(base, policy=name, **budget_columns(budget), keys=K, nll=rec["nll"],
                                  delta_nll=rec["nll"] - ref))
                 for layer, d in enumerate(rec["dropped"]):
-                    drop_rows.append(dict(model=model, text=text.id, policy=name, budget=str(budget), layer=layer,
-                                          dropped_mass=d))
+                    drop_rows.append(dict(model=model, text=text.id, policy=name, **budget_columns(budget),
+                                          layer=layer, dropped_mass=d))
         if len(stored[i]) < len(names):
             tick("texts", sum(len(s) == len(names) for s in stored[i + 1:]) + i + 1, len(items))
-    per_text = pd.DataFrame(rows)
+    per_text = numeric_budgets(pd.DataFrame(rows))
+    per_text["_b"] = budget_labels(per_text)  # the budget as given: its sort and group key ("64", "0.25")
     per_text["policy"] = pd.Categorical(per_text["policy"], categories=[p for p in POLICIES if p in policies])
-    per_text = per_text.sort_values(["policy", "budget"], kind="stable").reset_index(drop=True)
+    per_text = per_text.sort_values(["policy", "_b"], kind="stable").drop(columns="_b").reset_index(drop=True)
     per_text["policy"] = per_text["policy"].astype(str)
-    drop_cols = ["model", "text", "policy", "budget", "layer", "dropped_mass"]
-    drop_text = pd.DataFrame(drop_rows, columns=drop_cols)
-    dropped = (drop_text.groupby(["model", "policy", "budget", "layer"], sort=False, as_index=False)["dropped_mass"]
-               .mean())
+    drop_cols = ["model", "text", "policy", "budget", "budget_fraction", "layer", "dropped_mass"]
+    drop_text = numeric_budgets(pd.DataFrame(drop_rows, columns=drop_cols))
+    drop_text["_b"] = budget_labels(drop_text)
+    dropped = (drop_text.groupby(["model", "policy", "_b", "layer"], sort=False, as_index=False)
+               .agg(budget=("budget", "first"), budget_fraction=("budget_fraction", "first"),
+                    dropped_mass=("dropped_mass", "mean"))
+               .drop(columns="_b"))
+    dropped = numeric_budgets(dropped[["model", "policy", "budget", "budget_fraction", "layer", "dropped_mass"]])
     table = summarize(per_text, dropped, n_boot, seed)
     manifest = _manifest(lm, policies, settings, n_boot, seed, items, time.perf_counter() - t0)
     devices = sorted({rec.get("device", device) for s in stored for rec in s.values()} | ({device} if done else set()))
