@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -65,10 +65,12 @@ class Input:
     token_ids: tuple[int, ...] | None = None
     n_prompt_tokens: int | None = None
     form: Form = "text"
+    name: str | None = None  # the row's "id", when it has one
+    writer: str | None = None  # token ids: the row's "model" (the model that wrote them), when it has one
 
     def to_dict(self) -> dict[str, Any]:
-        """The content (not the source): what identifies the input (e.g. a sweep's prompt key)."""
-        d = {k: v for k, v in asdict(self).items() if v is not None and k != "source"}
+        """The content (not the source, name or writer): what identifies the input (e.g. a sweep's prompt key)."""
+        d = {k: v for k, v in asdict(self).items() if v is not None and k not in ("source", "name", "writer")}
         if self.token_ids is not None:
             d["token_ids"] = list(self.token_ids)
         return d
@@ -259,7 +261,8 @@ def _ids_input(obj: Mapping[str, Any], ids: tuple[int, ...]) -> tuple[Input | No
     n = obj.get("n_prompt_tokens")
     if n is not None and not (_is_int(n) and 0 <= n <= len(ids)):
         return None, f'has "n_prompt_tokens" {n!r}, not an integer in [0, {len(ids)}]'
-    return Input(source="", token_ids=ids, n_prompt_tokens=None if n is None else int(n), form="token_ids"), None
+    return Input(source="", token_ids=ids, n_prompt_tokens=None if n is None else int(n), form="token_ids",
+                 writer=obj["model"] if isinstance(obj.get("model"), str) else None), None
 
 
 def _collect(rows: Any, label: Callable[[int], str], where: Callable[[int], str], fields: InputFields,
@@ -273,6 +276,8 @@ def _collect(rows: Any, label: Callable[[int], str], where: Callable[[int], str]
         inp, f_used = None, {}
         if problem is None:
             inp, problem, f_used = parse_row(obj, fields)
+        if inp is not None and isinstance(obj, Mapping) and obj.get("id") is not None:
+            inp = replace(inp, name=str(obj["id"]))
         if problem:
             if on_error == "skip":
                 skipped.append(Skipped(label(idx), problem))
@@ -283,7 +288,7 @@ def _collect(rows: Any, label: Callable[[int], str], where: Callable[[int], str]
                              '"text" field or another input form (see --help) (use --on-error skip to skip bad lines).')
         assert inp is not None
         used.update(f_used)
-        out.append(Input(source=label(idx), **{k: v for k, v in asdict(inp).items() if k != "source"}))
+        out.append(replace(inp, source=label(idx)))
         if limit is not None and len(out) >= limit:
             break
     return out, skipped, used
@@ -415,6 +420,17 @@ def vocab_size(lm: LoadedModel) -> int:
     return int(lm.model.get_input_embeddings().weight.shape[0])
 
 
+def check_ids(lm: LoadedModel, ids: Sequence[int], source: str) -> None:
+    """`InputError` naming `source` when a token id is outside the model's vocabulary (`vocab_size`)."""
+    n_vocab = vocab_size(lm)
+    bad = [int(t) for t in ids if not 0 <= int(t) < n_vocab]
+    if bad:
+        raise InputError(
+            f"{source} has token id(s) outside the vocabulary of '{lm.info.ref}' (0..{n_vocab - 1}): "
+            f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}; were they written by another model?"
+        )
+
+
 def generate(lm: LoadedModel, ids: list[int], n_new: int) -> list[int]:
     """Greedy continuation of `n_new` tokens with the model's own attention (appended to `ids`)."""
     if n_new <= 0:
@@ -452,13 +468,7 @@ def input_ids(lm: LoadedModel, inp: Input, chat: bool = False) -> tuple[list[int
         if chat:
             raise InputError(f"{inp.source} gives token ids, which are used as they are: --chat applies to texts; "
                              "drop --chat.")
-        n_vocab = vocab_size(lm)
-        bad = [t for t in inp.token_ids if not 0 <= t < n_vocab]
-        if bad:
-            raise InputError(
-                f"{inp.source} has token id(s) outside the vocabulary of '{lm.info.ref}' (0..{n_vocab - 1}): "
-                f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}; were they written by another model?"
-            )
+        check_ids(lm, inp.token_ids, inp.source)
         return list(inp.token_ids), inp.n_prompt_tokens, 0
     text = inp.prompt if inp.prompt is not None else inp.text
     if text is None or not text.strip():

@@ -34,6 +34,7 @@ from sinkscope.capture.kv_policies import (
     make_policy,
     run_policy,
 )
+from sinkscope.capture.inputs import Input, check_ids, input_ids, tokenize
 from sinkscope.core.errors import InputError
 from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
@@ -73,16 +74,22 @@ def resolve_prompt(text: KVText, prompt_len: int | float | None, block: int = BL
     return (max(0, p) // block) * block
 
 
-def as_texts(lm: LoadedModel, texts: Sequence[str | KVText]) -> list[KVText]:
-    """Strings are tokenised with the model's tokenizer (special tokens added); KVText kept."""
+def as_texts(lm: LoadedModel, texts: Sequence[str | KVText | Input], chat: bool = False) -> list[KVText]:
+    """Strings are tokenised with the model's tokenizer (special tokens added; with `chat`, as the
+    user turn of its chat template); an `Input` (prompt + response, token ids, ...) as
+    `capture.inputs.input_ids` reads it (the response start is the prompt length); KVText kept."""
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, KVText):
+            check_ids(lm, t.token_ids, f"text '{t.id}'")
             out.append(t)
         elif isinstance(t, str):
-            out.append(KVText(id=f"text-{i}", token_ids=list(lm.tokenizer(t)["input_ids"])))
+            out.append(KVText(id=f"text-{i}", token_ids=tokenize(lm, t, chat=chat)))
+        elif isinstance(t, Input):
+            ids, n_prompt, _ = input_ids(lm, t, chat=chat)
+            out.append(KVText(id=t.name or t.source, token_ids=ids, n_prompt=n_prompt, model=t.writer))
         else:
-            raise InputError(f"text {i} is a {type(t).__name__}: pass strings or KVText objects.")
+            raise InputError(f"text {i} is a {type(t).__name__}: pass strings, Inputs or KVText objects.")
     return out
 
 
@@ -107,7 +114,7 @@ def kv_settings(lm: LoadedModel, policies: Sequence[str], budgets: Sequence[int 
 
 def evaluate(
     lm: LoadedModel,
-    texts: Sequence[str | KVText],
+    texts: Sequence[str | KVText | Input],
     policies: Sequence[str] = POLICIES,
     budgets: Sequence[int | float] | int | float = DEFAULT_BUDGETS,
     *,
@@ -121,6 +128,7 @@ def evaluate(
     progress: Callable[[str, int, int], None] | None = None,
     work: str | Path | None = None,
     restart: bool = False,
+    chat: bool = False,
 ) -> KVResult:
     """NLL and perplexity of `texts` under each KV policy at each budget (docs/method.md §10).
 
@@ -133,6 +141,7 @@ def evaluate(
                  stored under WORK/.partial as it finishes and read back by a later call with the
                  same settings instead of being recomputed (`work.KVWork`; other settings are an
                  InputError); `restart` discards the stored ones first
+    chat         strings and prompts as the user turn of the tokenizer's chat template
     progress(unit, done, total) with unit "forward passes" (after every forward still to run) and
     "texts" (once at the start, then after every text).
     """
@@ -142,7 +151,7 @@ def evaluate(
         raise InputError(f"unknown KV policy '{bad[0]}': choose from {', '.join(POLICIES)}.")
     if not budgets:
         raise InputError("give at least one budget.")
-    items = as_texts(lm, texts)
+    items = as_texts(lm, texts, chat=chat)
     if not items:
         raise InputError("no text to evaluate.")
     prompts = [resolve_prompt(t, prompt_len) for t in items]
