@@ -77,9 +77,11 @@ def test_bad_lines_skipped_and_listed(tmp_path):
     assert got.pairs == [("a", "p.jsonl:1"), ("c", "p.jsonl:4")]
     assert [s.source for s in got.skipped] == ["p.jsonl:2", "p.jsonl:3"]
     assert got.skipped[0].reason.startswith("is not valid JSON")
-    assert got.skipped[1] == Skipped("p.jsonl:3", 'has no string "text" field')
-    assert str(got.skipped[1]) == 'p.jsonl:3: has no string "text" field'
-    assert got.skipped[1].to_dict() == {"source": "p.jsonl:3", "reason": 'has no string "text" field'}
+    # a line that is no input names the fields it has (a "prompt" without a response is no input)
+    why = 'has no string "text" field (its fields: "prompt")'
+    assert got.skipped[1] == Skipped("p.jsonl:3", why)
+    assert str(got.skipped[1]) == f"p.jsonl:3: {why}"
+    assert got.skipped[1].to_dict() == {"source": "p.jsonl:3", "reason": why}
     assert read_prompt_file(p, on_error="skip") == got.pairs
 
 

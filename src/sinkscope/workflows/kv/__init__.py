@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sinkscope.capture.inputs import Input, check_ids, input_ids, tokenize
 from sinkscope.capture.kv_policies import (
     BLOCK,
     N_SINK,
@@ -34,7 +35,6 @@ from sinkscope.capture.kv_policies import (
     make_policy,
     run_policy,
 )
-from sinkscope.capture.inputs import Input, check_ids, input_ids, tokenize
 from sinkscope.core.errors import InputError
 from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel

@@ -35,7 +35,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("window_share", "prompts with that window", "%"),
     ("n_secondary", "secondary sinks", "d"),
     ("secondary_per_1k_tokens", "secondary sinks / 1k tokens", ".2f"),
-    *((f"n_secondary_{r}", f"secondary sinks in the {r} region", "d") for r in REGIONS),
+    *((f"n_secondary_{r}", f"secondary sinks in the {r} region", "d") for r in REGIONS),  # REGION_COLUMNS
     ("median_rel_birth", "median birth (relative depth)", ".2f"),
     ("median_birth", "median birth (block)", ".1f"),
     ("median_lifetime", "median lifetime (blocks)", ".1f"),
@@ -50,6 +50,9 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("weakened", "weakened (dip < 0.5 plateau)", "s"),
     ("n_levels", "sink levels", "d"),
 )
+
+#: the per-region counts (docs/method.md §3), in the summary only when a prompt has a response
+REGION_COLUMNS: tuple[str, ...] = tuple(f"n_secondary_{r}" for r in REGIONS)
 
 
 def _median(s: pd.Series) -> float:
@@ -121,8 +124,7 @@ def summarize(
     done = records[records["status"] == "done"] if len(records) else records
     has_response = ("region" in sinks.columns and "n_prompt_tokens" in done.columns
                     and bool((pd.to_numeric(done["n_prompt_tokens"]) < pd.to_numeric(done["n_tokens"])).any()))
-    cols = ["model"] + [c for c, _, _ in SUMMARY_COLUMNS
-                        if has_response or not c.startswith("n_secondary_") or c.removeprefix("n_secondary_") not in REGIONS]
+    cols = ["model"] + [c for c, _, _ in SUMMARY_COLUMNS if has_response or c not in REGION_COLUMNS]
     return pd.DataFrame(rows, columns=cols).set_index("model")
 
 

@@ -145,7 +145,7 @@ def run_units(
     context fails (or, with on_error="skip", is recorded as skipped) before work starts.
     `on_unit(unit, status, message)` is called with status "done", "skipped" or "already".
     """
-    from sinkscope.capture.inputs import check_generate, input_ids  # torch-heavy imports: only when a sweep runs
+    from sinkscope.capture.inputs import check_generate, input_ids  # only when a sweep runs
     from sinkscope.workflows.scan import scan
 
     def note(u: Unit, status: str, msg: str | None = None) -> None:
