@@ -36,6 +36,9 @@ ARRAY_FIELDS = (
     "nll",
 )
 
+# The region bounds of a prompt (docs/method.md §3), saved as scalars after the arrays.
+BOUND_FIELDS = ("n_prompt_tokens", "n_template_tokens")
+
 
 @dataclass
 class PromptTrace:
@@ -136,9 +139,9 @@ class PromptTrace:
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
         arrays["text"] = np.array(self.text)
         arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
-        if self.n_prompt_tokens is not None:
-            arrays["n_prompt_tokens"] = np.array(self.n_prompt_tokens, dtype=np.int64)
-        arrays["n_template_tokens"] = np.array(self.n_template_tokens, dtype=np.int64)
+        for name in BOUND_FIELDS:
+            if getattr(self, name) is not None:
+                arrays[name] = np.array(getattr(self, name), dtype=np.int64)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -148,10 +151,7 @@ class PromptTrace:
             kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
             kw["text"] = str(z["text"])
             kw["tokens"] = [str(s) for s in z["tokens"]]
-            if "n_prompt_tokens" in z.files:
-                kw["n_prompt_tokens"] = int(z["n_prompt_tokens"])
-            if "n_template_tokens" in z.files:
-                kw["n_template_tokens"] = int(z["n_template_tokens"])
+            kw.update({name: int(z[name]) for name in BOUND_FIELDS if name in z.files})
         return cls(**kw)
 
 

@@ -91,8 +91,9 @@ def fig_kv_delta(table: pd.DataFrame):
 
 def fig_kv_dropped(dropped: pd.DataFrame, table: pd.DataFrame):
     """Dropped full-cache attention mass per layer (mean over texts, queries, heads); one panel per budget."""
-    t = table.assign(_label=budget_labels(table)) if len(table) else table.assign(_label=[])
-    d = dropped.assign(_label=budget_labels(dropped)) if len(dropped) else dropped.assign(_label=[])
+    t = numeric_budgets(table).assign(_label=budget_labels(numeric_budgets(table))) if len(table) else table.assign(_label=[])
+    d = (numeric_budgets(dropped).assign(_label=budget_labels(numeric_budgets(dropped))) if len(dropped)
+         else dropped.assign(_label=[]))
     budgets = list(_by_keys(t.drop_duplicates("_label"))["_label"]) if len(t) else []
     budgets = [b for b in budgets if (d["_label"] == b).any()] or [None]
     fig = new_figure(2.4 * len(budgets) + 1.8, 2.6)
@@ -121,6 +122,7 @@ def kv_html(table: pd.DataFrame, dropped: pd.DataFrame, manifest: Mapping[str, A
     """The standalone report page: the policy x budget table, `paired` (rows of
     PAIRED_COLUMNS: policy minus baseline per budget over the same texts, when given), the figures
     (inline SVG, written by sinkscope itself) and the run's settings."""
+    table = numeric_budgets(table)
     rows = table.assign(budget_label=budget_labels(table)).to_dict("records")
     rows.sort(key=lambda r: (r["mean_keys"], list(POLICY_COLOURS).index(r["policy"]) if r["policy"] in POLICY_COLOURS else 99))
     params = manifest.get("parameters", {})
@@ -128,7 +130,7 @@ def kv_html(table: pd.DataFrame, dropped: pd.DataFrame, manifest: Mapping[str, A
                   model=(manifest.get("model") or {}).get("ref", ""), params=params,
                   n_texts=len(manifest.get("texts", [])), svgs=dict(svgs or {}),
                   colours=POLICY_COLOURS, paired=[] if paired is None or not len(paired)
-                  else paired.assign(budget_label=budget_labels(paired)).to_dict("records"))
+                  else paired.assign(budget_label=budget_labels(numeric_budgets(paired))).to_dict("records"))
 
 
 __all__ = ["budget_columns", "budget_label", "budget_labels", "numeric_budgets", "fig_kv_delta", "fig_kv_dropped", "write_kv_figures", "kv_html", "POLICY_COLOURS"]
