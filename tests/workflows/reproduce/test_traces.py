@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
+from sinkscope.capture.inputs import InputFields
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
-from sinkscope.capture.inputs import InputFields
 from sinkscope.workflows.reproduce.traces import (
     INSTRUCTION,
     TraceRecord,
