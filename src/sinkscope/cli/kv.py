@@ -123,9 +123,11 @@ def kv(
         n_threads = choose_threads(threads)
         fields = input_fields(text_field, ids_field, prompt_field, response_field)
         texts: list = list(text or [])
+        source: dict = {"arguments": len(texts)} if texts else {}
         if file is not None or dataset is not None:
-            texts += kv_texts(read_inputs(file, "fail", dataset=dataset, split=split, limit=limit, fields=fields),
-                              file if dataset is None else None)
+            read = read_inputs(file, "fail", dataset=dataset, split=split, limit=limit, fields=fields)
+            texts += kv_texts(read, file if dataset is None else None)
+            source.update(read.source)
         elif fields.named or split is not None:
             raise InputError("--split and the field options apply to --file and --dataset.")
         if not texts:
@@ -151,6 +153,8 @@ def kv(
                 err_console.print(f"[yellow]interrupted[/]: the finished evaluations are kept in {dest}/.partial; "
                                   "run the same command again to continue.", soft_wrap=True)
                 raise typer.Exit(130) from None
+            if source:
+                res.manifest["inputs"] = source  # where the texts came from, the fields used
             with stage(bar, f"write {dest}"):
                 saved = res.save(dest, overwrite=True)
         _print_table(res.table)

@@ -312,7 +312,9 @@ def scan(
         lm, prompts, cfg, batch_size=batch_size, query_block=query_block, with_nll=with_nll, progress=tick("capture")
     )
     timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
-    return scan_result(lm, prompts, trace, cfg, timings, extra={"generate": generate, "chat": chat})
+    forms = {f: sum(p.form == f for p in prompts) for f in dict.fromkeys(p.form for p in prompts)}
+    return scan_result(lm, prompts, trace, cfg, timings,
+                       extra={"generate": generate, "chat": chat, "inputs": {"api": len(pairs), "forms": forms}})
 
 
 def capture_prompts(

@@ -303,6 +303,7 @@ def reproduce_long(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "sinkscope reproduce --protocol long",
         "traces": str(traces),
+        **({"trace_fields": fields.to_dict()} if fields is not None and fields.named else {}),
         "n_tokens": trace_lengths(entries) or [n_tokens],
         "threads": n_threads,
         "environment": run_environment(n_threads),

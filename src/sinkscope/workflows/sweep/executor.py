@@ -95,6 +95,15 @@ def _read_prompts(
     return inputs, None, _inputs_sha(inputs), []
 
 
+def _source_of(prompts: Any) -> dict[str, Any]:
+    """The dataset, split, fields used and forms of a `PromptFile` (sweep.json "prompts"); {} otherwise."""
+    from sinkscope.capture.inputs import PromptFile
+
+    if not isinstance(prompts, PromptFile):
+        return {}
+    return {k: v for k, v in prompts.source.items() if k in ("dataset", "split", "fields", "forms")}
+
+
 def _inputs_sha(inputs: Sequence[Input]) -> str:
     return hashlib.sha256(json.dumps([x.to_dict() for x in inputs], ensure_ascii=False).encode()).hexdigest()
 
@@ -262,7 +271,7 @@ def run_sweep(
         "chat": bool(chat),
         "dtype": str(dtype),
         "prompts_sha256": prompts_sha,
-        "prompts": {"file": path, "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
+        "prompts": {"file": path, **_source_of(prompts), "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
                     "n_duplicates": len(duplicates), "skipped_lines": [s.to_dict() for s in skipped_lines]},
     }
     from sinkscope.core.version import __version__
