@@ -4,7 +4,7 @@
     lm = sinkscope.load_model("smollm2-135m")
     res = sinkscope.scan(lm, ["text one", "text two"], mode="general")
     res = sinkscope.scan(lm, [[1, 504, 3295]])          # token ids, used exactly as given
-    res = sinkscope.scan(lm, [sinkscope.Input(source="q1", prompt="2+2?", response=" 4.", form="prompt_response")])
+    res = sinkscope.scan(lm, [sinkscope.Input(source="q1", prompt="2+2?", response=" 4.")])
     res.sinks; res.scores(0); res.tokens(0); res.save("out"); sinkscope.ScanResult.load("out")
 
 Layers (data flows one way): models -> capture (Trace) -> analysis (Findings) -> report.

@@ -345,10 +345,22 @@ def test_read_dataset_token_ids_and_errors(tmp_path):
 
 def test_prepare_reads_each_form(toy_lm):
     ids = tokenize(toy_lm, "abcde")
-    (a,) = prepare(toy_lm, [Input(source="t", token_ids=tuple(ids), form="token_ids")])
+    (a,) = prepare(toy_lm, [Input(source="t", token_ids=ids)])
     assert a.token_ids == ids and a.n_prompt_tokens == len(ids) and a.form == "token_ids"
-    (b,) = prepare(toy_lm, [Input(source="pr", prompt="abc", response="de", form="prompt_response")])
+    (b,) = prepare(toy_lm, [Input(source="pr", prompt="abc", response="de")])
     resp = toy_lm.tokenizer("de", add_special_tokens=False)["input_ids"]
     assert b.token_ids == tokenize(toy_lm, "abc") + resp and b.n_prompt_tokens == len(tokenize(toy_lm, "abc"))
     with pytest.raises(InputError, match="--chat applies to texts"):
-        prepare(toy_lm, [Input(source="t", token_ids=(1, 2), form="token_ids")], chat=True)
+        prepare(toy_lm, [Input(source="t", token_ids=(1, 2))], chat=True)
+
+
+def test_input_form_follows_its_fields_and_one_form_is_given():
+    assert Input(source="a", text="x").form == "text"
+    assert Input(source="a", prompt="q", response="r").form == "prompt_response"
+    assert Input(source="a", prompt="q").form == "text"  # a prompt alone is a text
+    assert Input(source="a", token_ids=[1, 2]).token_ids == (1, 2) and Input(source="a", token_ids=[1]).form == "token_ids"
+    for kw, why in ((dict(text="x", token_ids=(1,)), "exactly one of"), (dict(), "exactly one of"),
+                    (dict(text="x", response="r"), "a response needs its prompt"),
+                    (dict(text="x", n_prompt_tokens=1), "n_prompt_tokens belongs to token ids")):
+        with pytest.raises(InputError, match=why):
+            Input(source="a", **kw)

@@ -63,7 +63,7 @@ def test_ids_are_not_retokenised(tiny):
     assert res.prompts[0].token_ids.tolist() == ids
     assert res.prompts[0].tokens == list(word)
     # and the same ids in a JSONL "input_ids" field, through the reader
-    assert sinkscope.scan(tiny, [Input(source="x", token_ids=tuple(ids), form="token_ids")]).prompts[0].token_ids.tolist() == ids
+    assert sinkscope.scan(tiny, [Input(source="x", token_ids=ids)]).prompts[0].token_ids.tolist() == ids
 
 
 def test_ids_outside_the_vocabulary_fail(tiny):
@@ -78,7 +78,7 @@ def test_prompt_and_response_are_the_prompt_ids_then_the_response_verbatim(tiny)
     tok = tiny.tokenizer
     p_ids = tokenize(tiny, PROMPT)
     r_ids = tok(RESPONSE, add_special_tokens=False)["input_ids"]
-    res = sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE, form="prompt_response")])
+    res = sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE)])
     assert res.prompts[0].token_ids.tolist() == p_ids + r_ids
     assert res.manifest["prompts"][0]["n_prompt_tokens"] == len(p_ids)
     # identical records to the same ids with the prompt length given (vLLM's form)
@@ -93,7 +93,7 @@ def test_prompt_and_response_are_the_prompt_ids_then_the_response_verbatim(tiny)
 
 def test_chat_renders_the_prompt_through_the_template(tiny):
     tok = tiny.tokenizer
-    res = sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE, form="prompt_response")],
+    res = sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE)],
                          chat=True)
     rendered = tok.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=False)
     p_ids = tok(rendered, add_special_tokens=False)["input_ids"]
@@ -120,7 +120,7 @@ def test_generate_gives_regions_and_refuses_a_given_response(tiny, tmp_path):
     back = type(res).load(res.save(tmp_path / "r"))
     pd.testing.assert_frame_equal(back.sinks, res.sinks)
     with pytest.raises(InputError, match="already has a response"):
-        sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE, form="prompt_response")],
+        sinkscope.scan(tiny, [Input(source="pr", prompt=PROMPT, response=RESPONSE)],
                        generate=4)
 
 

@@ -50,7 +50,7 @@ class Prompt:
     n_prompt_tokens: int
     source: str  # "arg 0", "file.jsonl:12", "bundled:example.txt"
     n_template_tokens: int = 0
-    form: str = "text"
+    form: Form = "text"
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,24 @@ class Input:
     response: str | None = None
     token_ids: tuple[int, ...] | None = None
     n_prompt_tokens: int | None = None
-    form: Form = "text"
+    form: Form | None = None  # None: from the fields given ("vllm" is given by the reader)
     name: str | None = None  # the row's "id", when it has one
     writer: str | None = None  # token ids: the row's "model" (the model that wrote them), when it has one
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("text", "prompt", "token_ids") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise InputError(f"input {self.source!r}: give exactly one of text, prompt (+ response) or token_ids "
+                             f"(got {', '.join(given) or 'none'}).")
+        if self.response is not None and self.prompt is None:
+            raise InputError(f"input {self.source!r}: a response needs its prompt.")
+        if self.n_prompt_tokens is not None and self.token_ids is None:
+            raise InputError(f"input {self.source!r}: n_prompt_tokens belongs to token ids.")
+        if self.token_ids is not None:
+            object.__setattr__(self, "token_ids", tuple(int(t) for t in self.token_ids))
+        if self.form is None:
+            form = "token_ids" if self.token_ids is not None else "prompt_response" if self.response is not None else "text"
+            object.__setattr__(self, "form", form)
 
     def to_dict(self) -> dict[str, Any]:
         """The content (not the source, name or writer): what identifies the input (e.g. a sweep's prompt key)."""
@@ -92,7 +107,7 @@ def as_input(x: Any, i: int) -> Input:
     if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], str):
         return Input(source=x[1], text=x[0])
     if isinstance(x, (list, tuple)) and all(_is_int(t) for t in x):
-        return Input(source=f"ids {i}", token_ids=tuple(int(t) for t in x), form="token_ids")
+        return Input(source=f"ids {i}", token_ids=tuple(x))
     raise InputError(
         f"input {i} is a {type(x).__name__}: give a text, a (text, source) pair, a list of token ids or "
         "a sinkscope.capture.inputs.Input."
@@ -217,7 +232,7 @@ def parse_row(obj: Any, fields: InputFields = InputFields()) -> tuple[Input | No
             return None, f'has an empty "{pname}"', {}
         if rname is None or _string(obj, rname) is None:
             return Input(source="", text=prompt), None, {"prompt": pname}
-        return (Input(source="", prompt=prompt, response=_string(obj, rname), form="prompt_response"), None,
+        return (Input(source="", prompt=prompt, response=_string(obj, rname)), None,
                 {"prompt": pname, "response": rname})
     if f.text is not None:
         if _string(obj, f.text) is None:
@@ -247,7 +262,7 @@ def parse_row(obj: Any, fields: InputFields = InputFields()) -> tuple[Input | No
     if isinstance(obj.get("prompt"), str) and rname is not None:
         if not obj["prompt"].strip():
             return None, 'has an empty "prompt"', {}
-        return (Input(source="", prompt=obj["prompt"], response=obj[rname], form="prompt_response"), None,
+        return (Input(source="", prompt=obj["prompt"], response=obj[rname]), None,
                 {"prompt": "prompt", "response": rname})
     if not isinstance(obj.get("text"), str):
         return None, f'has no string "text" field (its fields: {have})', {}
@@ -261,7 +276,7 @@ def _ids_input(obj: Mapping[str, Any], ids: tuple[int, ...]) -> tuple[Input | No
     n = obj.get("n_prompt_tokens")
     if n is not None and not (_is_int(n) and 0 <= n <= len(ids)):
         return None, f'has "n_prompt_tokens" {n!r}, not an integer in [0, {len(ids)}]'
-    return Input(source="", token_ids=ids, n_prompt_tokens=None if n is None else int(n), form="token_ids",
+    return Input(source="", token_ids=ids, n_prompt_tokens=None if n is None else int(n),
                  writer=obj["model"] if isinstance(obj.get("model"), str) else None), None
 
 
