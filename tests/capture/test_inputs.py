@@ -257,8 +257,11 @@ def test_parse_row_with_named_fields():
 
 
 @pytest.mark.parametrize("row, fields, problem", [
-    ({"body": "x", "n": 1}, InputFields(text="text2"), 'has no string "text2" field (its fields: "body", "n")'),
-    ({"q": "x"}, InputFields(prompt="q", response="a"), 'has no string "a" field (its fields: "q")'),
+    ({"body": "x", "n": 1}, InputFields(text="text2"), 'has no "text2" field (its fields: "body", "n")'),
+    ({"q": "x"}, InputFields(prompt="q", response="a"), 'has no "a" field (its fields: "q")'),
+    ({"q": None, "a": "r"}, InputFields(prompt="q", response="a"), 'has a "q" that is not a string (empty)'),
+    ({"q": "  ", "a": "r"}, InputFields(prompt="q", response="a"), 'has an empty "q"'),
+    ({"b": 3}, InputFields(text="b"), 'has a "b" that is not a string (int)'),
     ({"q": "x"}, InputFields(ids="input_ids"), 'has no "input_ids" field (its fields: "q")'),
     ({"input_ids": [1, -2]}, InputFields(), 'has a "input_ids" that is not a non-empty list of non-negative integers'),
     ({"input_ids": []}, InputFields(), "not a non-empty list"),
@@ -275,7 +278,7 @@ def test_missing_field_names_file_line_and_fields(tmp_path):
     p = _write(tmp_path / "d.jsonl", [json.dumps({"question": "a", "answer": "b"}), json.dumps({"question": "c", "ans": "d"})])
     with pytest.raises(InputError) as e:
         read_prompts(p, fields=InputFields(prompt="question", response="answer"))
-    assert str(e.value).startswith(f'{p}:2 has no string "answer" field (its fields: "question", "ans")')
+    assert str(e.value).startswith(f'{p}:2 has no "answer" field (its fields: "question", "ans")')
     got = read_prompts(p, on_error="skip", fields=InputFields(prompt="question", response="answer"))
     assert [x.source for x in got.inputs] == ["d.jsonl:1"] and got.skipped[0].source == "d.jsonl:2"
     assert got.source == {"file": str(p), "fields": {"prompt": "question", "response": "answer"},

@@ -105,7 +105,7 @@ def test_a_missing_field_names_file_line_and_fields(tmp_path, tiny_folder):
     r = run("scan", "--file", f, "--prompt-field", "question", "--response-field", "answer", "--model", tiny_folder,
             "--out", tmp_path / "o")
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert f'{f}:2 has no string "answer" field (its fields: "question", "reply")' in " ".join(r.output.split())
+    assert f'{f}:2 has no "answer" field (its fields: "question", "reply")' in " ".join(r.output.split())
     assert not (tmp_path / "o").exists()
     r = run("scan", "--file", f, "--model", tiny_folder, "--out", tmp_path / "o")  # no field named: the hint
     assert r.exit_code == 1 and "--text-field" in r.output

@@ -198,6 +198,18 @@ def _ids(value: Any, name: str) -> tuple[int, ...] | str:
     return tuple(int(t) for t in value)
 
 
+def _text_problem(obj: Mapping[str, Any], name: str, have: str, empty_ok: bool = False) -> str | None:
+    """Why field `name` of a row is not a usable text (missing, not a string, empty), or None."""
+    if name not in obj:
+        return f'has no "{name}" field (its fields: {have})'
+    v = obj[name]
+    if not isinstance(v, str):
+        return f'has a "{name}" that is not a string ({"empty" if v is None else type(v).__name__})'
+    if not empty_ok and not v.strip():
+        return f'has an empty "{name}"'
+    return None
+
+
 def _string(obj: Mapping[str, Any], name: str) -> str | None:
     v = obj.get(name)
     return v if isinstance(v, str) else None
@@ -222,23 +234,21 @@ def parse_row(obj: Any, fields: InputFields = InputFields()) -> tuple[Input | No
         return inp, problem, {"ids": f.ids}
     if f.prompt is not None or f.response is not None:
         pname = f.prompt or "prompt"
-        prompt = _string(obj, pname)
-        if prompt is None:
-            return None, f'has no string "{pname}" field (its fields: {have})', {}
+        problem = _text_problem(obj, pname, have)
+        if problem:
+            return None, problem, {}
         rname = f.response or next((r for r in RESPONSE_FIELDS if r in obj), None)
-        if f.response is not None and _string(obj, f.response) is None:
-            return None, f'has no string "{f.response}" field (its fields: {have})', {}
-        if not prompt.strip():
-            return None, f'has an empty "{pname}"', {}
+        if f.response is not None:
+            problem = _text_problem(obj, f.response, have, empty_ok=True)
+            if problem:
+                return None, problem, {}
         if rname is None or _string(obj, rname) is None:
-            return Input(source="", text=prompt), None, {"prompt": pname}
-        return (Input(source="", prompt=prompt, response=_string(obj, rname)), None,
-                {"prompt": pname, "response": rname})
+            return Input(source="", text=obj[pname]), None, {"prompt": pname}
+        return (Input(source="", prompt=obj[pname], response=obj[rname]), None, {"prompt": pname, "response": rname})
     if f.text is not None:
-        if _string(obj, f.text) is None:
-            return None, f'has no string "{f.text}" field (its fields: {have})', {}
-        if not obj[f.text].strip():
-            return None, f'has an empty "{f.text}"', {}
+        problem = _text_problem(obj, f.text, have)
+        if problem:
+            return None, problem, {}
         return Input(source="", text=obj[f.text]), None, {"text": f.text}
     # --- recognised: vLLM output, token ids, prompt + response, text
     outs = obj.get("outputs")

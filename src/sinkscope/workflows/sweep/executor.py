@@ -247,7 +247,8 @@ def run_sweep(
     cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)
 
     pairs, path, prompts_sha, skipped_lines = _read_prompts(prompts, on_error)
-    bad_lines = [f"{path}:{s.source.rsplit(':', 1)[1]}" for s in skipped_lines]
+    # "PATH:LINE" for a file's lines, the source itself for a dataset's rows ("d.csv row 3")
+    bad_lines = [f"{path}:{s.source.rsplit(':', 1)[1]}" if ":" in s.source else s.source for s in skipped_lines]
     resolved = _resolve_models(models)
     if executor == "ray" and any(not isinstance(obj, str) for _, _, obj in resolved):
         raise InputError("--executor ray loads each model in its own worker: give model names or paths, not loaded models.")
