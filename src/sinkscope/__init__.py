@@ -3,6 +3,8 @@
     import sinkscope
     lm = sinkscope.load_model("smollm2-135m")
     res = sinkscope.scan(lm, ["text one", "text two"], mode="general")
+    res = sinkscope.scan(lm, [[1, 504, 3295]])          # token ids, used exactly as given
+    res = sinkscope.scan(lm, [sinkscope.Input(source="q1", prompt="2+2?", response=" 4.")])
     res.sinks; res.scores(0); res.tokens(0); res.save("out"); sinkscope.ScanResult.load("out")
 
 Layers (data flows one way): models -> capture (Trace) -> analysis (Findings) -> report.
@@ -16,6 +18,7 @@ from sinkscope.core.version import __version__
 
 __all__ = [
     "__version__", "load_model", "scan", "ScanResult", "SinkscopeError", "LoadedModel", "DetectConfig", "AnalysisConfig", "anatomy",
+    "Input",
 ]
 
 
@@ -29,6 +32,10 @@ def __getattr__(name: str):
         from sinkscope.workflows import scan as _pipeline
 
         return getattr(_pipeline, name)
+    if name == "Input":
+        from sinkscope.capture.inputs import Input
+
+        return Input
     if name == "LoadedModel":
         from sinkscope.models.base import LoadedModel
 

@@ -1,6 +1,7 @@
 """capture/inputs.py: prompt files (.txt / .jsonl, bad lines with on_error fail / skip), bundled
 files, tokenising with and without the chat template, greedy continuation, and `prepare`'s
-checks (empty texts, too long for the context, fewer than 2 tokens)."""
+checks (empty texts, too long for the context, fewer than 2 tokens); the input forms (text, token
+ids, prompt + response, vLLM output), the field options and datasets."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ import pytest
 import torch
 
 from sinkscope.capture.inputs import (
+    Input,
+    InputFields,
     Prompt,
     Skipped,
+    as_inputs,
     bundled_path,
     generate,
+    parse_row,
     prepare,
+    read_dataset,
     read_prompt_file,
     read_prompts,
     tokenize,
@@ -77,9 +83,11 @@ def test_bad_lines_skipped_and_listed(tmp_path):
     assert got.pairs == [("a", "p.jsonl:1"), ("c", "p.jsonl:4")]
     assert [s.source for s in got.skipped] == ["p.jsonl:2", "p.jsonl:3"]
     assert got.skipped[0].reason.startswith("is not valid JSON")
-    assert got.skipped[1] == Skipped("p.jsonl:3", 'has no string "text" field')
-    assert str(got.skipped[1]) == 'p.jsonl:3: has no string "text" field'
-    assert got.skipped[1].to_dict() == {"source": "p.jsonl:3", "reason": 'has no string "text" field'}
+    # a line that is no input names the fields it has (a "prompt" without a response is no input)
+    why = 'has no string "text" field (its fields: "prompt")'
+    assert got.skipped[1] == Skipped("p.jsonl:3", why)
+    assert str(got.skipped[1]) == f"p.jsonl:3: {why}"
+    assert got.skipped[1].to_dict() == {"source": "p.jsonl:3", "reason": why}
     assert read_prompt_file(p, on_error="skip") == got.pairs
 
 
@@ -213,3 +221,149 @@ def test_prepare_checks(toy_lm):
         prepare(short, [("0123456789a", "arg 0")])
     with pytest.raises(InputError, match=r"is 8 tokens long \(\+3 to generate\), over the 10-token context"):
         prepare(short, [("01234567", "arg 0")], generate_tokens=3)
+
+
+# ---- input forms (issue 25): parse_row, field options, datasets ---------------------------------
+
+
+def test_parse_row_recognises_every_form():
+    vllm = {"prompt": "Hi", "prompt_token_ids": [5, 6], "outputs": [{"text": " yo", "token_ids": [7, 8, 9]}]}
+    inp, problem, used = parse_row(vllm)
+    assert problem is None and inp.form == "vllm" and inp.token_ids == (5, 6, 7, 8, 9) and inp.n_prompt_tokens == 2
+    assert used == {"ids": "prompt_token_ids", "response": "outputs[0].token_ids"}
+    inp, _, used = parse_row({"input_ids": [1, 2, 3]})
+    assert (inp.form, inp.token_ids, inp.n_prompt_tokens, used) == ("token_ids", (1, 2, 3), None, {"ids": "input_ids"})
+    inp, _, used = parse_row({"token_ids": [1, 2, 3], "n_prompt_tokens": 2, "model": "m", "id": "t"})
+    assert (inp.n_prompt_tokens, inp.writer, used) == (2, "m", {"ids": "token_ids"})
+    # prompt + the first of response / output / completion present
+    for name in ("response", "output", "completion"):
+        inp, _, used = parse_row({"prompt": "Q", name: " A"})
+        assert (inp.form, inp.prompt, inp.response, used) == ("prompt_response", "Q", " A", {"prompt": "prompt", "response": name})
+    inp, _, used = parse_row({"text": "plain", "meta": 1})
+    assert (inp.form, inp.text, used) == ("text", "plain", {"text": "text"})
+
+
+def test_parse_row_with_named_fields():
+    row = {"question": "Q?", "answer": " A.", "body": "B", "ids": [4, 5]}
+    inp, _, used = parse_row(row, InputFields(prompt="question", response="answer"))
+    assert (inp.prompt, inp.response, used) == ("Q?", " A.", {"prompt": "question", "response": "answer"})
+    inp, _, _ = parse_row(row, InputFields(text="body"))
+    assert inp.text == "B"
+    inp, _, _ = parse_row(row, InputFields(ids="ids"))
+    assert inp.token_ids == (4, 5)
+    # a prompt field without a response: the prompt alone (a text --generate may extend)
+    inp, _, used = parse_row({"question": "Q?"}, InputFields(prompt="question"))
+    assert (inp.text, inp.has_response, used) == ("Q?", False, {"prompt": "question"})
+
+
+@pytest.mark.parametrize("row, fields, problem", [
+    ({"body": "x", "n": 1}, InputFields(text="text2"), 'has no "text2" field (its fields: "body", "n")'),
+    ({"q": "x"}, InputFields(prompt="q", response="a"), 'has no "a" field (its fields: "q")'),
+    ({"q": None, "a": "r"}, InputFields(prompt="q", response="a"), 'has a "q" that is not a string (empty)'),
+    ({"q": "  ", "a": "r"}, InputFields(prompt="q", response="a"), 'has an empty "q"'),
+    ({"b": 3}, InputFields(text="b"), 'has a "b" that is not a string (int)'),
+    ({"q": "x"}, InputFields(ids="input_ids"), 'has no "input_ids" field (its fields: "q")'),
+    ({"input_ids": [1, -2]}, InputFields(), 'has a "input_ids" that is not a non-empty list of non-negative integers'),
+    ({"input_ids": []}, InputFields(), "not a non-empty list"),
+    ({"input_ids": [1, True]}, InputFields(), "not a non-empty list"),
+    ({"token_ids": [1, 2], "n_prompt_tokens": 3}, InputFields(), '"n_prompt_tokens" 3, not an integer in [0, 2]'),
+    ({"prompt": "q"}, InputFields(), 'has no string "text" field (its fields: "prompt")'),
+])
+def test_parse_row_problems_name_the_fields(row, fields, problem):
+    inp, got, _ = parse_row(row, fields)
+    assert inp is None and problem in got
+
+
+def test_missing_field_names_file_line_and_fields(tmp_path):
+    p = _write(tmp_path / "d.jsonl", [json.dumps({"question": "a", "answer": "b"}), json.dumps({"question": "c", "ans": "d"})])
+    with pytest.raises(InputError) as e:
+        read_prompts(p, fields=InputFields(prompt="question", response="answer"))
+    assert str(e.value).startswith(f'{p}:2 has no "answer" field (its fields: "question", "ans")')
+    got = read_prompts(p, on_error="skip", fields=InputFields(prompt="question", response="answer"))
+    assert [x.source for x in got.inputs] == ["d.jsonl:1"] and got.skipped[0].source == "d.jsonl:2"
+    assert got.source == {"file": str(p), "fields": {"prompt": "question", "response": "answer"},
+                          "forms": {"prompt_response": 1}}
+
+
+def test_read_prompts_limit_and_other_suffixes(tmp_path):
+    p = _write(tmp_path / "p.jsonl", [json.dumps({"text": f"t{i}"}) for i in range(5)] + ["{bad"])
+    assert [x.text for x in read_prompts(p, limit=2).inputs] == ["t0", "t1"]  # stops before the bad line
+    csv = tmp_path / "p.csv"
+    csv.write_text("text\nhello\n")
+    with pytest.raises(InputError, match="read it with --dataset"):
+        read_prompts(csv)
+    txt = _write(tmp_path / "p.txt", ["hello"])
+    with pytest.raises(InputError, match="field options apply to .jsonl files and --dataset"):
+        read_prompts(txt, fields=InputFields(text="body"))
+
+
+def test_as_inputs():
+    got = as_inputs(["a", ("b", "src"), [1, 2], Input(source="i", text="c")])
+    assert [x.form for x in got] == ["text", "text", "token_ids", "text"]
+    assert [x.source for x in got] == ["text 0", "src", "ids 2", "i"] and got[2].token_ids == (1, 2)
+    assert as_inputs("one")[0].text == "one"
+    with pytest.raises(InputError, match="list of lists"):
+        as_inputs([1, 2])
+    with pytest.raises(InputError, match="input 0 is a dict"):
+        as_inputs([{"text": "x"}])
+
+
+def test_input_to_dict_is_the_content():
+    a = Input(source="a.jsonl:1", token_ids=(1, 2), n_prompt_tokens=1, form="vllm", name="x", writer="m")
+    assert a.to_dict() == {"token_ids": [1, 2], "n_prompt_tokens": 1, "form": "vllm"}
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json", "csv", "parquet"])
+def test_read_dataset_local_files(tmp_path, suffix):
+    """--dataset through Hugging Face datasets, read locally (HF_DATASETS_OFFLINE, tests/conftest.py)."""
+    import pandas as pd
+
+    df = pd.DataFrame({"question": ["Q1?", "Q2?", "Q3?"], "answer": [" A1.", " A2.", " A3."]})
+    p = tmp_path / f"d.{suffix}"
+    {"jsonl": lambda: df.to_json(p, orient="records", lines=True), "json": lambda: df.to_json(p, orient="records"),
+     "csv": lambda: df.to_csv(p, index=False), "parquet": lambda: df.to_parquet(p)}[suffix]()
+    got = read_dataset(str(p), limit=2, fields=InputFields(prompt="question", response="answer"))
+    assert [(x.prompt, x.response, x.source) for x in got.inputs] == [("Q1?", " A1.", f"d.{suffix} row 1"),
+                                                                      ("Q2?", " A2.", f"d.{suffix} row 2")]
+    assert got.source == {"dataset": str(p), "split": "train", "fields": {"prompt": "question", "response": "answer"},
+                          "forms": {"prompt_response": 2}}
+    with pytest.raises(InputError, match=rf"d.{suffix} row 1 has no string \"text\" field \(its fields: \"question\", \"answer\"\)"):
+        read_dataset(str(p))
+
+
+def test_read_dataset_token_ids_and_errors(tmp_path):
+    import pandas as pd
+
+    p = tmp_path / "ids.parquet"
+    pd.DataFrame({"input_ids": [[1, 2, 3], [4, 5]]}).to_parquet(p)
+    got = read_dataset(str(p))
+    assert [x.token_ids for x in got.inputs] == [(1, 2, 3), (4, 5)]
+    bad = tmp_path / "x.tsv"
+    bad.write_text("a\tb\n")
+    with pytest.raises(InputError, match=r"give a \.jsonl, \.json, \.csv or \.parquet file"):
+        read_dataset(str(bad))
+    with pytest.raises(InputError, match="could not be read"):
+        read_dataset("no-such-org/no-such-dataset-xyz")  # offline: the hub is not contacted
+
+
+def test_prepare_reads_each_form(toy_lm):
+    ids = tokenize(toy_lm, "abcde")
+    (a,) = prepare(toy_lm, [Input(source="t", token_ids=ids)])
+    assert a.token_ids == ids and a.n_prompt_tokens == len(ids) and a.form == "token_ids"
+    (b,) = prepare(toy_lm, [Input(source="pr", prompt="abc", response="de")])
+    resp = toy_lm.tokenizer("de", add_special_tokens=False)["input_ids"]
+    assert b.token_ids == tokenize(toy_lm, "abc") + resp and b.n_prompt_tokens == len(tokenize(toy_lm, "abc"))
+    with pytest.raises(InputError, match="--chat applies to texts"):
+        prepare(toy_lm, [Input(source="t", token_ids=(1, 2))], chat=True)
+
+
+def test_input_form_follows_its_fields_and_one_form_is_given():
+    assert Input(source="a", text="x").form == "text"
+    assert Input(source="a", prompt="q", response="r").form == "prompt_response"
+    assert Input(source="a", prompt="q").form == "text"  # a prompt alone is a text
+    assert Input(source="a", token_ids=[1, 2]).token_ids == (1, 2) and Input(source="a", token_ids=[1]).form == "token_ids"
+    for kw, why in ((dict(text="x", token_ids=(1,)), "exactly one of"), (dict(), "exactly one of"),
+                    (dict(text="x", response="r"), "a response needs its prompt"),
+                    (dict(text="x", n_prompt_tokens=1), "n_prompt_tokens belongs to token ids")):
+        with pytest.raises(InputError, match=why):
+            Input(source="a", **kw)

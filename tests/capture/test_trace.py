@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sinkscope.capture.engine import capture
-from sinkscope.capture.trace import ARRAY_FIELDS, CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAY_FIELDS, BOUND_FIELDS, CaptureSettings, PromptTrace, Trace
 from sinkscope.models.base import LoadedModel
 from tests.capture.archs import ToyTokenizer, build, random_ids
 
@@ -64,7 +64,7 @@ def synthetic(with_optional: bool = True, seed: int = 0) -> PromptTrace:
 
 def test_array_fields_are_exactly_the_dataclass_arrays():
     names = [f.name for f in dataclasses.fields(PromptTrace)]
-    assert names[:2] == ["text", "tokens"] and tuple(names[2:]) == ARRAY_FIELDS
+    assert names[:2] == ["text", "tokens"] and tuple(names[2:]) == ARRAY_FIELDS + BOUND_FIELDS
     assert set(documented_shapes(L, H, KV, T, C, D)) == set(ARRAY_FIELDS)
 
 
@@ -86,7 +86,7 @@ def test_save_load_round_trip(tmp_path, with_optional):
         assert back.nll is None and back.resid_cand is None and back.mlp_cand is None
     with np.load(path, allow_pickle=False) as z:
         stored = set(z.files)
-    expected = {n for n in ARRAY_FIELDS if getattr(pt, n) is not None} | {"text", "tokens"}
+    expected = {n for n in ARRAY_FIELDS + BOUND_FIELDS if getattr(pt, n) is not None} | {"text", "tokens"}
     assert stored == expected
 
 
@@ -143,3 +143,17 @@ def test_a_real_capture_has_the_documented_shapes_and_round_trips(tmp_path):
             np.testing.assert_array_equal(getattr(pt, name), getattr(back, name), err_msg=name)
     short = trace.prompts[1]
     assert np.isnan(short.resid_cos[:, 2:]).all() and np.isfinite(short.resid_cos[:, :2]).all()  # C > T rows
+
+
+def test_region_bounds_round_trip(tmp_path):
+    """n_prompt_tokens / n_template_tokens (docs/method.md §3 regions) are saved with the arrays;
+    a file without them loads with None / 0."""
+    pt = synthetic(False)
+    pt.n_prompt_tokens, pt.n_template_tokens = 5, 2
+    pt.save(tmp_path / "a.npz")
+    back = PromptTrace.load(tmp_path / "a.npz")
+    assert (back.n_prompt_tokens, back.n_template_tokens) == (5, 2)
+    pt.n_prompt_tokens, pt.n_template_tokens = None, 0
+    pt.save(tmp_path / "b.npz")
+    back = PromptTrace.load(tmp_path / "b.npz")
+    assert (back.n_prompt_tokens, back.n_template_tokens) == (None, 0)

@@ -203,3 +203,25 @@ def test_findings_lines_show_gates_and_learned_sinks():
     assert not sinks.learned_sink.empty and sinks.gates.empty
     plain = dict(findings_lines({**s, "gate_primary": None}))
     assert "output gate" not in plain
+
+
+def test_regions_on_screen_only_with_a_response():
+    """docs/method.md §3 regions: a region column and a "by region" row when a prompt has a response."""
+    from sinkscope.analysis import analyze
+
+    res = synthetic_result((400,))
+    con = quiet_console()
+    C.print_scan(res, con, top=5)
+    out = con.export_text()
+    assert "by region" not in out and "region" not in out.split("findings")[0]
+    pt = res.prompts[0]
+    pt.n_prompt_tokens = pt.n_tokens // 2
+    res.findings = analyze(res.prompts, res.config)
+    con = quiet_console()
+    C.print_scan(res, con, top=5)
+    out = con.export_text()
+    counts = res.summary()["n_secondary_by_region"]
+    assert counts is not None and sum(counts.values()) == res.summary()["n_secondary"]
+    assert f"template {counts['template']}, prompt {counts['prompt']}, generated {counts['generated']}" in out
+    header = next(ln for ln in out.splitlines() if "pos" in ln and "kind" in ln)
+    assert "region" in header

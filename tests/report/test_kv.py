@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pandas as pd
 
-from sinkscope.report.kv import fig_kv_delta, kv_html
+from sinkscope.report.kv import budget_columns, fig_kv_delta, kv_html
 
 
 def _table(budgets: list[int]) -> pd.DataFrame:
@@ -16,7 +16,7 @@ def _table(budgets: list[int]) -> pd.DataFrame:
     for policy in ("full", "streaming", "heavy-hitter"):
         for i, b in enumerate(budgets):
             d = 0.0 if policy == "full" else 1.0 / (i + 1)
-            rows.append({"model": "m", "policy": policy, "budget": str(b), "mean_keys": float(b),
+            rows.append({"model": "m", "policy": policy, **budget_columns(b), "mean_keys": float(b),
                          "delta_nll": d, "ci_lo": d - 0.1, "ci_hi": d + 0.1})
     return pd.DataFrame(rows)
 
@@ -41,9 +41,21 @@ def test_page_shows_the_paired_table_only_when_given():
     table["n_texts"], table["mean_nll"], table["ppl"], table["dropped_mass"] = 4, 2.0, 7.389, 0.25
     manifest = {"model": {"ref": "m"}, "texts": [{}] * 4, "parameters": dict(block=32, n_sink=4, max_secondary=8, tau=0.9,
                                                                        recent_frac=0.5, obs_window=32)}
-    paired = pd.DataFrame([dict(model="m", budget="64", policy="heavy-hitter", baseline="streaming", n_texts=4,
+    paired = pd.DataFrame([dict(model="m", **budget_columns(64), policy="heavy-hitter", baseline="streaming", n_texts=4,
                                 mean_diff=-0.0427, ci_lo=-0.0811, ci_hi=-0.0102, n_better=3)])
-    page = kv_html(table, pd.DataFrame(columns=["policy", "budget", "layer", "dropped_mass"]), manifest, paired=paired)
+    page = kv_html(table, pd.DataFrame(columns=["policy", "budget", "budget_fraction", "layer", "dropped_mass"]),
+                   manifest, paired=paired)
     assert 'id="kv-paired"' in page and "Paired against streaming" in page
     assert "-0.0427" in page and "[-0.0811, -0.0102]" in page and "3 of 4" in page
     assert 'id="kv-paired"' not in kv_html(table, pd.DataFrame(), manifest)
+
+
+def test_page_prints_budgets_as_given():
+    """A count prints as "64", a fraction as "0.25" (budget and budget_fraction columns)."""
+    table = pd.concat([_table([64]), pd.DataFrame([{"model": "m", "policy": "streaming", **budget_columns(0.25),
+                                                    "mean_keys": 100.0, "delta_nll": 0.5, "ci_lo": 0.4,
+                                                    "ci_hi": 0.6}])], ignore_index=True)
+    table["n_texts"], table["mean_nll"], table["ppl"], table["dropped_mass"] = 4, 2.0, 7.389, 0.25
+    params = dict(block=32, n_sink=4, max_secondary=8, tau=0.9, recent_frac=0.5, obs_window=32)
+    page = kv_html(table, pd.DataFrame(), {"model": {"ref": "m"}, "texts": [{}] * 4, "parameters": params})
+    assert "<tr><td>64</td>" in page and "<tr><td>0.25</td>" in page

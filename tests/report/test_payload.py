@@ -131,3 +131,17 @@ def test_fit_curve_keeps_the_corners():
     fit = MonotoneFit(x=[1.0, 2.0, 3.0, 4.0, 5.0], y_fit=[0.1, 0.1, 0.1, 0.4, 0.4], r2=0.9)
     c = rp.fit_curve(fit)
     assert c.x == [1.0, 3.0, 4.0, 5.0] and c.y == [0.1, 0.1, 0.4, 0.4] and c.r2 == 0.9
+
+
+def test_region_column_shown_only_when_prompts_have_a_response():
+    """The sink table's `region` column (docs/method.md §3): in the page always, shown by default
+    only when a prompt has a response."""
+    from sinkscope.analysis import analyze
+
+    res = synthetic_result((300,))
+    meta = {c.key: c for c in rp.build_payload(res).data.columns}
+    assert "region" in meta and not meta["region"].shown
+    res.prompts[0].n_prompt_tokens = 200
+    res.findings = analyze(res.prompts, res.config)
+    meta = {c.key: c for c in rp.build_payload(res).data.columns}
+    assert meta["region"].shown and list(rp.record_columns(res.sinks)).index("region") == 3  # after pos, token, class

@@ -16,6 +16,7 @@ from sinkscope.analysis.levels import Levels, levels
 from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
 from sinkscope.analysis.properties import SinkProperties, properties
+from sinkscope.analysis.regions import region_counts, region_of
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
@@ -100,6 +101,11 @@ class Findings:
                 f"records={len(self.sinks)}, secondary={len(self.secondary)}, levels={self.levels.n_levels})")
 
     @property
+    def has_response(self) -> bool:
+        """Whether any prompt has a response (a generated region, docs/method.md §3 "Regions")."""
+        return any(pt.n_prompt_tokens is not None and pt.n_prompt_tokens < pt.n_tokens for pt in self.prompts)
+
+    @property
     def secondary(self) -> pd.DataFrame:
         return self.sinks[self.sinks["kind"] == "secondary"]
 
@@ -143,6 +149,8 @@ class Findings:
         gate_primary / gate_secondary / gate_ordinary: the mean output gate over the gated (layer, head)
         cells (docs/method.md §12), None without gates; learned_sink_mass / learned_sink_primary_score:
         the mean learned-sink mass and primary score over the heads with sink logits (§13), None without.
+        n_secondary_by_region counts the secondary sinks per region (template / prompt / generated,
+        docs/method.md §3 "Regions") when a prompt has a response, else None.
         """
         sec = self.secondary
         kinds = self.sinks.loc[~self.sinks["is_primary_position"], "kind"].value_counts()
@@ -155,6 +163,7 @@ class Findings:
             "n_prompts": self.n_prompts,
             "n_layers": self.n_layers,
             "n_secondary": len(sec),
+            "n_secondary_by_region": region_counts(sec["region"]) if self.has_response else None,
             "n_primary_like": int(kinds.get("primary", 0)),
             "n_noise": int(kinds.get("noise", 0)),
             "n_unclassified": n_unclassified,
@@ -241,6 +250,8 @@ def analyze(
         detections.append(det)
         rec = formation_columns(det.records, pt, det.p)
         rec.insert(0, "prompt", i)
+        rec["region"] = region_of(rec["position"], pt.n_tokens if pt.n_prompt_tokens is None else pt.n_prompt_tokens,
+                                  pt.n_template_tokens)
         sink_parts.append(rec)
         tab = layer_table(pt, det)
         tables.append(tab)

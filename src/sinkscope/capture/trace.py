@@ -38,6 +38,9 @@ ARRAY_FIELDS = (
     "sink_logit_mass",
 )
 
+# The region bounds of a prompt (docs/method.md §3), saved as scalars after the arrays.
+BOUND_FIELDS = ("n_prompt_tokens", "n_template_tokens")
+
 
 @dataclass
 class PromptTrace:
@@ -96,6 +99,11 @@ class PromptTrace:
     sink_logit_mass [L, H, T]  learned sink logits (gpt-oss `s_aux`): 1 - sum_j A_tj, the probability
                         the sink logit takes from query t's softmax row (docs/method.md §13); NaN at
                         layers without one; None for models without sink logits.
+    n_prompt_tokens     tokens given as the prompt (the rest is the response, given or generated);
+                        None: the whole prompt (no response).
+    n_template_tokens   leading tokens the tokenizer / chat template put before the prompt's text
+                        (0 when unknown). These two bound the regions of docs/method.md §3
+                        (`analysis.regions`).
 
     H and KV are the head counts of the tensors the attention function received (never config fields).
     """
@@ -124,6 +132,8 @@ class PromptTrace:
     nll: np.ndarray | None = None
     output_gate: np.ndarray | None = None
     sink_logit_mass: np.ndarray | None = None
+    n_prompt_tokens: int | None = None
+    n_template_tokens: int = 0
 
     @property
     def n_tokens(self) -> int:
@@ -142,6 +152,9 @@ class PromptTrace:
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
         arrays["text"] = np.array(self.text)
         arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
+        for name in BOUND_FIELDS:
+            if getattr(self, name) is not None:
+                arrays[name] = np.array(getattr(self, name), dtype=np.int64)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -151,6 +164,7 @@ class PromptTrace:
             kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
             kw["text"] = str(z["text"])
             kw["tokens"] = [str(s) for s in z["tokens"]]
+            kw.update({name: int(z[name]) for name in BOUND_FIELDS if name in z.files})
         return cls(**kw)
 
 

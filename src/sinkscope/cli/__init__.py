@@ -13,7 +13,14 @@ from sinkscope.cli.common import app, console, err_console, progress_bar, stage,
 from sinkscope.cli.intervene import intervene
 from sinkscope.cli.kv import kv
 from sinkscope.cli.models import models_app
-from sinkscope.cli.options import D, analysis_config
+from sinkscope.cli.options import (
+    D,
+    IdsFieldOpt,
+    PromptFieldOpt,
+    ResponseFieldOpt,
+    analysis_config,
+    input_fields,
+)
 from sinkscope.cli.options import check_choice as _check_choice
 from sinkscope.cli.scan import scan
 from sinkscope.cli.sweep import sweep
@@ -278,6 +285,9 @@ def reproduce(
     protocol: Annotated[str, typer.Option(help="short (bundled prompts + short greedy continuations) or long (1,024-token sampled math reasoning traces per problem; see README, The long-trace protocol).")] = "short",
     traces: Annotated[Path, typer.Option(help="--protocol long: folder of the stored traces, one TRACES/<model>.jsonl per model.")] = Path("docs/reproduction/long/traces"),
     stages: Annotated[str, typer.Option(help="--protocol long: comma-separated stages, generate (missing traces) and/or analyse.")] = "generate,analyse",
+    ids_field: IdsFieldOpt = None,
+    prompt_field: PromptFieldOpt = None,
+    response_field: ResponseFieldOpt = None,
 ) -> None:
     """Check the paper's five claims on every catalog decoder and write docs/REPRODUCTION.md.
 
@@ -288,13 +298,19 @@ def reproduce(
       sinkscope reproduce --quick --out /tmp/repro\n
       sinkscope reproduce --models smollm2-135m,gemma3-270m --prompts 8 --generate 64\n
       sinkscope reproduce --protocol long --stages analyse --models smollm2-135m\n
-      sinkscope reproduce --protocol long --models qwen2.5-coder-0.5b --prompts 6 --generate 2048 --traces docs/length-probe/traces --out docs/length-probe --work reproduce-runs/length-probe
+      sinkscope reproduce --protocol long --models qwen2.5-coder-0.5b --prompts 6 --generate 2048 --traces docs/length-probe/traces --out docs/length-probe --work reproduce-runs/length-probe\n
+      sinkscope reproduce --protocol long --stages analyse --models smollm2-135m --traces vllm-runs --out runs/long
+
+    --protocol long --traces: TRACES/<model>.jsonl is either sinkscope's own trace store or traces made elsewhere, one per line: vLLM's offline output (prompt_token_ids + outputs[0].token_ids), token ids with n_prompt_tokens, or a prompt + response (tokenised with the model's chat template, the response appended verbatim); --ids-field / --prompt-field / --response-field name other fields.
     """
     with user_errors():
         import time as _time
 
         if protocol not in ("short", "long"):
             raise _input_error(f"--protocol must be short or long (got {protocol!r}).")
+        fields = input_fields(None, ids_field, prompt_field, response_field)
+        if fields.named and protocol != "long":
+            raise _input_error("--ids-field, --prompt-field and --response-field apply to --protocol long --traces.")
         if protocol == "long":
             if quick:
                 raise _input_error("--quick belongs to the short protocol; a small long run is "
@@ -308,7 +324,8 @@ def reproduce(
                            models=models.split(",") if models is not None else None,
                            stages=[x.strip() for x in stages.split(",") if x.strip()], threads=threads,
                            log=lambda msg: console.print(msg, highlight=False, markup=False, soft_wrap=True),
-                           command="sinkscope " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else None)
+                           command="sinkscope " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else None,
+                           fields=fields if fields.named else None)
             return
         from sinkscope.workflows.reproduce import reproduce as run_reproduce
 

@@ -198,3 +198,53 @@ def gather_prompts(
     if not pairs:
         pairs = [(t, "bundled:example.txt") for t, _ in read_prompts(bundled_path("example.txt")).pairs]
     return pairs, skipped
+
+
+def gather_inputs(
+    texts: list[str], file: str | None, on_error: str, *, dataset: str | None = None, split: str | None = None,
+    limit: int | None = None, fields: Any = None,
+) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The `Input`s of TEXT arguments, --file (`bundled` = the bundled prompt set) or --dataset (with
+    --split and the field options `fields`), the first `limit` of the file's; the bundled example
+    when none is given. Returns (inputs, the `Skipped` lines of `--on-error skip`, where they came
+    from: the manifest's "inputs" entry)."""
+    from sinkscope.capture.inputs import Input, InputFields, bundled_path, read_prompts
+    from sinkscope.core.errors import InputError
+
+    fields = fields or InputFields()
+    inputs: list[Any] = [Input(source=f"arg {i}", text=t) for i, t in enumerate(texts)]
+    skipped: list[Any] = []
+    source: dict[str, Any] = {"arguments": len(texts)} if texts else {}
+    if file is not None or dataset is not None:
+        read = read_inputs(file, on_error, dataset=dataset, split=split, limit=limit, fields=fields)
+        inputs += read.inputs
+        skipped = read.skipped
+        source.update(read.source)
+    else:
+        if split is not None:
+            raise InputError("--split applies to --dataset.")
+        if fields.named:
+            raise InputError("the field options (--text-field, --ids-field, --prompt-field, --response-field) "
+                             "apply to --file and --dataset.")
+    if not inputs:
+        inputs = [Input(source="bundled:example.txt", text=t) for t, _ in read_prompts(bundled_path("example.txt")).pairs]
+        source = {"file": "bundled:example.txt", "fields": {}, "forms": {"text": 1}}
+    return inputs, skipped, source
+
+
+def read_inputs(file: str | None, on_error: str, *, dataset: str | None = None, split: str | None = None,
+                limit: int | None = None, fields: Any = None) -> Any:
+    """The `PromptFile` of --file (`bundled` = the bundled prompt set) or --dataset (one of them),
+    with --split, --limit and the field options."""
+    from sinkscope.capture.inputs import InputFields, bundled_path, read_dataset, read_prompts
+    from sinkscope.core.errors import InputError
+
+    fields = fields or InputFields()
+    if file is not None and dataset is not None:
+        raise InputError("give --file or --dataset, not both.")
+    if split is not None and dataset is None:
+        raise InputError("--split applies to --dataset.")
+    if dataset is not None:
+        return read_dataset(dataset, split=split, limit=limit, fields=fields, on_error=on_error)  # type: ignore[arg-type]
+    path = bundled_path("prompts.jsonl") if file == "bundled" else Path(str(file))
+    return read_prompts(path, on_error=on_error, fields=fields, limit=limit)  # type: ignore[arg-type]

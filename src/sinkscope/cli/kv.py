@@ -9,14 +9,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from sinkscope.cli.common import console, err_console, progress_bar, stage, user_errors
+from sinkscope.cli.common import console, err_console, progress_bar, read_inputs, stage, user_errors
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
+    ChatOpt,
+    DatasetOpt,
     DtypeOpt,
+    FileOpt,
+    IdsFieldOpt,
+    LimitOpt,
     ModelOpt,
     OverwriteOpt,
+    PromptFieldOpt,
+    ResponseFieldOpt,
+    SplitOpt,
     TauOpt,
+    TextFieldOpt,
     check_choice,
+    input_fields,
     require,
 )
 from sinkscope.core.errors import InputError
@@ -41,10 +51,15 @@ def _number(flag: str, value: str) -> int | float:
 
 def kv(
     text: Annotated[Optional[list[str]], typer.Argument(help="Text(s) to evaluate (or use --file).")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help=".jsonl with a \"token_ids\" list (e.g. a long "
-                    "trace: docs/reproduction/long/traces/<model>.jsonl, whose n_prompt_tokens is the prompt) or a "
-                    "\"text\" per line, or one .txt.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N texts of --file.")] = None,
+    file: FileOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_field: TextFieldOpt = None,
+    ids_field: IdsFieldOpt = None,
+    prompt_field: PromptFieldOpt = None,
+    response_field: ResponseFieldOpt = None,
+    chat: ChatOpt = False,
     model: ModelOpt = MODEL_DEFAULT,
     policy: Annotated[Optional[list[str]], typer.Option("--policy", "-p", help="Policy (repeat the option): "
                       + ", ".join(POLICY_NAMES) + ". Default: all.")] = None,
@@ -99,17 +114,24 @@ def kv(
             require("--limit", limit, limit >= 1, "an integer >= 1")
         default = Path("sinkscope-runs") / f"kv-{Path(model).name}-{datetime.now():%Y%m%d-%H%M%S}"
         dest = out or default
-        from sinkscope.workflows.kv import KVText, evaluate, is_work_folder, read_texts
+        from sinkscope.workflows.kv import KVText, evaluate, is_work_folder
+        from sinkscope.workflows.kv.inputs import kv_texts
         from sinkscope.workflows.reproduce.plans import choose_threads
 
         if not is_work_folder(dest):  # a kv run's own folder is resumed (its settings are checked after load)
             check_output_folder(dest, overwrite=overwrite)
         n_threads = choose_threads(threads)
+        fields = input_fields(text_field, ids_field, prompt_field, response_field)
         texts: list = list(text or [])
-        if file is not None:
-            texts += read_texts(file, limit=limit)
+        source: dict = {"arguments": len(texts)} if texts else {}
+        if file is not None or dataset is not None:
+            read = read_inputs(file, "fail", dataset=dataset, split=split, limit=limit, fields=fields)
+            texts += kv_texts(read, file if dataset is None else None)
+            source.update(read.source)
+        elif fields.named or split is not None:
+            raise InputError("--split and the field options apply to --file and --dataset.")
         if not texts:
-            raise InputError("give a TEXT argument or --file.")
+            raise InputError("give a TEXT argument, --file or --dataset.")
         writers = {t.model for t in texts if isinstance(t, KVText) and t.model and t.model != Path(model).name}
         foreign = _writer_tokenizers(writers, model)
 
@@ -126,11 +148,13 @@ def kv(
             try:
                 res = evaluate(lm, texts, policies, budgets, prompt_len=plen, max_secondary=max_secondary, tau=tau,
                                recent_frac=recent_frac, obs_window=obs_window, n_boot=n_boot, seed=seed,
-                               progress=progress, work=dest, restart=overwrite)
+                               progress=progress, work=dest, restart=overwrite, chat=chat)
             except KeyboardInterrupt:
                 err_console.print(f"[yellow]interrupted[/]: the finished evaluations are kept in {dest}/.partial; "
                                   "run the same command again to continue.", soft_wrap=True)
                 raise typer.Exit(130) from None
+            if source:
+                res.manifest["inputs"] = source  # where the texts came from, the fields used
             with stage(bar, f"write {dest}"):
                 saved = res.save(dest, overwrite=True)
         _print_table(res.table)
@@ -214,9 +238,11 @@ def _print_rows(title: str, columns: tuple[str, ...], rows) -> None:
 
 
 def _print_table(table) -> None:
+    from sinkscope.report.kv import budget_label
+
     _print_rows("NLL under KV eviction (Δ = policy − full, mean over texts, 95% bootstrap CI)",
                 ("budget", "keys", "policy", "texts", "mean NLL", "ppl", "Δ NLL", "95% CI", "dropped mass"),
-                ((str(r.budget), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
+                ((budget_label(r.budget, r.budget_fraction), f"{r.mean_keys:.0f}", r.policy, str(r.n_texts), f"{r.mean_nll:.4f}", f"{r.ppl:.3f}",
                   f"{r.delta_nll:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]", f"{r.dropped_mass:.3f}")
                  for r in table.sort_values("mean_keys", kind="stable").itertuples()))
 
@@ -225,8 +251,10 @@ def _print_paired(paired) -> None:
     """Every policy minus streaming over the same texts (`KVResult.comparisons`); nothing without streaming."""
     if not len(paired):
         return
+    from sinkscope.report.kv import budget_label
+
     base = paired["baseline"].iloc[0]
     _print_rows(f"Paired against {base} (policy − {base} on the same texts; negative is better)",
                 ("policy", "budget", "texts", f"Δ NLL vs {base}", "95% CI", "better on"),
-                ((r.policy, str(r.budget), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
+                ((r.policy, budget_label(r.budget, r.budget_fraction), str(r.n_texts), f"{r.mean_diff:+.4f}", f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}]",
                   f"{r.n_better} of {r.n_texts}") for r in paired.itertuples()))

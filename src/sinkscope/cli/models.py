@@ -31,6 +31,15 @@ def _fail(e: Exception) -> None:
 
 
 def _print_table() -> None:
+    from sinkscope.core.errors import SinkscopeError
+
+    try:
+        _table()
+    except SinkscopeError as e:  # e.g. SINKSCOPE_HOME pointing at a file
+        _fail(e)
+
+
+def _table() -> None:
     from rich import box
 
     from sinkscope.models.catalog import list_models, sinkscope_home
@@ -130,9 +139,9 @@ def path_cmd(
 
     try:
         spec = get_spec(name)
+        path = cache_path(spec.name)
     except SinkscopeError as e:
         _fail(e)
-    path = cache_path(spec.name)
     if not is_installed(spec.name):
         _err.print(
             f"[red]error:[/] {spec.name} is not pulled yet (it would live in {path}); "

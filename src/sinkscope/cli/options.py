@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional, get_args
 import typer
 
 from sinkscope.analysis.config import DEFAULTS, AnalysisConfig, ConfigError, CosineKind, Mode
-from sinkscope.capture.inputs import OnError
+from sinkscope.capture.inputs import InputFields, OnError
 from sinkscope.core.errors import InputError
 from sinkscope.models.catalog import DEFAULT_MODEL
 
@@ -52,8 +52,28 @@ def _choice(literal: Any, flag: str, *, help: str) -> Any:
 # ---- what to scan -----------------------------------------------------------------------------
 FileOpt = Annotated[Optional[str], typer.Option(
     "--file", "-f",
-    help=".txt (one prompt) or .jsonl (a \"text\" field per line). `bundled` = the bundled prompt set (113 "
-    "prompts: math with worked solutions, code, prose, chat).",
+    help=".txt (one prompt) or .jsonl, one input per line: a \"text\"; token ids (\"input_ids\" or "
+    "\"token_ids\", used exactly as given); a \"prompt\" + \"response\" / \"output\" / \"completion\" (the "
+    "response is the generated region); or vLLM's offline output (prompt_token_ids + outputs[0].token_ids). "
+    "`bundled` = the bundled prompt set (113 prompts: math with worked solutions, code, prose, chat).",
+)]
+DatasetOpt = Annotated[Optional[str], typer.Option(
+    help="Read the inputs with Hugging Face datasets: a local .jsonl / .json / .csv / .parquet file (never sent "
+    "to the hub) or a hub dataset name; rows as --file's lines, with the field options.",
+)]
+SplitOpt = Annotated[Optional[str], typer.Option(help="--dataset: the split (default train).")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N inputs of --file / --dataset.")]
+TextFieldOpt = Annotated[Optional[str], typer.Option(help="The text field of --file / --dataset rows (default text).")]
+IdsFieldOpt = Annotated[Optional[str], typer.Option(
+    help="A field of token ids, used exactly as given (default: input_ids, else token_ids; a row's n_prompt_tokens, "
+    "when present, marks where the response starts).",
+)]
+PromptFieldOpt = Annotated[Optional[str], typer.Option(
+    help="The prompt field (default prompt): rendered through the chat template with --chat, else used as is.",
+)]
+ResponseFieldOpt = Annotated[Optional[str], typer.Option(
+    help="The response field (default: the first of response / output / completion present), appended verbatim "
+    "after the prompt: the generated region.",
 )]
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", help="Catalog name (see `sinkscope models`), local folder, .gguf file or hub id.",
@@ -106,6 +126,20 @@ def analysis_config(**values: Any) -> AnalysisConfig:
     except ConfigError as e:
         flag = FLAGS.get(e.field, "--" + e.field.replace("_", "-"))
         raise InputError(f"{flag} must be {e.requirement} (got {e.value!r}).") from None
+
+
+def input_fields(text_field: str | None, ids_field: str | None, prompt_field: str | None,
+                 response_field: str | None) -> InputFields:
+    """The field options (--text-field, --ids-field, --prompt-field, --response-field) as `InputFields`;
+    they name one input form, so --text-field and --ids-field exclude the others."""
+    named = [flag for flag, v in (("--text-field", text_field), ("--ids-field", ids_field),
+                                  ("--prompt-field/--response-field", prompt_field or response_field)) if v]
+    if len(named) > 1:
+        raise InputError(f"{' and '.join(named)} name different input forms: give one of them.")
+    for flag, v in (("--text-field", text_field), ("--ids-field", ids_field), ("--prompt-field", prompt_field),
+                    ("--response-field", response_field)):
+        require(flag, repr(v), v is None or bool(v.strip()), "a field name")
+    return InputFields(text=text_field, ids=ids_field, prompt=prompt_field, response=response_field)
 
 
 def require(flag: str, value: Any, ok: bool, requirement: str) -> None:

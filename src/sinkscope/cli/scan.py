@@ -8,17 +8,20 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from sinkscope.cli.common import console, gather_prompts, print_skipped, progress_bar, stage, user_errors
+from sinkscope.cli.common import console, gather_inputs, print_skipped, progress_bar, stage, user_errors
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
     BatchSizeOpt,
     ChatOpt,
     CosineOpt,
     D,
+    DatasetOpt,
     DtypeOpt,
     FileOpt,
     GenerateOpt,
+    IdsFieldOpt,
     KOpt,
+    LimitOpt,
     MinLifetimeOpt,
     MinQueriesOpt,
     ModelOpt,
@@ -26,8 +29,13 @@ from sinkscope.cli.options import (
     NCandidatesOpt,
     OnErrorOpt,
     OverwriteOpt,
+    PromptFieldOpt,
+    ResponseFieldOpt,
+    SplitOpt,
     TauOpt,
+    TextFieldOpt,
     analysis_config,
+    input_fields,
     require,
 )
 from sinkscope.workflows.outputs import check_output_folder
@@ -40,7 +48,13 @@ SCAN_OUTPUTS = ("manifest.json", "sinks.parquet", "layers.parquet", "massive.par
 def scan(
     text: Annotated[Optional[list[str]], typer.Argument(help="Text(s) to scan. Default: the bundled example.")] = None,
     file: FileOpt = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N prompts of --file.")] = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_field: TextFieldOpt = None,
+    ids_field: IdsFieldOpt = None,
+    prompt_field: PromptFieldOpt = None,
+    response_field: ResponseFieldOpt = None,
     model: ModelOpt = MODEL_DEFAULT,
     chat: ChatOpt = False,
     mode: ModeOpt = D.mode,
@@ -66,11 +80,19 @@ def scan(
     (heatmap, weakening, normlaw, levels; .png and .svg). Progress (load, generate, capture,
     analysis, write) goes to stderr: a live display on a terminal, plain lines otherwise.
 
+    Inputs: TEXT arguments, --file (.txt, or .jsonl lines of text, token ids, prompt + response
+    or vLLM output) or --dataset (a .jsonl / .json / .csv / .parquet file or a hub dataset, through
+    Hugging Face datasets), with --text-field / --ids-field / --prompt-field / --response-field.
+    Token ids are used exactly as given. When prompts have a response (given, or generated with
+    --generate), every sink record gets its region: template, prompt or generated.
+
     Examples:\n
       sinkscope scan\n
       sinkscope scan "The quick brown fox" --model gemma3-270m\n
       sinkscope scan --file prompts.jsonl --generate 256 --chat --out runs/smol\n
-      sinkscope scan --file bundled --limit 20 --generate 256
+      sinkscope scan --file bundled --limit 20 --generate 256\n
+      sinkscope scan --file vllm_outputs.jsonl --model qwen2.5-coder-0.5b\n
+      sinkscope scan --dataset pairs.csv --prompt-field question --response-field answer --chat
     """
     with user_errors():
         # every option is checked before torch is imported or the model loads
@@ -84,7 +106,9 @@ def scan(
             require("--limit", limit, limit >= 1, "an integer >= 1")
         default = Path("sinkscope-runs") / f"{Path(model).name}-{datetime.now():%Y%m%d-%H%M%S}"
         dest = check_output_folder(out or default, overwrite=overwrite)
-        pairs, skipped = gather_prompts(text or [], file, on_error, limit=limit)
+        fields = input_fields(text_field, ids_field, prompt_field, response_field)
+        pairs, skipped, source = gather_inputs(text or [], file, on_error, dataset=dataset, split=split, limit=limit,
+                                               fields=fields)
         print_skipped(skipped)
 
         import sinkscope
@@ -94,7 +118,8 @@ def scan(
         with progress_bar() as bar:
             with stage(bar, f"load {model}"):
                 lm = sinkscope.load_model(model, dtype=dtype)
-            res = run_scan(bar, lm, pairs, cfg, chat=chat, generate=generate, batch_size=batch_size)
+            res = run_scan(bar, lm, pairs, cfg, chat=chat, generate=generate, batch_size=batch_size,
+                           inputs=source)
             if on_error == "skip":
                 res.manifest["skipped"] = [s.to_dict() for s in skipped]
             with stage(bar, f"write {dest} (report.html, figures/)"):
@@ -106,8 +131,8 @@ def scan(
         console.print(f"\nwrote [bold]{saved}[/] ({', '.join(SCAN_OUTPUTS)})")
 
 
-def run_scan(bar: Any, lm: Any, pairs: list[tuple[str, str]], cfg: Any, *, chat: bool, generate: int,
-             batch_size: int) -> Any:
+def run_scan(bar: Any, lm: Any, pairs: list[Any], cfg: Any, *, chat: bool, generate: int,
+             batch_size: int, inputs: dict[str, Any] | None = None) -> Any:
     """`sinkscope.scan` stage by stage (`prepare`, `capture_prompts`, `scan_result`), each shown
     on `bar`: generation (or tokenising) and capture per prompt with their tokens, then analysis."""
     import time
@@ -135,4 +160,5 @@ def run_scan(bar: Any, lm: Any, pairs: list[tuple[str, str]], cfg: Any, *, chat:
     trace = capture_prompts(lm, prompts, cfg, batch_size=batch_size, progress=captured)
     timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
     with stage(bar, "analysis"):
-        return scan_result(lm, prompts, trace, cfg, timings, extra={"generate": generate, "chat": chat})
+        return scan_result(lm, prompts, trace, cfg, timings,
+                           extra={"generate": generate, "chat": chat, **({"inputs": inputs} if inputs else {})})

@@ -14,18 +14,27 @@ from sinkscope.cli.options import (
     ChatOpt,
     CosineOpt,
     D,
+    DatasetOpt,
     DtypeOpt,
     ExecutorKind,
+    FileOpt,
     GenerateOpt,
+    IdsFieldOpt,
     KOpt,
+    LimitOpt,
     MinLifetimeOpt,
     MinQueriesOpt,
     ModeOpt,
     NCandidatesOpt,
     OnErrorOpt,
     OverwriteOpt,
+    PromptFieldOpt,
+    ResponseFieldOpt,
+    SplitOpt,
     TauOpt,
+    TextFieldOpt,
     analysis_config,
+    input_fields,
     literal_choice,
     require,
 )
@@ -33,8 +42,15 @@ from sinkscope.core.errors import InputError
 
 
 def sweep(
-    file: Annotated[str, typer.Option("--file", "-f", help=".jsonl (a \"text\" field per line) or .txt (one prompt); `bundled` = the bundled prompt set.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The sweep folder (one store for all models; re-run the same command to resume).")],
+    file: FileOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_field: TextFieldOpt = None,
+    ids_field: IdsFieldOpt = None,
+    prompt_field: PromptFieldOpt = None,
+    response_field: ResponseFieldOpt = None,
     models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated models: catalog names (see `sinkscope models`), folders, .gguf files or hub ids.")] = MODEL_DEFAULT,
     generate: GenerateOpt = 0,
     chat: ChatOpt = False,
@@ -73,6 +89,18 @@ def sweep(
             n_candidates=n_candidates,
         )
         require("--generate", generate, generate >= 0, "an integer >= 0")
+        if limit is not None:
+            require("--limit", limit, limit >= 1, "an integer >= 1")
+        fields = input_fields(text_field, ids_field, prompt_field, response_field)
+        if (file is None) == (dataset is None):
+            raise InputError("give the prompts with --file or --dataset (one of them).")
+        prompts: Any = file  # a plain --file is read by the sweep (its sha256 identifies the prompt set)
+        if dataset is not None or fields.named or limit is not None:
+            from sinkscope.cli.common import read_inputs
+
+            prompts = read_inputs(file, on_error, dataset=dataset, split=split, limit=limit, fields=fields)
+        elif split is not None:
+            raise InputError("--split applies to --dataset.")
         model_list = [m.strip() for m in models.split(",") if m.strip()]
         if not model_list:
             raise InputError("--models is empty; give one or more models, e.g. --models smollm2-135m,gemma3-270m.")
@@ -102,7 +130,7 @@ def sweep(
         try:
             with bar:
                 rep = run_sweep(
-                    out, model_list, file, config=cfg, generate=generate, chat=chat, dtype=dtype, resume=resume,
+                    out, model_list, prompts, config=cfg, generate=generate, chat=chat, dtype=dtype, resume=resume,
                     overwrite=overwrite, on_error=on_error, executor=executor, ray_address=ray_address,
                     shard_size=shard_size, num_cpus=num_cpus, progress=progress,
                 )

@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sinkscope.core.errors import ModelNotFoundError
+from sinkscope.core.errors import InputError, ModelNotFoundError
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -217,9 +217,21 @@ CATALOG: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
 
 
 def sinkscope_home() -> Path:
-    """`$SINKSCOPE_HOME`, default `~/.cache/sinkscope` (read on every call, so tests can set it)."""
+    """`$SINKSCOPE_HOME`, default `~/.cache/sinkscope` (read on every call, so tests can set it).
+    An `InputError` when it (or a folder above it) exists and is not a folder."""
     env = os.environ.get("SINKSCOPE_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sinkscope"
+    home = Path(env).expanduser() if env else Path.home() / ".cache" / "sinkscope"
+    for p in (home, *home.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "SINKSCOPE_HOME" if env else "the default cache folder"
+                raise InputError(
+                    f"{where} '{home}' cannot be the model cache: '{p}' is a file, not a folder. "
+                    + ("Point SINKSCOPE_HOME at a folder (it is created when missing), or unset it to use "
+                       "~/.cache/sinkscope." if env else "Move that file, or set SINKSCOPE_HOME to a folder.")
+                )
+            break
+    return home
 
 
 def models_dir() -> Path:

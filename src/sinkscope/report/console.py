@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sinkscope.analysis.levels import Levels
+from sinkscope.analysis.regions import REGIONS
 from sinkscope.report.types import ScanLike
 
 
@@ -106,12 +107,14 @@ def _pick(records: pd.DataFrame, top: int) -> pd.DataFrame:
     return pd.concat([keep, rest]).sort_values("mean_score", ascending=False, kind="stable").head(top)
 
 
-def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
+def sinks_table(sinks: pd.DataFrame, top: int = 20, regions: bool = False) -> Table:
     """The strongest non-noise records other than the primaries (which `prompts_table` shows, one
     per prompt): secondary, primary-like and unclassified, each class represented (`_pick`), by
-    mean score; the caption counts what is not shown."""
+    mean score; the caption counts what is not shown. `regions` (prompts with a response) adds
+    each record's region (docs/method.md §3)."""
     cols = [
         ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "kind"),
+        *([("region", "region")] if regions else []),
         ("birth", "birth"), ("death", "death"), ("lifetime", "life"), ("mean_score", "mean s"),
         ("peak_score", "peak s"), ("score_ratio", "x base"), ("mlp_cos_primary", "cos(m,h_p)"),
         ("mlp_norm", "||m||"), ("mlp_share", "MLP share"),
@@ -123,7 +126,7 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
     per_class = ", ".join(f"{KIND_LABELS[c]} {int((cand['kind'] == c).sum())}" for c in KIND_LABELS)
     t = Table(title=f"sink records other than the primaries (top {top} non-noise by mean score; {per_class})")
     for _, h in cols:
-        t.add_column(h, justify="left" if h in ("token", "kind") else "right")
+        t.add_column(h, justify="left" if h in ("token", "kind", "region") else "right")
     for _, r in shown.iterrows():
         vals = []
         for c, _ in cols:
@@ -132,6 +135,8 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20) -> Table:
                 vals.append(repr(token_label(str(v))))
             elif c == "kind":
                 vals.append(KIND_LABELS.get(str(v), str(v)))
+            elif c == "region":
+                vals.append(str(v))
             else:
                 vals.append(_fmt(v.item() if hasattr(v, "item") else v))
         t.add_row(*vals)
@@ -194,6 +199,11 @@ def self_check_text(check: dict[str, Any] | None) -> tuple[str, str]:
     return status, str(check.get("message") or "")
 
 
+def region_text(counts: dict[str, int]) -> str:
+    """Secondary sinks per region, e.g. "template 2, prompt 5, generated 11 secondary sink(s)"."""
+    return ", ".join(f"{r} {int(counts.get(r, 0))}" for r in REGIONS) + " secondary sink(s) (docs/method.md §3)"
+
+
 def findings_lines(
     summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
     *, bidirectional: bool = False, self_check: dict[str, Any] | None = None,
@@ -222,6 +232,8 @@ def findings_lines(
                  f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))
     if s.get("unclassified_reason"):
         rows.append(("unclassified", s["unclassified_reason"]))
+    if s.get("n_secondary_by_region") is not None:
+        rows.append(("by region", region_text(s["n_secondary_by_region"])))
     if s["n_secondary"]:
         nl = (_corr("Spearman(||m||, score)", s["spearman_norm_score"], s["spearman_norm_score_ci"],
                     s.get("spearman_norm_score_ci_note"), s.get("norm_law_reason"))
@@ -291,7 +303,7 @@ def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
     """What `sinkscope scan` prints: the prompts table (one primary per prompt), the top other
     sink records with the legend of their columns, and the findings block."""
     console.print(prompts_table(res))
-    table = sinks_table(res.sinks, top=top)
+    table = sinks_table(res.sinks, top=top, regions=res.findings.has_response)
     if table.row_count:
         console.print(table)
         console.print(f"[dim]{SINK_TABLE_LEGEND}[/]", highlight=False)

@@ -94,6 +94,7 @@ def _cards(res: ScanLike) -> list[Card]:
         wk_hint = f"of the plateau, at layer {s.get('dip_layer')} · " + ("weakened" if s.get("weakened") else "not weakened")
     rho = s.get("spearman_norm_score")
     no_att = s.get("no_attention_layers") or []  # a hybrid's non-softmax layers, docs/method.md §11
+    by_region = s.get("n_secondary_by_region")  # prompts with a response (docs/method.md §3)
     return [
         Card("secondary sinks", fmt(s.get("n_secondary")),
              (f"{fmt(s.get('n_primary_like'))} primary-like · {fmt(s.get('n_noise'))} noise · "
@@ -109,7 +110,9 @@ def _cards(res: ScanLike) -> list[Card]:
         Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
         Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
         Card("self-check", *self_check_text(((res.manifest or {}).get("capture") or {}).get("self_check"))),
-    ] + _gate_cards(s) + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
+    ] + _gate_cards(s) + ([Card("in the response", fmt(by_region["generated"]),
+               " · ".join(f"{r} {by_region[r]}" for r in by_region) + " secondary sinks by region (docs/method.md §3)")]
+         if by_region else []) + ([Card("attention layers", f"{res.findings.n_layers - len(no_att)} / {res.findings.n_layers}",
                f"no attention probabilities: layer(s) {', '.join(map(str, no_att))} (hatched)")] if no_att else [])
 
 

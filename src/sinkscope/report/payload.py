@@ -50,6 +50,8 @@ COLUMNS: dict[str, tuple[str, str, bool]] = {
     "position": ("pos", "token position t", True),
     "token": ("token", "the token", True),
     "kind": ("class", "primary (the primary position), primary-like, secondary, noise or unclassified (docs/method.md §3)", True),
+    "region": ("region", "template (put before the prompt's text by the tokenizer / chat template), prompt, or "
+               "generated (the response) (docs/method.md §3); shown when prompts have a response", True),
     "birth": ("birth", "first layer where the token is sink-like: min S_t", True),
     "death": ("death", "last layer where it is sink-like: max S_t", True),
     "lifetime": ("life", "|S_t|: number of layers where it is sink-like", True),
@@ -260,11 +262,12 @@ def record_columns(df: pd.DataFrame) -> list[str]:
     return cols
 
 
-def _column_meta(cols: list[str]) -> list[ColumnMeta]:
+def _column_meta(cols: list[str], regions: bool = True) -> list[ColumnMeta]:
+    """The columns' headers, descriptions and default visibility (`region` only shown with `regions`)."""
     out = []
     for c in cols:
         head, desc, shown = COLUMNS.get(c, (c.replace("_", " "), c, False))
-        out.append(ColumnMeta(c, head, desc, shown))
+        out.append(ColumnMeta(c, head, desc, shown and (regions or c != "region")))
     return out
 
 
@@ -348,7 +351,7 @@ def build_payload(res: ScanLike, extra_tables: dict[str, pd.DataFrame] | None = 
         kind_order=list(KIND_ORDER),
         lut=colour_lut(CMAP).tobytes().hex(),
         lut_counts=colour_lut("YlOrBr").tobytes().hex(),
-        columns=_column_meta(record_columns(res.sinks)),
+        columns=_column_meta(record_columns(res.sinks), regions=res.findings.has_response),
         prompts=prompts,
         secondary=Table(*frame_rows(sec[[c for c in SCATTER_COLUMNS if c in sec.columns]])),
         norm_law={**jsonable(nl.to_dict()), "fit_score_curve": asdict(fit_curve(nl.fit_score)),

@@ -28,7 +28,7 @@ import pandas as pd
 
 from sinkscope.analysis import AnalysisConfig, DetectConfig, Findings, analyze
 from sinkscope.capture.engine import PromptEdit, capture
-from sinkscope.capture.inputs import Prompt, prepare
+from sinkscope.capture.inputs import Input, Prompt, as_inputs, prepare
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_dir_atomic, write_json
@@ -148,9 +148,11 @@ class ScanResult:
         mf = d / "manifest.json"
         if not mf.exists():
             raise InputError(f"'{d}' is not a sinkscope result folder (no manifest.json).")
-        manifest = json.loads(mf.read_text())
-        files = sorted((d / "prompts").glob("*.npz"))
-        prompts = [PromptTrace.load(f) for f in files]
+        try:
+            manifest = json.loads(mf.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise damaged(d, f"manifest.json is not valid JSON ({e})") from None
+        prompts = _load_prompts(d, manifest)
         settings = CaptureSettings(**manifest.get("capture", {}))
         trace = Trace(prompts=prompts, settings=settings, timings=manifest.get("timings", {}))
         cfg, defaulted = AnalysisConfig.from_manifest(manifest)
@@ -181,6 +183,43 @@ class ScanResult:
             return notebook_html(self)
         except ImportError:
             return f"<pre>{self.summary()}</pre>"
+
+
+def damaged(folder: Path, why: str) -> InputError:
+    """The error of a result folder whose files cannot be read (a copy cut short, a full disk)."""
+    return InputError(f"result folder '{folder}' is damaged: {why}. Nothing was written; re-run the command that "
+                      "made it (manifest.json \"command\") into a new --out, or restore the folder from a copy.")
+
+
+def _load_prompts(d: Path, manifest: dict[str, Any]) -> list[PromptTrace]:
+    """The stored prompts of a result folder, after checking every file `save` writes is there and
+    readable (the tables' parquet footers, each .npz; `damaged` otherwise). Region bounds missing
+    from an older .npz are taken from the manifest's "prompts"."""
+    import pyarrow.parquet as pq
+
+    for name in ("sinks.parquet", "layers.parquet", "massive.parquet"):
+        f = d / name
+        if not f.is_file():
+            raise damaged(d, f"{name} is missing")
+        try:
+            pq.read_metadata(f)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid / OSError for a cut file
+            raise damaged(d, f"{name} cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    rows = manifest.get("prompts") or []
+    files = sorted((d / "prompts").glob("*.npz"))
+    if rows and len(files) != len(rows):
+        raise damaged(d, f"prompts/ holds {len(files)} .npz file(s), the manifest lists {len(rows)} prompt(s)")
+    prompts = []
+    for f in files:
+        try:
+            prompts.append(PromptTrace.load(f))
+        except Exception as e:  # noqa: BLE001 - zipfile / numpy errors of a cut file
+            raise damaged(d, f"prompts/{f.name} cannot be read ({type(e).__name__}: {e})") from None
+    for pt, row in zip(prompts, rows):
+        if pt.n_prompt_tokens is None and "n_prompt_tokens" in row:
+            pt.n_prompt_tokens = int(row["n_prompt_tokens"])
+            pt.n_template_tokens = int(row.get("n_template_tokens", 0))
+    return prompts
 
 
 def _hash_source(source: str | None) -> str | None:
@@ -236,7 +275,8 @@ def build_manifest(
         **AnalysisConfig.coerce(cfg).manifest_entries(),  # mode, thresholds, analysis
         "capture": settings.to_dict(),
         "prompts": [
-            {"source": p.source, "n_tokens": len(p.token_ids), "n_prompt_tokens": p.n_prompt_tokens} for p in prompts
+            {"source": p.source, "form": p.form, "n_tokens": len(p.token_ids), "n_prompt_tokens": p.n_prompt_tokens,
+             "n_template_tokens": p.n_template_tokens} for p in prompts
         ],
         "timings": timings,
         **(extra or {}),
@@ -245,7 +285,7 @@ def build_manifest(
 
 def scan(
     lm: LoadedModel,
-    texts: str | list[str] | list[tuple[str, str]],
+    texts: str | list[str] | list[tuple[str, str]] | list[list[int]] | list[Input],
     mode: str = "general",
     *,
     chat: bool = False,
@@ -259,14 +299,14 @@ def scan(
 ) -> ScanResult:
     """Scan `texts` with `lm` and analyse them (docs/method.md §1-§7).
 
-    `texts` is a string, a list of strings, or (text, source) pairs. Thresholds (tau, k,
+    `texts` is a string, or a list of strings, (text, source) pairs, token-id lists (`[[ids...]]`,
+    used exactly as given) or `Input`s (prompt + response and the other forms of
+    `sinkscope.capture.inputs`). Thresholds (tau, k,
     min_queries, levels_min_share, n_boot, ...; see `AnalysisConfig`) may be passed as keywords or
     as a `config` (not both).
     `progress(stage, done, total)` is called as work advances (stages "prepare", "capture").
     """
-    if isinstance(texts, str):
-        texts = [texts]
-    pairs = [t if isinstance(t, tuple) else (t, f"text {i}") for i, t in enumerate(texts)]
+    pairs = as_inputs(texts)
     if config is not None and thresholds:
         raise InputError("give thresholds either as a config (config=) or as keywords, not both.")
     cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)  # type: ignore[arg-type]
@@ -287,7 +327,9 @@ def scan(
         lm, prompts, cfg, batch_size=batch_size, query_block=query_block, with_nll=with_nll, progress=tick("capture")
     )
     timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
-    return scan_result(lm, prompts, trace, cfg, timings, extra={"generate": generate, "chat": chat})
+    forms = {f: sum(p.form == f for p in prompts) for f in dict.fromkeys(p.form for p in prompts)}
+    return scan_result(lm, prompts, trace, cfg, timings,
+                       extra={"generate": generate, "chat": chat, "inputs": {"api": len(pairs), "forms": forms}})
 
 
 def capture_prompts(
@@ -313,7 +355,7 @@ def capture_prompts(
         with_nll=with_nll,
         batch_size=batch_size,
     )
-    return capture(
+    trace = capture(
         lm,
         [p.text for p in prompts],
         [p.token_ids for p in prompts],
@@ -322,6 +364,9 @@ def capture_prompts(
         progress=progress,
         edits=edits,
     )
+    for pt, p in zip(trace.prompts, prompts):  # the region bounds (docs/method.md §3)
+        pt.n_prompt_tokens, pt.n_template_tokens = p.n_prompt_tokens, p.n_template_tokens
+    return trace
 
 
 def scan_result(

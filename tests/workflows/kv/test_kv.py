@@ -46,9 +46,9 @@ def result(toy, texts):
 def test_budget_at_least_T_gives_the_full_nll(toy, texts):
     res = sinkscope.kv.evaluate(toy, texts, POLICIES, [T + 100, 1.0], n_boot=50)
     assert (res.per_text["delta_nll"] == 0.0).all()
-    full = res.per_text[res.per_text["policy"] == "full"].set_index(["text", "budget"])["nll"]
+    full = res.per_text[res.per_text["policy"] == "full"].set_index(["text", "budget", "budget_fraction"])["nll"]
     for name in POLICIES:
-        got = res.per_text[res.per_text["policy"] == name].set_index(["text", "budget"])["nll"]
+        got = res.per_text[res.per_text["policy"] == name].set_index(["text", "budget", "budget_fraction"])["nll"]
         assert got.equals(full), name
     assert (res.dropped["dropped_mass"] == 0.0).all()
 
@@ -61,7 +61,7 @@ def test_table_scores_the_positions_after_the_prompt(toy, texts, result):
     run = run_policy(toy, t.token_ids, make_policy("streaming", 24, prompt_len=P))
     ref = run_policy(toy, t.token_ids, None)
     row = result.per_text[(result.per_text["text"] == "t1") & (result.per_text["policy"] == "streaming")
-                          & (result.per_text["budget"] == "24")].iloc[0]
+                          & (result.per_text["budget"] == 24)].iloc[0]
     assert row["nll"] == pytest.approx(float(run.nll[P:].mean()), abs=1e-9)
     assert row["delta_nll"] == pytest.approx(float(run.nll[P:].mean() - ref.nll[P:].mean()), abs=1e-9)
     assert row["n_scored"] == len(t.token_ids) - 1 - P
@@ -70,7 +70,11 @@ def test_table_scores_the_positions_after_the_prompt(toy, texts, result):
 def test_table_columns_and_interval(result):
     tab = result.table
     assert set(tab["policy"]) == set(POLICIES)
-    assert set(tab["budget"]) == {"24", "0.5"}
+    # budgets are numbers: a count in `budget` (nullable int), a fraction in `budget_fraction`
+    assert str(tab["budget"].dtype) == "Int64" and tab["budget_fraction"].dtype == np.float64
+    assert len(tab[tab.budget == 24]) == len(POLICIES) and len(tab[tab.budget_fraction == 0.5]) == len(POLICIES)
+    assert tab.loc[tab.budget == 24, "budget_fraction"].isna().all()
+    assert tab.loc[tab.budget_fraction == 0.5, "budget"].isna().all()
     for r in tab.itertuples():
         assert r.n_texts == 3
         assert r.ci_lo <= r.delta_nll + 1e-12 and r.delta_nll <= r.ci_hi + 1e-12
@@ -78,7 +82,7 @@ def test_table_columns_and_interval(result):
     assert result.row("full", 24)["delta_nll"] == 0.0
     assert result.row("recent", 24)["delta_nll"] != 0.0
     # the fraction resolves per text: round(0.5 * T)
-    half = result.per_text[(result.per_text["budget"] == "0.5") & (result.per_text["policy"] == "recent")]
+    half = result.per_text[(result.per_text["budget_fraction"] == 0.5) & (result.per_text["policy"] == "recent")]
     assert list(half["keys"]) == [round(0.5 * n) for n in half["n_tokens"]]
     drop = result.dropped
     assert set(drop["layer"]) == {0, 1, 2}

@@ -164,7 +164,7 @@ def test_cli_limit_2_then_3_equals_one_run(tiny_kv_folder, tmp_path):
     assert sorted(p.name for p in (tmp_path / "a" / PARTIAL).rglob("*")) == before
     r = run(app, [*base[:-6], "-b", "32", "--n-boot", "100", "--out", str(tmp_path / "a"), "--overwrite"])
     assert r.exit_code == 0, r.output
-    assert set(KVResult.load(tmp_path / "a").table["budget"]) == {"32"}
+    assert set(KVResult.load(tmp_path / "a").table["budget"]) == {32}
 
 
 def test_every_committed_study_folder_holds_the_evaluations_of_its_recorded_texts_file():

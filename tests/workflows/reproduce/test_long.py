@@ -69,6 +69,27 @@ def test_long_protocol_end_to_end(long_run):
     assert scan["mode"] == "general" and scan["trace_ids"] == ["math-001", "math-002"]
 
 
+def test_traces_made_elsewhere_give_the_same_numbers(long_run, tmp_path):
+    """--traces holding vLLM's offline output (prompt_token_ids + outputs[0].token_ids) of the same
+    token ids: the analysis reads the ids as they are and gives the native store's numbers."""
+    tmp, run, _, _, kw = long_run
+    recs = read_traces(tmp / "traces" / "random-llama.jsonl")
+    folder = tmp_path / "vllm"
+    folder.mkdir()
+    (folder / "random-llama.jsonl").write_text("".join(
+        json.dumps({"request_id": r.id, "prompt": "", "prompt_token_ids": r.token_ids[: r.n_prompt_tokens],
+                    "outputs": [{"index": 0, "text": "", "token_ids": r.generated_ids}]}) + "\n" for r in recs))
+    other = reproduce_long(**{**kw, "out": tmp_path / "out", "work": tmp_path / "work", "traces": folder,
+                              "stages": ["analyse"]})
+    native, ext = run["models"][0], other["models"][0]
+    assert ext["status"] == "ok" and ext["setup"]["n_traces"] == 2 and ext["setup"]["generated_tokens"] == 128
+    assert ext["setup"]["trace_ids"] == ["random-llama.jsonl:1", "random-llama.jsonl:2"]
+    for mode in ("general", "paper"):
+        assert ext[mode]["regions"] == native[mode]["regions"]
+    scan = json.loads((tmp_path / "work" / "random-llama" / "long-scan" / "manifest.json").read_text())
+    assert [p["n_prompt_tokens"] for p in scan["prompts"]] == [r.n_prompt_tokens for r in recs]
+
+
 def test_analysis_resumes_from_the_cached_capture(long_run):
     tmp, run, calls, logs, kw = long_run
     n = len(calls)

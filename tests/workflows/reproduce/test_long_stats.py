@@ -15,7 +15,6 @@ from sinkscope.workflows.reproduce.long_stats import (
     Grid,
     birth_lifetime_matrix,
     depth_histogram,
-    region_of,
     relative_depth,
     sensitivity,
     sensitivity_summary,
@@ -34,11 +33,6 @@ def scan(n_prompt: list[int], change_at: int = 30) -> ScanResult:
     cfg = DetectConfig()
     manifest = {"prompts": [{"n_prompt_tokens": n} for n in n_prompt]}
     return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg, n_boot=100), cfg, manifest)
-
-
-def test_region_of():
-    got = region_of([0, 29, 30, 59, 60, 99], [60, 60, 60, 60, 60, 100], shared_prefix=30)
-    assert got.tolist() == ["template", "template", "prompt", "prompt", "generated", "prompt"]
 
 
 def test_regions_samples_and_matrix():

@@ -3,11 +3,13 @@ JSONL store (torn last line)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 
 import pytest
 
+from sinkscope.capture.inputs import InputFields
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.reproduce.traces import (
@@ -16,6 +18,7 @@ from sinkscope.workflows.reproduce.traces import (
     TraceStore,
     generate_traces,
     math_problems,
+    read_store,
     read_traces,
     trace_seed,
     traces_hash,
@@ -107,3 +110,40 @@ def test_a_longer_trace_extends_the_shorter_one_and_a_store_keeps_one_length(tmp
     with pytest.raises(InputError, match=r"m\.jsonl holds traces of 24 generated tokens, not 40.*own --traces folder"):
         generate_traces(lm, store, problems, 40, model="m")
     assert [r.id for r in read_traces(store.path)] == ["math-a"]  # nothing was appended
+
+
+def test_read_store_reads_traces_made_elsewhere(tmp_path):
+    """A trace file in another input form: vLLM output and token ids with n_prompt_tokens are read
+    as they are (not sampled here: seed -1); a line without a response is refused; the field
+    options are part of the cache key."""
+    f = tmp_path / "m.jsonl"
+    f.write_text(json.dumps({"prompt_token_ids": [1, 2, 3], "outputs": [{"text": "", "token_ids": [4, 5]}]}) + "\n"
+                 + json.dumps({"id": "b", "input_ids": [1, 2, 9, 9], "n_prompt_tokens": 2}) + "\n")
+    recs, sha = read_store(f, model="m")
+    assert [(r.id, r.token_ids, r.n_prompt_tokens, r.n_generated, r.seed) for r in recs] == [
+        ("m.jsonl:1", [1, 2, 3, 4, 5], 3, 2, -1), ("b", [1, 2, 9, 9], 2, 2, -1)]
+    assert recs[0].model == "m" and recs[0].sampling == {"source": str(f)}
+    g = tmp_path / "ids.jsonl"
+    g.write_text(json.dumps({"toks": [1, 2, 3], "n_prompt_tokens": 1}) + "\n")
+    assert read_store(g, InputFields(ids="toks"))[0][0].n_generated == 2
+    lines_only = hashlib.sha256(g.read_bytes()).hexdigest()
+    assert read_store(g, InputFields(ids="toks"))[1] != lines_only  # the fields are part of the key
+    g.write_text(json.dumps({"input_ids": [1, 2, 3]}) + "\n")
+    with pytest.raises(InputError, match="has no response: the long protocol needs the generated part"):
+        read_store(g)
+
+
+@pytest.mark.realmodel
+def test_read_store_tokenises_prompt_and_response_like_the_protocol(tmp_path):
+    """A prompt + response trace: the prompt through the model's chat template (as the protocol's
+    own prompts, `prompt_token_ids`), the response appended verbatim."""
+    from sinkscope.models.loading import local_tokenizer
+    from sinkscope.workflows.reproduce.traces import tokenizer_prompt_ids
+
+    f = tmp_path / "smollm2-135m.jsonl"
+    f.write_text(json.dumps({"prompt": "Add 1 and 2.", "response": " 1 + 2 = 3."}) + "\n")
+    (rec,), _ = read_store(f, model="smollm2-135m")
+    tok = local_tokenizer("smollm2-135m")
+    p_ids, chat = tokenizer_prompt_ids(tok, "Add 1 and 2.")
+    assert chat and rec.chat and rec.n_prompt_tokens == len(p_ids)
+    assert rec.token_ids == p_ids + tok(" 1 + 2 = 3.", add_special_tokens=False)["input_ids"]

@@ -21,7 +21,14 @@ import pandas as pd
 import pytest
 
 from sinkscope.core.errors import InputError
-from sinkscope.workflows.sweep.compare import SUMMARY_COLUMNS, compare, display_rows, summarize, to_markdown
+from sinkscope.workflows.sweep.compare import (
+    REGION_COLUMNS,
+    SUMMARY_COLUMNS,
+    compare,
+    display_rows,
+    summarize,
+    to_markdown,
+)
 from sinkscope.workflows.sweep.store import STORE_FORMAT, STORE_VERSION, SweepStore, prompt_key, read_tables
 from tests.workflows.sweep.sweep_helpers import write_prompts
 
@@ -40,7 +47,7 @@ A_SCORES = {0: [0.1, 0.8, 0.6, 0.3, 0.7, 0.9], 1: [0.1, 0.8, 0.6, 0.3, 0.7, 0.9]
 B_SCORES = [0.2, 0.9, 0.8, 0.85]
 
 
-def _sink_rows(index, key, source, rows, n_layers):
+def _sink_rows(index, key, source, rows, n_layers, response=False):
     primary = dict(kind="primary", position=0, birth=0, lifetime=n_layers, rel_birth=0.0, mlp_cos_primary=1.0,
                    mlp_cos_oriented=1.0, mlp_norm=50.0, mean_score=0.9)
     out = [primary] + [
@@ -52,6 +59,8 @@ def _sink_rows(index, key, source, rows, n_layers):
     df.insert(0, "prompt", index)
     df.insert(1, "prompt_key", key)
     df.insert(2, "source", source)
+    # with a response, the first secondary sink of each prompt sits in the prompt, the others in it
+    df["region"] = ["prompt" if k <= 1 or not response else "generated" for k in range(len(df))]
     return df
 
 
@@ -74,7 +83,7 @@ def _layer_rows(index, key, source, scores, window, births):
     return df
 
 
-def write_store(root, prompt_file):
+def write_store(root, prompt_file, response=False):
     store = SweepStore(root)
     store.write_params({
         "format": STORE_FORMAT, "format_version": STORE_VERSION, "mode": "fast",
@@ -85,16 +94,17 @@ def write_store(root, prompt_file):
     src = [f"{prompt_file.name}:{i + 1}" for i in range(len(TEXTS))]
 
     def record(i, ref, n_layers, n_tokens, primary, window, n_sec):
-        return {"ref": ref, "prompt_index": i, "source": src[i], "n_tokens": n_tokens, "n_prompt_tokens": n_tokens,
+        return {"ref": ref, "prompt_index": i, "source": src[i], "n_tokens": n_tokens,
+                "n_prompt_tokens": n_tokens - 20 if response else n_tokens,
                 "n_layers": n_layers, "primary_position": primary, "window": list(window), "n_secondary": n_sec}
 
     for i, (n_tokens, primary, window) in A_PROMPTS.items():
         rows = [r[1:] for r in A_SECONDARY if r[0] == i]
-        store.write_unit("a", keys[i], _sink_rows(i, keys[i], src[i], rows, 6),
+        store.write_unit("a", keys[i], _sink_rows(i, keys[i], src[i], rows, 6, response),
                          _layer_rows(i, keys[i], src[i], A_SCORES[i], window, [r[0] for r in rows]), None,
                          record(i, "org/model-a", 6, n_tokens, primary, window, len(rows)))
     store.write_skipped("a", keys[3], {"ref": "org/model-a", "prompt_index": 3, "source": src[3]}, "too long")
-    store.write_unit("b", keys[0], _sink_rows(0, keys[0], src[0], [], 4),
+    store.write_unit("b", keys[0], _sink_rows(0, keys[0], src[0], [], 4, response),
                      _layer_rows(0, keys[0], src[0], B_SCORES, (0, 2), []), None,
                      record(0, "b|ref", 4, 50, 0, (0, 2), 0))
     store.write_skipped("b", keys[1], {"ref": "b|ref", "prompt_index": 1, "source": src[1]}, "too long")
@@ -114,7 +124,8 @@ SPEARMAN_LIFETIME = float(np.corrcoef(np.arange(1, 7), [5.5, 4, 5.5, 2, 2, 2])[0
 def test_summarize_exact_values(store):
     sinks, layers, records, params = read_tables(store)
     s = summarize(sinks, layers, records, params)
-    assert list(s.index) == ["a", "b"] and list(s.columns) == [c for c, _, _ in SUMMARY_COLUMNS]
+    # no prompt has a response: no per-region counts
+    assert list(s.index) == ["a", "b"] and list(s.columns) == [c for c, _, _ in SUMMARY_COLUMNS if c not in REGION_COLUMNS]
     a, b = s.loc["a"], s.loc["b"]
     assert (a["ref"], a["n_layers"], a["n_prompts"], a["n_skipped"], a["n_tokens"]) == ("org/model-a", 6, 3, 1, 600)
     assert (a["primary_positions"], a["primary_window"]) == ("0,1", "1-3")
@@ -220,3 +231,16 @@ def test_compare_refuses_what_is_not_a_finished_sweep(tmp_path):
     store.write_skipped("a", prompt_key("x"), {"ref": "a", "prompt_index": 0, "source": "p:1"}, "too long")
     with pytest.raises(InputError, match="holds no completed \\(model, prompt\\) pair yet"):
         compare(store.root)
+
+
+def test_summarize_counts_regions_when_prompts_have_a_response(tmp_path):
+    """docs/method.md §3: with responses, compare counts the secondary sinks per region."""
+    root = write_store(tmp_path / "sweep", write_prompts(tmp_path / "prompts.jsonl", TEXTS), response=True)
+    sinks, layers, records, params = read_tables(root)
+    s = summarize(sinks, layers, records, params)
+    assert list(s.columns) == [c for c, _, _ in SUMMARY_COLUMNS]
+    # model a: prompts 0 (2 secondary), 1 (1), 2 (3); the first secondary of each is in the prompt
+    assert (s.loc["a", "n_secondary_template"], s.loc["a", "n_secondary_prompt"], s.loc["a", "n_secondary_generated"]) == (0, 3, 3)
+    assert (s.loc["b", "n_secondary_prompt"], s.loc["b", "n_secondary_generated"]) == (0, 0)
+    md = to_markdown(s)
+    assert "| secondary sinks in the generated region | 3 | 0 |" in md

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sinkscope.capture.inputs import Input, check_ids, input_ids, tokenize
 from sinkscope.capture.kv_policies import (
     BLOCK,
     N_SINK,
@@ -37,6 +38,7 @@ from sinkscope.capture.kv_policies import (
 from sinkscope.core.errors import InputError
 from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
+from sinkscope.report.kv import budget_columns, budget_labels, numeric_budgets
 from sinkscope.workflows.kv.inputs import KVText, read_texts
 from sinkscope.workflows.kv.result import KVResult, bootstrap_mean_ci, summarize
 from sinkscope.workflows.kv.work import KVWork, eval_name, is_work_folder, settings_hash, text_key
@@ -72,16 +74,22 @@ def resolve_prompt(text: KVText, prompt_len: int | float | None, block: int = BL
     return (max(0, p) // block) * block
 
 
-def as_texts(lm: LoadedModel, texts: Sequence[str | KVText]) -> list[KVText]:
-    """Strings are tokenised with the model's tokenizer (special tokens added); KVText kept."""
+def as_texts(lm: LoadedModel, texts: Sequence[str | KVText | Input], chat: bool = False) -> list[KVText]:
+    """Strings are tokenised with the model's tokenizer (special tokens added; with `chat`, as the
+    user turn of its chat template); an `Input` (prompt + response, token ids, ...) as
+    `capture.inputs.input_ids` reads it (the response start is the prompt length); KVText kept."""
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, KVText):
+            check_ids(lm, t.token_ids, f"text '{t.id}'")
             out.append(t)
         elif isinstance(t, str):
-            out.append(KVText(id=f"text-{i}", token_ids=list(lm.tokenizer(t)["input_ids"])))
+            out.append(KVText(id=f"text-{i}", token_ids=tokenize(lm, t, chat=chat)))
+        elif isinstance(t, Input):
+            ids, n_prompt, _ = input_ids(lm, t, chat=chat)
+            out.append(KVText(id=t.name or t.source, token_ids=ids, n_prompt=n_prompt, model=t.writer))
         else:
-            raise InputError(f"text {i} is a {type(t).__name__}: pass strings or KVText objects.")
+            raise InputError(f"text {i} is a {type(t).__name__}: pass strings, Inputs or KVText objects.")
     return out
 
 
@@ -106,7 +114,7 @@ def kv_settings(lm: LoadedModel, policies: Sequence[str], budgets: Sequence[int 
 
 def evaluate(
     lm: LoadedModel,
-    texts: Sequence[str | KVText],
+    texts: Sequence[str | KVText | Input],
     policies: Sequence[str] = POLICIES,
     budgets: Sequence[int | float] | int | float = DEFAULT_BUDGETS,
     *,
@@ -120,6 +128,7 @@ def evaluate(
     progress: Callable[[str, int, int], None] | None = None,
     work: str | Path | None = None,
     restart: bool = False,
+    chat: bool = False,
 ) -> KVResult:
     """NLL and perplexity of `texts` under each KV policy at each budget (docs/method.md §10).
 
@@ -132,6 +141,7 @@ def evaluate(
                  stored under WORK/.partial as it finishes and read back by a later call with the
                  same settings instead of being recomputed (`work.KVWork`; other settings are an
                  InputError); `restart` discards the stored ones first
+    chat         strings and prompts as the user turn of the tokenizer's chat template
     progress(unit, done, total) with unit "forward passes" (after every forward still to run) and
     "texts" (once at the start, then after every text).
     """
@@ -141,7 +151,7 @@ def evaluate(
         raise InputError(f"unknown KV policy '{bad[0]}': choose from {', '.join(POLICIES)}.")
     if not budgets:
         raise InputError("give at least one budget.")
-    items = as_texts(lm, texts)
+    items = as_texts(lm, texts, chat=chat)
     if not items:
         raise InputError("no text to evaluate.")
     prompts = [resolve_prompt(t, prompt_len) for t in items]
@@ -189,26 +199,31 @@ def evaluate(
         for budget in budgets:
             K = resolve_budget(budget, n)
             if "full" in policies:
-                rows.append(dict(base, policy="full", budget=str(budget), keys=K, nll=ref, delta_nll=0.0))
+                rows.append(dict(base, policy="full", **budget_columns(budget), keys=K, nll=ref, delta_nll=0.0))
             for name in evicting:
                 pol = make_policy(name, K, prompt_len=P, max_secondary=max_secondary, tau=tau,
                                   recent_frac=recent_frac, obs_window=obs_window)
                 rec = evaluation(i, eval_name(name, budget), pol, P)
-                rows.append(dict(base, policy=name, budget=str(budget), keys=K, nll=rec["nll"],
+                rows.append(dict(base, policy=name, **budget_columns(budget), keys=K, nll=rec["nll"],
                                  delta_nll=rec["nll"] - ref))
                 for layer, d in enumerate(rec["dropped"]):
-                    drop_rows.append(dict(model=model, text=text.id, policy=name, budget=str(budget), layer=layer,
-                                          dropped_mass=d))
+                    drop_rows.append(dict(model=model, text=text.id, policy=name, **budget_columns(budget),
+                                          layer=layer, dropped_mass=d))
         if len(stored[i]) < len(names):
             tick("texts", sum(len(s) == len(names) for s in stored[i + 1:]) + i + 1, len(items))
-    per_text = pd.DataFrame(rows)
+    per_text = numeric_budgets(pd.DataFrame(rows))
+    per_text["_b"] = budget_labels(per_text)  # the budget as given: its sort and group key ("64", "0.25")
     per_text["policy"] = pd.Categorical(per_text["policy"], categories=[p for p in POLICIES if p in policies])
-    per_text = per_text.sort_values(["policy", "budget"], kind="stable").reset_index(drop=True)
+    per_text = per_text.sort_values(["policy", "_b"], kind="stable").drop(columns="_b").reset_index(drop=True)
     per_text["policy"] = per_text["policy"].astype(str)
-    drop_cols = ["model", "text", "policy", "budget", "layer", "dropped_mass"]
-    drop_text = pd.DataFrame(drop_rows, columns=drop_cols)
-    dropped = (drop_text.groupby(["model", "policy", "budget", "layer"], sort=False, as_index=False)["dropped_mass"]
-               .mean())
+    drop_cols = ["model", "text", "policy", "budget", "budget_fraction", "layer", "dropped_mass"]
+    drop_text = numeric_budgets(pd.DataFrame(drop_rows, columns=drop_cols))
+    drop_text["_b"] = budget_labels(drop_text)
+    dropped = (drop_text.groupby(["model", "policy", "_b", "layer"], sort=False, as_index=False)
+               .agg(budget=("budget", "first"), budget_fraction=("budget_fraction", "first"),
+                    dropped_mass=("dropped_mass", "mean"))
+               .drop(columns="_b"))
+    dropped = numeric_budgets(dropped[["model", "policy", "budget", "budget_fraction", "layer", "dropped_mass"]])
     table = summarize(per_text, dropped, n_boot, seed)
     manifest = _manifest(lm, policies, settings, n_boot, seed, items, time.perf_counter() - t0)
     devices = sorted({rec.get("device", device) for s in stored for rec in s.values()} | ({device} if done else set()))

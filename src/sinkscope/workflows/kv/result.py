@@ -28,10 +28,10 @@ import pandas as pd
 
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import TMP_PREFIX, write_dir_atomic, write_json
-from sinkscope.report.kv import kv_html, write_kv_figures
+from sinkscope.report.kv import budget_labels, kv_html, numeric_budgets, write_kv_figures
 from sinkscope.workflows.kv.work import PARTIAL
 
-TABLE_COLUMNS = ("model", "policy", "budget", "n_texts", "mean_nll", "ppl", "delta_nll", "ci_lo", "ci_hi",
+TABLE_COLUMNS = ("model", "policy", "budget", "budget_fraction", "n_texts", "mean_nll", "ppl", "delta_nll", "ci_lo", "ci_hi",
                  "mean_keys", "dropped_mass")
 
 
@@ -50,19 +50,22 @@ def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple
 def summarize(per_text: pd.DataFrame, dropped: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """The table of `kv.parquet` from the per-text rows (see the module docstring)."""
     rows = []
-    keys = ["model", "policy", "budget"]
-    for (model, policy, budget), g in per_text.groupby(keys, sort=False):
+    per_text, dropped = numeric_budgets(per_text), numeric_budgets(dropped) if len(dropped) else dropped
+    per_text = per_text.assign(_b=budget_labels(per_text))  # a budget is two columns, one of them NA
+    d_label = budget_labels(dropped) if len(dropped) else pd.Series([], dtype=object)
+    for (model, policy, label), g in per_text.groupby(["model", "policy", "_b"], sort=False):
         lo, hi = bootstrap_mean_ci(g["delta_nll"].to_numpy(), n_boot, seed)
         mean_nll = float(g["nll"].mean())
-        d = dropped[(dropped["model"] == model) & (dropped["policy"] == policy) & (dropped["budget"] == budget)]
-        rows.append(dict(model=model, policy=policy, budget=budget, n_texts=len(g), mean_nll=mean_nll,
+        d = dropped[(dropped["model"] == model) & (dropped["policy"] == policy) & (d_label == label)]
+        rows.append(dict(model=model, policy=policy, budget=g["budget"].iloc[0],
+                         budget_fraction=g["budget_fraction"].iloc[0], n_texts=len(g), mean_nll=mean_nll,
                          ppl=float(np.exp(mean_nll)), delta_nll=float(g["delta_nll"].mean()), ci_lo=lo, ci_hi=hi,
                          mean_keys=float(g["keys"].mean()),
                          dropped_mass=float(d["dropped_mass"].mean()) if len(d) else 0.0))
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return numeric_budgets(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
 
 
-PAIRED_COLUMNS = ("model", "budget", "policy", "baseline", "n_texts", "mean_diff", "ci_lo", "ci_hi", "n_better")
+PAIRED_COLUMNS = ("model", "budget", "budget_fraction", "policy", "baseline", "n_texts", "mean_diff", "ci_lo", "ci_hi", "n_better")
 
 
 def paired(per_text: pd.DataFrame, policy: str, baseline: str = "streaming", n_boot: int = 2000,
@@ -74,16 +77,19 @@ def paired(per_text: pd.DataFrame, policy: str, baseline: str = "streaming", n_b
         if name not in set(per_text["policy"]):
             raise InputError(f"policy {name!r} is not in this kv result (it has {', '.join(dict.fromkeys(per_text['policy']))}).")
     rows = []
-    for (model, budget), g in per_text.groupby(["model", "budget"], sort=False):
+    per_text = numeric_budgets(per_text)
+    per_text = per_text.assign(_b=budget_labels(per_text))
+    for (model, _), g in per_text.groupby(["model", "_b"], sort=False):
         a = g[g["policy"] == policy].set_index("text")["nll"]
         b = g[g["policy"] == baseline].set_index("text")["nll"]
         d = (a - b).dropna()
         lo, hi = bootstrap_mean_ci(d.to_numpy(), n_boot, seed)
-        rows.append(dict(model=model, budget=budget, policy=policy, baseline=baseline, n_texts=len(d),
+        rows.append(dict(model=model, budget=g["budget"].iloc[0], budget_fraction=g["budget_fraction"].iloc[0],
+                         policy=policy, baseline=baseline, n_texts=len(d),
                          mean_diff=float(d.mean()) if len(d) else float("nan"), ci_lo=lo, ci_hi=hi,
                          n_better=int((d < 0).sum())))
-    out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
-    order = out["budget"].map(lambda b: float(b)).argsort(kind="stable")  # budgets are str: "64", "0.25"
+    out = numeric_budgets(pd.DataFrame(rows, columns=list(PAIRED_COLUMNS)))
+    order = np.argsort(budget_labels(out).map(float).to_numpy(), kind="stable")  # 0.25 before 64, as before
     return out.iloc[order].reset_index(drop=True)
 
 
@@ -107,8 +113,9 @@ class KVResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def row(self, policy: str, budget: Any) -> dict[str, Any]:
-        """The table row of (policy, budget) as a dict; KeyError when absent."""
-        t = self.table[(self.table["policy"] == policy) & (self.table["budget"] == str(budget))]
+        """The table row of (policy, budget) as a dict (budget: a count such as 64 or a fraction such
+        as 0.25, as given to `evaluate`); KeyError when absent."""
+        t = self.table[(self.table["policy"] == policy) & (budget_labels(self.table) == f"{budget:g}")]
         if t.empty:
             raise KeyError(f"no row for policy {policy!r} at budget {budget!r}")
         return t.iloc[0].to_dict()
@@ -168,4 +175,4 @@ class KVResult:
             raise InputError(f"'{d}' is not a sinkscope kv result folder ({e}).") from e
         if manifest.get("kind") != "kv":
             raise InputError(f"'{d}/manifest.json' is not a kv manifest (\"kind\" is {manifest.get('kind')!r}).")
-        return cls(*tables, manifest=manifest)
+        return cls(*[numeric_budgets(t) for t in tables], manifest=manifest)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from sinkscope.analysis import AnalysisConfig
+from sinkscope.capture.inputs import InputFields
 from sinkscope.core.errors import (
     CorruptWeightsError,
     InputError,
@@ -74,13 +75,20 @@ ENTRY_FORMAT = 2
 
 
 def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Prompt]:
-    """`Prompt`s over the stored token ids (text and tokens decoded with the model's tokenizer)."""
-    from sinkscope.capture.inputs import Prompt
+    """`Prompt`s over the stored token ids (checked against the model's vocabulary; text and tokens
+    decoded with the model's tokenizer); their template region is the prefix all traces share
+    (`long_stats`, docs/method.md §3 "Regions")."""
+    from sinkscope.capture.inputs import Prompt, check_ids
+    from sinkscope.workflows.reproduce.stats import common_prefix
 
     dec = lm.tokenizer.decode
+    for r in records:
+        check_ids(lm, r.token_ids, f"trace {r.id!r}")
+    shared = common_prefix([r.token_ids for r in records])
     return [
         Prompt(text=dec(r.token_ids), token_ids=list(r.token_ids), tokens=[dec([t]) for t in r.token_ids],
-               n_prompt_tokens=r.n_prompt_tokens, source=f"long:{r.model}:{r.id}")
+               n_prompt_tokens=r.n_prompt_tokens, source=f"long:{r.model}:{r.id}",
+               n_template_tokens=min(shared, r.n_prompt_tokens), form="token_ids")
         for r in records
     ]
 
@@ -170,11 +178,13 @@ def cached_entry(mwork: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def analyse_model(name: str, traces_path: Path, work: Path, cfg: AnalysisConfig, grid: Grid, *,
-                  load: Loader, log: LogFn = print, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                  load: Loader, log: LogFn = print, previous: dict[str, Any] | None = None,
+                  fields: InputFields | None = None) -> dict[str, Any]:
     """The analysis stage of one model (resumes from the cached entry or capture, see module
     docstring). `previous`: this model's entry in the long_results.json being replaced, reused
-    when its "key" equals this run's (same traces, config, grid and sinkscope version)."""
-    records, sha = read_store(traces_path)
+    when its "key" equals this run's (same traces, config, grid and sinkscope version). Traces
+    made elsewhere are read with `fields` (`traces.read_store`)."""
+    records, sha = read_store(traces_path, fields, model=name)
     if not records:
         return {"name": name, "status": "not run", "reason": f"no traces in {traces_path}"}
     mwork = work / Path(name).name
@@ -232,10 +242,14 @@ def reproduce_long(
     load: Loader = _default_loader,
     log: LogFn = print,
     command: str | None = None,
+    fields: InputFields | None = None,
 ) -> dict[str, Any]:
     """Run the long protocol's `stages` (module docstring) on `models` (default: the catalog
     decoders of `LONG_PLANS`; `plans` gives traces per model) and, after the analysis stage, write
-    the results, figures and document. Returns the run dict (empty "models" without analysis)."""
+    the results, figures and document. Returns the run dict (empty "models" without analysis).
+    TRACES/<model>.jsonl may hold traces made elsewhere (vLLM output, token ids with
+    n_prompt_tokens, prompt + response; `fields` names their fields): the analysis reads them as
+    they are (`traces.external_records`)."""
     bad = [s for s in stages if s not in STAGES]
     if bad or not stages:
         raise InputError(f"--stages must be a subset of {', '.join(STAGES)} (got {', '.join(stages) or 'nothing'}).")
@@ -283,12 +297,13 @@ def reproduce_long(
     before = out / LONG_RESULTS
     previous = {e.get("name"): e for e in (json.loads(before.read_text(encoding="utf-8")).get("models") or [])} if before.exists() else {}
     entries = [analyse_model(m, TraceStore.for_model(traces, m).path, work, cfg, grid, load=load, log=log,
-                             previous=previous.get(m)) for m in names]
+                             previous=previous.get(m), fields=fields) for m in names]
     run = {
         "protocol": "long",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "sinkscope reproduce --protocol long",
         "traces": str(traces),
+        **({"trace_fields": fields.to_dict()} if fields is not None and fields.named else {}),
         "n_tokens": trace_lengths(entries) or [n_tokens],
         "threads": n_threads,
         "environment": run_environment(n_threads),

@@ -4,7 +4,8 @@
 
 Secondary sinks are counted distinct (`stats.distinct_sinks`: a sink repeated in the prefix that
 the chat template shares is counted once) and split by region of their position t in a trace of
-n_prompt prompt tokens, with S the length of the token-id prefix common to all the model's traces:
+n_prompt prompt tokens (`analysis.regions`, docs/method.md §3), with the template length the token-id
+prefix S common to all the model's traces:
 
     template   t < S                      (the shared chat-template prefix)
     prompt     S <= t < n_prompt          (the rest of the prompt: the problem statement)
@@ -21,12 +22,13 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sinkscope.analysis import AnalysisConfig
+from sinkscope.analysis.regions import REGIONS, Region, region_of
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES, verdicts
 from sinkscope.workflows.reproduce.stats import (
     Distinct,
@@ -40,8 +42,6 @@ from sinkscope.workflows.reproduce.values import as_float
 if TYPE_CHECKING:
     from sinkscope.workflows.scan import ScanResult
 
-Region = Literal["template", "prompt", "generated"]
-REGIONS: tuple[str, ...] = get_args(Region)
 DEPTH_BINS = np.linspace(0.0, 1.0, 11)  # the relative-depth histogram: ten bins of 0.1
 
 
@@ -57,12 +57,6 @@ def n_prompt_tokens(res: ScanResult) -> list[int]:
     if len(rows) != len(res.prompts):
         raise ValueError(f"the manifest lists {len(rows)} prompts, the trace holds {len(res.prompts)}")
     return [int(r["n_prompt_tokens"]) for r in rows]
-
-
-def region_of(position: Sequence[int], n_prompt: Sequence[int], shared_prefix: int) -> np.ndarray:
-    """The region (module docstring) of each position, given its prompt's n_prompt."""
-    pos, npt = np.asarray(position, dtype=int), np.asarray(n_prompt, dtype=int)
-    return np.where(pos < shared_prefix, "template", np.where(pos < npt, "prompt", "generated"))
 
 
 def secondary_by_region(d: Distinct) -> pd.DataFrame:

@@ -52,7 +52,8 @@ def prefix_keys(token_ids: Sequence[int]) -> list[int]:
     return keys
 
 
-def _common_prefix(ids: list[Sequence[int]]) -> int:
+def common_prefix(ids: list[Sequence[int]]) -> int:
+    """Length of the token-id prefix all of `ids` share (0 for fewer than two)."""
     if len(ids) < 2:
         return 0
     first = ids[0]
@@ -101,7 +102,7 @@ def distinct_sinks(res: ScanResult) -> Distinct:
     f = res.findings
     nf = replace(f, sinks=kept, norm_law=norm_law_fn(kept), levels=levels_fn(kept, f.n_layers))
     distinct = len({x for ks in keys for x in ks})
-    shared = _common_prefix([p.token_ids for p in res.prompts])
+    shared = common_prefix([p.token_ids for p in res.prompts])
     return Distinct(replace(res, findings=nf), keys, len(sec), distinct, shared)
 
 

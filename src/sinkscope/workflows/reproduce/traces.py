@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sinkscope.capture.inputs import InputFields
 from sinkscope.core.errors import InputError
 from sinkscope.workflows.reproduce.plans import bundled_prompts
 
@@ -111,7 +112,11 @@ def math_problems(limit: int | None = None, rows: list[dict[str, Any]] | None = 
 def prompt_token_ids(lm: LoadedModel, text: str) -> tuple[list[int], bool]:
     """(token ids, chat): the user turn of the chat template with the generation prompt when the
     tokenizer has a template (`apply_chat_template(tokenize=True)`), else the plain tokenisation."""
-    tok = lm.tokenizer
+    return tokenizer_prompt_ids(lm.tokenizer, text)
+
+
+def tokenizer_prompt_ids(tok: Any, text: str) -> tuple[list[int], bool]:
+    """`prompt_token_ids` with a tokenizer (no model): what the traces' prompts are made of."""
     if getattr(tok, "chat_template", None) is None:
         return [int(x) for x in tok(text)["input_ids"]], False
     ids = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
@@ -170,15 +175,61 @@ def _complete_lines(path: Path) -> list[str]:
     return good
 
 
-def read_store(path: str | Path) -> tuple[list[TraceRecord], str]:
+def read_store(path: str | Path, fields: InputFields | None = None, model: str | None = None) -> tuple[list[TraceRecord], str]:
     """(records, sha256) of a trace file from one read: its complete records in file order
     (read-only: a torn last line is skipped, not removed, so a file being appended to can be read)
-    and the sha256 of those lines, each + '\\n' (the analysis' cache key)."""
+    and the sha256 of those lines, each + '\\n' (the analysis' cache key).
+
+    A file whose lines are not sinkscope's own records (or any file when `fields` names fields)
+    holds traces made elsewhere, in the input forms of `sinkscope.capture.inputs` (`external_records`)."""
     lines = _complete_lines(Path(path))
     h = hashlib.sha256()
     for line in lines:
         h.update(line.encode("utf-8") + b"\n")
-    return [TraceRecord.from_dict(json.loads(x)) for x in lines], h.hexdigest()
+    own = [json.loads(x) for x in lines]
+    if lines and ((fields is not None and fields.named) or not set(TRACE_FIELDS) <= set(own[0])):
+        fields = fields or InputFields()
+        h.update(json.dumps(fields.to_dict(), sort_keys=True).encode("utf-8"))  # other fields, other records
+        return external_records(Path(path), fields, model or Path(path).stem), h.hexdigest()
+    return [TraceRecord.from_dict(x) for x in own], h.hexdigest()
+
+
+TRACE_FIELDS = ("id", "model", "n_prompt_tokens", "n_generated", "seed", "token_ids")
+
+
+def external_records(path: Path, fields: InputFields, model: str) -> list[TraceRecord]:
+    """Traces made elsewhere (vLLM's offline output, token ids with n_prompt_tokens, prompt +
+    response texts; `sinkscope.capture.inputs.read_prompts` with `fields`) as `TraceRecord`s:
+    token ids as they are; a prompt + response tokenised with `model`'s tokenizer the way the
+    protocol's own prompts are (`tokenizer_prompt_ids`: its chat template when it has one), the
+    response appended verbatim. Not sampled here: seed -1, sampling {"source": FILE},
+    eos_suppressed_until 0. Every trace needs a response (the generated part)."""
+    from sinkscope.capture.inputs import read_prompts
+    from sinkscope.models.loading import local_tokenizer
+
+    read = read_prompts(path, fields=fields)
+    tok = None
+    out = []
+    for inp in read.inputs:
+        if not inp.has_response:
+            raise InputError(f"{path.parent / inp.source} has no response: the long protocol needs the generated part "
+                             "(a prompt + response, vLLM output, or token ids with n_prompt_tokens).")
+        if inp.token_ids is not None:
+            ids, n_prompt, chat = list(inp.token_ids), int(inp.n_prompt_tokens or 0), False
+        else:
+            if tok is None:
+                tok = local_tokenizer(model)
+                if tok is None:
+                    raise InputError(f"{path} holds texts; tokenising them needs the tokenizer of '{model}', which is "
+                                     f"not on this machine: pull it (sinkscope models pull {model}).")
+            ids, chat = tokenizer_prompt_ids(tok, str(inp.prompt))
+            n_prompt = len(ids)
+            ids = ids + [int(t) for t in tok(inp.response, add_special_tokens=False)["input_ids"]]
+        out.append(TraceRecord(id=inp.name or inp.source, model=inp.writer or model, chat=chat,
+                               n_prompt_tokens=n_prompt, n_generated=len(ids) - n_prompt, seed=-1,
+                               sampling={"source": str(path)}, eos_suppressed_until=0, generate_s=0.0,
+                               torch_threads=0, token_ids=ids))
+    return out
 
 
 def read_traces(path: str | Path) -> list[TraceRecord]:

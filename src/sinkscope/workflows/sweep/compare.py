@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.regions import REGIONS, region_counts
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_file_atomic
 from sinkscope.workflows.sweep.store import SweepStore, read_tables
@@ -34,6 +35,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("window_share", "prompts with that window", "%"),
     ("n_secondary", "secondary sinks", "d"),
     ("secondary_per_1k_tokens", "secondary sinks / 1k tokens", ".2f"),
+    *((f"n_secondary_{r}", f"secondary sinks in the {r} region", "d") for r in REGIONS),  # REGION_COLUMNS
     ("median_rel_birth", "median birth (relative depth)", ".2f"),
     ("median_birth", "median birth (block)", ".1f"),
     ("median_lifetime", "median lifetime (blocks)", ".1f"),
@@ -49,6 +51,9 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("n_levels", "sink levels", "d"),
 )
 
+#: the per-region counts (docs/method.md §3), in the summary only when a prompt has a response
+REGION_COLUMNS: tuple[str, ...] = tuple(f"n_secondary_{r}" for r in REGIONS)
+
 
 def _median(s: pd.Series) -> float:
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
@@ -59,7 +64,8 @@ def _median(s: pd.Series) -> float:
 def summarize(
     sinks: pd.DataFrame, layers: pd.DataFrame, records: pd.DataFrame, params: dict[str, Any] | None = None
 ) -> pd.DataFrame:
-    """One row per model (index: model label) with the columns of `SUMMARY_COLUMNS`."""
+    """One row per model (index: model label) with the columns of `SUMMARY_COLUMNS`; the per-region
+    counts (docs/method.md §3) only when a prompt has a response (n_prompt_tokens < n_tokens)."""
     from sinkscope.analysis import LAYER_COLUMNS, levels, norm_law, pooled_layer_table, weakening
 
     order = [m["label"] for m in (params or {}).get("models", [])] or list(dict.fromkeys(records["model"]))
@@ -89,6 +95,8 @@ def summarize(
         n_sec = len(sec)
         row["n_secondary"] = n_sec
         row["secondary_per_1k_tokens"] = 1000.0 * n_sec / row["n_tokens"] if row["n_tokens"] else float("nan")
+        if "region" in sec.columns:
+            row.update({f"n_secondary_{r}": n for r, n in region_counts(sec["region"]).items()})
         for col, src in (
             ("median_rel_birth", "rel_birth"),
             ("median_birth", "birth"),
@@ -113,7 +121,10 @@ def summarize(
             row.update(primary_plateau=float("nan"), dip_layer=None, dip_ratio=float("nan"), weakened=None)
         row["n_levels"] = levels(sk, row["n_layers"]).n_levels if (len(sk) and row["n_layers"]) else 0
         rows.append(row)
-    cols = ["model"] + [c for c, _, _ in SUMMARY_COLUMNS]
+    done = records[records["status"] == "done"] if len(records) else records
+    has_response = ("region" in sinks.columns and "n_prompt_tokens" in done.columns
+                    and bool((pd.to_numeric(done["n_prompt_tokens"]) < pd.to_numeric(done["n_tokens"])).any()))
+    cols = ["model"] + [c for c, _, _ in SUMMARY_COLUMNS if has_response or c not in REGION_COLUMNS]
     return pd.DataFrame(rows, columns=cols).set_index("model")
 
 
@@ -153,7 +164,8 @@ def _fmt(value: Any, fmt: str) -> str:
 
 def display_rows(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """(label, formatted value per model) for each summary column: metrics as rows, models as columns."""
-    return [(label, [_fmt(summary.at[m, col], fmt) for m in summary.index]) for col, label, fmt in SUMMARY_COLUMNS]
+    return [(label, [_fmt(summary.at[m, col], fmt) for m in summary.index]) for col, label, fmt in SUMMARY_COLUMNS
+            if col in summary.columns]
 
 
 def to_markdown(summary: pd.DataFrame, title: str | None = None) -> str:

@@ -53,7 +53,7 @@ from sinkscope.workflows.sweep.units import (
 )
 
 if TYPE_CHECKING:
-    from sinkscope.capture.inputs import Skipped
+    from sinkscope.capture.inputs import Input, Skipped
 
 __all__ = ["EXECUTORS", "ON_ERROR", "Progress", "RunOptions", "SweepReport", "Unit", "run_sweep", "run_units"]
 
@@ -69,24 +69,43 @@ ModelArg = Any  # a reference load_model understands (str / PathLike), or a Load
 
 
 def _read_prompts(
-    prompts: str | os.PathLike | Sequence[str] | Sequence[tuple[str, str]], on_error: str
-) -> tuple[list[tuple[str, str]], str | None, str, list[Skipped]]:
-    """(text, source) pairs, the file path (or None), the sha256 that identifies the prompt set,
-    and the JSONL lines skipped by on_error="skip" (with their reasons)."""
-    from sinkscope.capture.inputs import bundled_path, read_prompts  # imports torch: only when reading
+    prompts: Any, on_error: str
+) -> tuple[list[Input], str | None, str, list[Skipped]]:
+    """The `Input`s, the file path / dataset (or None), the sha256 that identifies the prompt set,
+    and the JSONL lines skipped by on_error="skip" (with their reasons). `prompts` is a path (the
+    file's sha256), a `PromptFile` already read (`read_prompts` / `read_dataset` with field options:
+    the sha256 of its inputs), or a list of texts, (text, source) pairs, token-id lists or `Input`s."""
+    from sinkscope.capture.inputs import PromptFile, as_inputs, bundled_path, read_prompts  # imports torch
 
     if isinstance(prompts, (str, os.PathLike)):
         path = bundled_path("prompts.jsonl") if str(prompts) == "bundled" else Path(prompts)
         read = read_prompts(path, on_error=on_error)  # type: ignore[arg-type]
-        return read.pairs, str(path), sha256_file(path), read.skipped
-    pairs = [p if isinstance(p, tuple) else (p, f"text {i}") for i, p in enumerate(prompts)]
-    if not pairs:
+        return read.inputs, str(path), sha256_file(path), read.skipped
+    if isinstance(prompts, PromptFile):
+        where = prompts.source.get("file") or prompts.source.get("dataset")
+        return prompts.inputs, where, _inputs_sha(prompts.inputs), prompts.skipped
+    if not prompts:
         raise InputError("no prompts to sweep: give a prompt file or a non-empty list of texts.")
-    for i, (text, source) in enumerate(pairs):
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"prompt {i} ({source}) is empty; give a non-empty text.")
-    digest = hashlib.sha256(json.dumps([t for t, _ in pairs], ensure_ascii=False).encode()).hexdigest()
-    return pairs, None, digest, []
+    inputs = as_inputs(prompts)
+    for i, x in enumerate(inputs):
+        if x.text is not None and not x.text.strip():
+            raise InputError(f"prompt {i} ({x.source}) is empty; give a non-empty text.")
+    if all(x.form == "text" for x in inputs):  # the digest of a list of texts, as before inputs had forms
+        return inputs, None, hashlib.sha256(json.dumps([x.text for x in inputs], ensure_ascii=False).encode()).hexdigest(), []
+    return inputs, None, _inputs_sha(inputs), []
+
+
+def _source_of(prompts: Any) -> dict[str, Any]:
+    """The dataset, split, fields used and forms of a `PromptFile` (sweep.json "prompts"); {} otherwise."""
+    from sinkscope.capture.inputs import PromptFile
+
+    if not isinstance(prompts, PromptFile):
+        return {}
+    return {k: v for k, v in prompts.source.items() if k in ("dataset", "split", "fields", "forms")}
+
+
+def _inputs_sha(inputs: Sequence[Input]) -> str:
+    return hashlib.sha256(json.dumps([x.to_dict() for x in inputs], ensure_ascii=False).encode()).hexdigest()
 
 
 def _resolve_models(models: ModelArg | Sequence[ModelArg] | Mapping[str, ModelArg]) -> list[tuple[str, str, Any]]:
@@ -167,7 +186,7 @@ def _folder_state(out: Path, params: dict[str, Any]) -> tuple[str, str]:
 def run_sweep(
     out: str | os.PathLike,
     models: ModelArg | Sequence[ModelArg] | Mapping[str, ModelArg],
-    prompts: str | os.PathLike | Sequence[str] | Sequence[tuple[str, str]],
+    prompts: Any,
     *,
     mode: str = "general",
     config: Any = None,
@@ -188,7 +207,9 @@ def run_sweep(
 
     models     names / paths / hub ids (as `load_model` takes them), LoadedModel objects (local
                executor only), or a {label: model} mapping.
-    prompts    a .jsonl / .txt file (or "bundled"), or a list of texts or (text, source) pairs.
+    prompts    a .jsonl / .txt file (or "bundled"), a `PromptFile` (`capture.inputs.read_prompts` /
+               `read_dataset` with field options), or a list of texts, (text, source) pairs, token-id
+               lists or `Input`s (the forms of `sinkscope.capture.inputs`).
     mode, config, **thresholds   as for `sinkscope.scan` (a DetectConfig, or its fields).
     resume     continue the sweep in `out` (it must have the same parameters). A plain call with
                the same parameters also resumes; with different ones it is refused unless
@@ -226,7 +247,8 @@ def run_sweep(
     cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)
 
     pairs, path, prompts_sha, skipped_lines = _read_prompts(prompts, on_error)
-    bad_lines = [f"{path}:{s.source.rsplit(':', 1)[1]}" for s in skipped_lines]
+    # "PATH:LINE" for a file's lines, the source itself for a dataset's rows ("d.csv row 3")
+    bad_lines = [f"{path}:{s.source.rsplit(':', 1)[1]}" if ":" in s.source else s.source for s in skipped_lines]
     resolved = _resolve_models(models)
     if executor == "ray" and any(not isinstance(obj, str) for _, _, obj in resolved):
         raise InputError("--executor ray loads each model in its own worker: give model names or paths, not loaded models.")
@@ -234,12 +256,12 @@ def run_sweep(
     # distinct prompts, in file order
     seen: dict[str, tuple[int, str, str]] = {}
     duplicates: list[str] = []
-    for text, source in pairs:
-        key = prompt_key(text, generate, chat)
+    for inp in pairs:
+        key = prompt_key(inp.text if inp.form == "text" else inp.to_dict(), generate, chat)
         if key in seen:
-            duplicates.append(f"{source} repeats {seen[key][1]}")
+            duplicates.append(f"{inp.source} repeats {seen[key][1]}")
             continue
-        seen[key] = (len(seen), source, text)
+        seen[key] = (len(seen), inp.source, inp)
     params = {
         "format": STORE_FORMAT,
         "format_version": STORE_VERSION,
@@ -250,7 +272,7 @@ def run_sweep(
         "chat": bool(chat),
         "dtype": str(dtype),
         "prompts_sha256": prompts_sha,
-        "prompts": {"file": path, "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
+        "prompts": {"file": path, **_source_of(prompts), "n_prompts": len(seen), "n_lines_skipped": len(bad_lines),
                     "n_duplicates": len(duplicates), "skipped_lines": [s.to_dict() for s in skipped_lines]},
     }
     from sinkscope.core.version import __version__
@@ -304,7 +326,7 @@ def run_sweep(
                 store.write_params(params)
             store.clean()
             units = {
-                lab: [Unit(lab, ref, key, i, src, text) for key, (i, src, text) in seen.items()]
+                lab: [Unit(lab, ref, key, i, src, inp) for key, (i, src, inp) in seen.items()]
                 for lab, ref, _ in resolved
             }
             pending: dict[str, list[Unit]] = {}

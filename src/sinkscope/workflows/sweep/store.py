@@ -44,12 +44,15 @@ TABLES = ("sinks", "layers")
 IDENTITY_KEYS = ("models", "mode", "thresholds", "generate", "chat", "dtype", "prompts_sha256")
 
 
-def prompt_key(text: str, generate: int = 0, chat: bool = False) -> str:
-    """Stable id of a prompt as the sweep scans it: sha256 of (text, generate, chat), 20 hex digits.
+def prompt_key(text: str | dict[str, Any], generate: int = 0, chat: bool = False) -> str:
+    """Stable id of a prompt as the sweep scans it: sha256 of (text, generate, chat), 20 hex digits;
+    an input in another form (token ids, prompt + response: `Input.to_dict()`) is hashed as
+    (input, generate, chat).
 
     The same text with another --generate or --chat is a different prompt (the model sees other tokens).
     """
-    blob = json.dumps({"text": text, "generate": int(generate), "chat": bool(chat)}, sort_keys=True, ensure_ascii=False)
+    what = {"text": text} if isinstance(text, str) else {"input": text}
+    blob = json.dumps({**what, "generate": int(generate), "chat": bool(chat)}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkscope.analysis.config import AnalysisConfig
+from sinkscope.capture.inputs import Input
 from sinkscope.core.errors import InputError, SinkscopeError
 from sinkscope.workflows.sweep.store import SweepStore
 
@@ -32,7 +33,7 @@ class Unit:
     key: str
     index: int  # position of the prompt in the prompt list (0-based)
     source: str  # "prompts.jsonl:12"
-    text: str
+    input: Input  # the prompt in any input form (`sinkscope.capture.inputs`)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def run_units(
     context fails (or, with on_error="skip", is recorded as skipped) before work starts.
     `on_unit(unit, status, message)` is called with status "done", "skipped" or "already".
     """
-    from sinkscope.capture.inputs import tokenize  # torch-heavy imports: only when a sweep runs
+    from sinkscope.capture.inputs import check_generate, input_ids  # only when a sweep runs
     from sinkscope.workflows.scan import scan
 
     def note(u: Unit, status: str, msg: str | None = None) -> None:
@@ -152,9 +153,13 @@ def run_units(
             on_unit(u, status, msg)
 
     limit = lm.info.max_context
+    try:
+        check_generate(lm, generate)
+    except InputError as e:
+        raise InputError(f"model '{units[0].label if units else lm.info.ref}': {e}") from None
     ok: list[Unit] = []
     for u in units:
-        n = len(tokenize(lm, u.text, chat=chat))
+        n = len(input_ids(lm, u.input, chat=chat)[0])
         problem = None
         if limit is not None and n + generate > limit:
             problem = (
@@ -177,7 +182,7 @@ def run_units(
             note(u, "already")
             continue
         try:
-            res = scan(lm, [(u.text, u.source)], config=cfg, chat=chat, generate=generate)
+            res = scan(lm, [u.input], config=cfg, chat=chat, generate=generate)
         except SinkscopeError as e:
             raise type(e)(f"model '{u.label}', prompt {u.source}: {e}") from e
         _write_result(store, u, res, executor)
