@@ -101,3 +101,13 @@ def test_effects_give_each_planted_outcome_with_its_numbers():
     assert r.loc[80, "score_change"] > 0.5 and r.loc[80, "sink_layers_after"] == 0  # gone but stronger
     assert r.loc[40, "score_change"] == pytest.approx(
         (6 * 0.07 + 12 * 0.01) / (6 * 0.14 + 12 * 0.01) - 1, rel=1e-4)
+
+
+def test_load_recomputes_the_outcomes_of_a_folder_written_before_them(res, tmp_path):
+    dest = res.save(tmp_path / "old")
+    old = pd.read_parquet(dest / "targets.parquet").drop(
+        columns=["outcome", "promoted", "score_change", "sink_layers_before", "sink_layers_after", "ratio_before", "ratio_after"])
+    old.to_parquet(dest / "targets.parquet", index=False)
+    back = InterventionResult.load(dest)
+    pd.testing.assert_frame_equal(back.targets, res.targets)
+    assert back.intervention_summary()["outcomes"] == res.intervention_summary()["outcomes"]
