@@ -139,9 +139,10 @@ def intervention_table(res: InterventionLike) -> Table:
             "before -> after, docs/method.md §4)"
         )
     )
-    for col in ("pos", "token", "outcome", "class", "lifetime", "mean s (l>=b)", "change", "sink layers >= b",
-                "ratio to baseline", "||m||", "m.u", "primary s"):
-        t.add_column(col, justify="left" if col in ("token", "outcome", "class") else "right")
+    for col in ("pos", "token", "outcome", "class", "lifetime", "mean s (l>=b)", "change", "l>=b: sink-like (ratio)",
+                "||m||", "m.u", "primary s"):
+        t.add_column(col, justify="left" if col in ("token", "outcome", "class") else "right",
+                     no_wrap=col in ("mode", "outcome", "class"))
     for _, r in res.targets.iterrows():
         t.add_row(
             str(int(r["position"])),
@@ -151,8 +152,7 @@ def intervention_table(res: InterventionLike) -> Table:
             f"{int(r['lifetime_before'])} -> {int(r['lifetime_after'])}",
             _arrow(r["score_before"], r["score_after"]),
             _pct(r["score_change"]),
-            f"{int(r['sink_layers_before'])} -> {int(r['sink_layers_after'])}",
-            _arrow(r["ratio_before"], r["ratio_after"]),
+            f"{int(r['sink_layers_before'])} ({_f(r['ratio_before'])}) -> {int(r['sink_layers_after'])} ({_f(r['ratio_after'])})",
             _arrow(r["mlp_norm_before"], r["mlp_norm_after"]),
             _arrow(r["mlp_proj_before"], r["mlp_proj_after"]),
             _arrow(r["primary_score_before"], r["primary_score_after"]),
@@ -185,7 +185,8 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
         t.caption = f"{len(a.table) - top} more not shown (all in auto.parquet with --out)"
     for col in ("prompt", "pos", "token", "block", "mode", "outcome", "class", "lifetime", "mean s (l>=b)", "change",
                 "primary s", "dNLL mean", "dNLL max"):
-        t.add_column(col, justify="left" if col in ("token", "mode", "outcome", "class") else "right")
+        t.add_column(col, justify="left" if col in ("token", "mode", "outcome", "class") else "right",
+                     no_wrap=col in ("mode", "outcome", "class"))
     for _, r in a.table.head(top).iterrows():
         t.add_row(
             str(int(r["prompt"])),
