@@ -30,8 +30,8 @@ def test_planted_classes_are_what_the_outcomes_start_from(pair):
     before, after, b, _ = pair
     kinds = lambda det: dict(zip(det.records["position"], det.records["kind"]))  # noqa: E731
     kb, ka = kinds(before), kinds(after)
-    assert all(kb[t] == "secondary" for t in (20, 30, 40, 50, 60, 70, 80)) and 90 not in kb
-    assert 20 not in ka and ka[30] == "noise" and ka[70] == "primary" and 80 not in ka
+    assert all(kb[t] == "secondary" for t in (20, 30, 40, 50, 60, 70, 80, 100)) and 90 not in kb
+    assert 20 not in ka and ka[30] == "noise" and ka[70] == "primary" and 80 not in ka and 100 not in ka
     assert ka[40] == ka[50] == ka[60] == "secondary"
 
 
@@ -63,6 +63,13 @@ def test_each_planted_outcome(pair):
     # 80's score doubled while its sink-likeness went: never "removed"
     o80 = edit_outcome(sink_state(before, 80, b), sink_state(after, 80, b))
     assert o80.score_change == pytest.approx(6 * 0.10 / (6 * 0.10 + 12 * 0.01), rel=1e-4)  # +83%
+    # 100 is no longer sink-like and its score rose by less than the margin: "unchanged", never
+    # "removed" (the rule before issue 27's follow-up called it removed)
+    s0, s1 = sink_state(before, 100, b), sink_state(after, 100, b)
+    assert s0.is_sink and not s1.is_sink and s1.layers == 0
+    o100 = edit_outcome(s0, s1, CFG.outcome_margin)
+    assert o100.score_change == pytest.approx(6 * 0.006 / (6 * 0.10 + 12 * 0.01), rel=1e-4)  # +5%
+    assert 0 < o100.score_change < CFG.outcome_margin and o100.outcome == "unchanged"
 
 
 def test_margin_decides_weakened_against_unchanged(pair):
@@ -78,6 +85,10 @@ def test_removed_never_has_a_promotion_or_a_higher_score():
     sink = SinkState("secondary", 6, 10.0, 0.05, True)
     gone = SinkState("none", 0, float("nan"), 0.04, False)
     assert edit_outcome(sink, gone).outcome == "removed"
+    # gone with the same score: removed; gone with any higher score: never removed
+    assert edit_outcome(sink, SinkState("none", 0, float("nan"), 0.05, False)).outcome == "removed"
+    assert edit_outcome(sink, SinkState("none", 0, float("nan"), 0.0501, False)).outcome == "unchanged"
+    assert edit_outcome(sink, SinkState("noise", 6, 1.2, 0.053, False)).outcome == "unchanged"
     assert edit_outcome(sink, SinkState("none", 0, float("nan"), 0.08, False)).outcome == "strengthened"
     assert edit_outcome(sink, SinkState("primary", 20, 1.0, 0.01, False)).outcome == "strengthened"
     # a token that was no sink is never removed

@@ -15,13 +15,15 @@ applies (`edit_outcome`):
 
     promoted     = kind_after == 'primary' and kind_before != 'primary'
     strengthened   promoted, or score_after >= (1 + margin) x score_before
-    removed        is_sink before and not is_sink after
+    removed        is_sink before, not is_sink after, and score_after <= score_before
     weakened       score_after <= (1 - margin) x score_before
     unchanged      otherwise
 
-So "removed" never includes a promotion or a score raised beyond the margin, a sink that is no
-longer a sink is never "weakened", and a token that was no sink before the edit is never
-"removed". `promoted` is kept as its own flag next to the outcome.
+So "removed" never includes a promotion or a higher score: a sink that is no longer sink-like
+while its score rose by less than the margin is "unchanged" (its attention did not change beyond
+the margin; the row's |S| and ratio show it is no longer sink-like). A sink that is no longer a
+sink is never "weakened", and a token that was no sink before the edit is never "removed".
+`promoted` is kept as its own flag next to the outcome.
 """
 
 from __future__ import annotations
@@ -92,15 +94,17 @@ def sink_state(det: Detection, t: int, start: int) -> SinkState:
 def edit_outcome(before: SinkState, after: SinkState, margin: float = DEFAULTS.outcome_margin) -> Outcome:
     """Classify an edit's effect on one token (docs/method.md §4 "Outcomes"), first rule that applies:
     strengthened (promoted to primary-like, or score >= (1 + margin) x before), removed (a sink
-    before, no sink after), weakened (score <= (1 - margin) x before), unchanged."""
+    before, no sink after, score not higher), weakened (score <= (1 - margin) x before),
+    unchanged."""
     b, a = before.score, after.score
     change = (a - b) / b if np.isfinite(a) and np.isfinite(b) and b != 0 else float("nan")
     promoted = after.kind == "primary" and before.kind != "primary"
     higher = bool(np.isfinite(a) and np.isfinite(b) and a >= (1.0 + margin) * b and a > b)
     lower = bool(np.isfinite(a) and np.isfinite(b) and a <= (1.0 - margin) * b and a < b)
+    rose = bool(np.isfinite(a) and np.isfinite(b) and a > b)  # any rise: never "removed" (NaN: not known to rise)
     if promoted or higher:
         out: EditOutcome = "strengthened"
-    elif before.is_sink and not after.is_sink:
+    elif before.is_sink and not after.is_sink and not rose:
         out = "removed"
     elif lower:
         out = "weakened"

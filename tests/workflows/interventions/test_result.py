@@ -99,6 +99,8 @@ def test_effects_give_each_planted_outcome_with_its_numbers():
     assert r.loc[30, "ratio_after"] == pytest.approx(1.2, rel=1e-4)  # < k = 3
     assert r.loc[70, "kind_after"] == "primary" and r.loc[70, "score_change"] < -0.1  # promoted, score down
     assert r.loc[80, "score_change"] > 0.5 and r.loc[80, "sink_layers_after"] == 0  # gone but stronger
+    assert 0 < r.loc[100, "score_change"] < 0.1 and r.loc[100, "sink_layers_after"] == 0  # gone, score up < margin
+    assert r.loc[100, "outcome"] == "unchanged"
     assert r.loc[40, "score_change"] == pytest.approx(
         (6 * 0.07 + 12 * 0.01) / (6 * 0.14 + 12 * 0.01) - 1, rel=1e-4)
 

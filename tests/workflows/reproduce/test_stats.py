@@ -66,7 +66,7 @@ def test_summarize_causal_counts_the_outcomes_not_the_class_change():
     ("no longer classified secondary") counted."""
     table, expect = outcome_table()
     c = summarize_causal(SimpleNamespace(table=table))
-    assert c["n_sinks"] == len(expect) == 8 and c["n_prompts"] == 1
-    assert c["outcomes"] == {"removed": 2, "weakened": 1, "unchanged": 2, "strengthened": 3, "promoted": 1}
-    assert c["n_removed"] == 2 and c["share_removed"] == pytest.approx(0.25)
+    assert c["n_sinks"] == len(expect) == 9 and c["n_prompts"] == 1
+    assert c["outcomes"] == {"removed": 2, "weakened": 1, "unchanged": 3, "strengthened": 3, "promoted": 1}
+    assert c["n_removed"] == 2 and c["share_removed"] == pytest.approx(2 / 9)
     assert json.loads(json.dumps(jsonable(c))) == jsonable(c)
