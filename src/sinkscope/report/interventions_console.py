@@ -209,7 +209,7 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
 def auto_summary_table(a: AutoLike) -> Table:
     s = a.summary()
     t = Table(title=f"summary over {s['n_sinks']} secondary sink(s) in {s['n_prompts']} prompt(s)")
-    t.caption = ("outcomes (docs/method.md §4): removed = no longer a sink from the birth block on; "
+    t.caption = ("outcomes (docs/method.md §4): removed = no longer a sink from the birth block on, score not higher; "
                  "weakened / strengthened = mean score there down / up by more than the margin; "
                  "promoted (part of strengthened) = made primary-like")
     for col in ("mode", "removed", "share", "weakened", "unchanged", "strengthened", "promoted", "lifetime",

@@ -10,7 +10,7 @@ the sink's record in the edited run is compared with the clean one (`core.effect
   outcome, promoted          removed / weakened / unchanged / strengthened, and whether the edit made
                              the sink primary-like (docs/method.md §4 "Outcomes", `analysis.edit_outcome`);
                              removed = (outcome == 'removed'): no longer a sink from b on, never a
-                             promotion or a score raised beyond the margin
+                             promotion or a higher score
   score_before / _after      mean s_t^l over l >= b; score_change = relative change
   delta_primary_score        mean over the clean lifetime layers S_t of s_p^l, after - before
                              (does the primary take back the attention the sink held? §6)
