@@ -234,3 +234,38 @@ def spec40(**kw) -> Spec:
     base: dict = {"n_layers": 40, "n_tokens": 64, "window": (4, 34), "dip_layer": 20, "plants": plants}
     base.update(kw)
     return Spec(**base)
+
+
+def edit_pair() -> tuple[PromptTrace, PromptTrace, int, dict[int, tuple[str, bool]]]:
+    """A clean and an "edited" trace with one planted outcome per token (docs/method.md §4
+    "Outcomes"), the edited block b = 6, and {position: (expected outcome, promoted)}.
+
+    L = 24, T = 128, window [6, 22); background score 0.01 (so a layer's baseline is 0.01); every
+    token below is a secondary sink born at b with lifetime 6 in the clean trace, except 90.
+      20  gone (no sink-like layer >= b)                                -> removed
+      30  still sink-like, score 0.012 = 1.2 x baseline < k             -> removed
+      40  score 0.14 -> 0.07 on its 6 layers (mean from b: -44%)         -> weakened
+      50  score 0.16 -> 0.165 (+2%)                                      -> unchanged
+      60  score 0.10 -> 0.25                                             -> strengthened
+      70  sink-like on 15 of the window's 16 layers at 0.035: primary-like, although its
+          mean score from b goes down 23%                                -> strengthened, promoted
+      80  cosine drops below tau (no longer sink-like) while its score doubles
+                                                                         -> strengthened (never removed)
+      90  no sink in either trace                                        -> unchanged
+     100  cosine drops below tau while its score rises 0.10 -> 0.106 (mean from b: +5%, less than
+          the margin)                                                    -> unchanged (never removed)
+    """
+    b = 6
+    common = {"window": (6, 22), "dip_layer": 14}
+    before = [run(20, b, 6, 0.10), run(30, b, 6, 0.12), run(40, b, 6, 0.14), run(50, b, 6, 0.16),
+              run(60, b, 6, 0.10), run(70, b, 6, 0.10), run(80, b, 6, 0.10), run(100, b, 6, 0.10)]
+    after = [run(30, b, 6, 0.012), run(40, b, 6, 0.07), run(50, b, 6, 0.165), run(60, b, 6, 0.25),
+             run(70, b, 15, 0.035), run(80, b, 6, 0.20), run(100, b, 6, 0.106)]
+    clean = make_trace(Spec(plants=before, **common))
+    edited = make_trace(Spec(plants=after, **common))
+    edited.resid_cos[b : b + 6, 0, 80] = 0.5  # 80: no longer sink-like, attention doubled
+    edited.resid_cos[b : b + 6, 0, 100] = 0.5  # 100: no longer sink-like, attention +5%
+    expect = {20: ("removed", False), 30: ("removed", False), 40: ("weakened", False),
+              50: ("unchanged", False), 60: ("strengthened", False), 70: ("strengthened", True),
+              80: ("strengthened", False), 90: ("unchanged", False), 100: ("unchanged", False)}
+    return clean, edited, b, expect

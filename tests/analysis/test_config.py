@@ -99,6 +99,7 @@ def test_analysis_config_extends_detect_config():
     assert cfg.analysis_dict() == {
         "levels_min_share": 0.05, "levels_tol": 1, "n_boot": 2000, "seed": 0, "weak_frac": 0.5,
         "weak_middle": [0.25, 0.75], "massive_ratio": 100.0, "act_threshold": 0.1,
+        "outcome_margin": 0.1,
     }
     assert set(cfg.to_dict()) == set(DETECT_FIELDS) | set(cfg.analysis_dict())
     assert AnalysisConfig.from_dict(cfg.to_dict()) == cfg  # JSON lists come back as tuples
@@ -128,6 +129,7 @@ def test_function_defaults_are_the_config_defaults():
     ({"weak_middle": (0.8, 0.2)}, "weak_middle"),
     ({"massive_ratio": 0}, "massive_ratio"),
     ({"act_threshold": 2.0}, "act_threshold"),
+    ({"outcome_margin": 1.0}, "outcome_margin"),
     ({"tau": 0}, "tau"),
 ])
 def test_analysis_config_validation_names_field(kw, name):

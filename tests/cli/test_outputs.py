@@ -73,3 +73,5 @@ def test_readme_intervene_example_hits_a_real_sink(smollm2):
     assert r.exit_code == 0, r.output
     row = next(ln for ln in r.stdout.splitlines() if ln.startswith("│  10 │"))
     assert "secondary -> none" in row
+    # ... yet the token gets more attention: strengthened, as the README says (docs/method.md §4)
+    assert "strengthened" in row and "its outcome is `strengthened`, not `removed`" in readme.replace("\n", " ")

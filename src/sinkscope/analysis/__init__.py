@@ -1,9 +1,9 @@
 """Pure analyses over captured arrays (numpy in, dataclasses / pandas out; no torch, no model).
 
 Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
-weakening (§6), levels (§7), output gates (§12) and learned sink logits (§13), prior-work metrics
-(massive activations, ACT), and `analyze`, which
-runs them all over a set of prompts.
+weakening (§6), levels (§7), the outcome of an edit (§4, `outcomes`), output gates (§12) and learned
+sink logits (§13), prior-work metrics (massive activations, ACT), and `analyze`, which runs them all
+over a set of prompts.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ _NAMES = {
     "correlation": "normlaw",
     "isotonic_fit": "normlaw",
     "norm_law": "normlaw",
+    "EDIT_OUTCOMES": "outcomes",
+    "EditOutcome": "outcomes",
+    "Outcome": "outcomes",
+    "SinkState": "outcomes",
+    "edit_outcome": "outcomes",
+    "outcome_counts": "outcomes",
+    "sink_state": "outcomes",
     "baseline_scores": "scores",
     "classifiable": "scores",
     "head_fraction": "scores",
@@ -87,6 +94,15 @@ if TYPE_CHECKING:
         isotonic_fit,
         norm_law,
     )
+    from sinkscope.analysis.outcomes import (
+        EDIT_OUTCOMES,
+        EditOutcome,
+        Outcome,
+        SinkState,
+        edit_outcome,
+        outcome_counts,
+        sink_state,
+    )
     from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
     from sinkscope.analysis.weakening import (
         LAYER_COLUMNS,
@@ -118,6 +134,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "EDIT_OUTCOMES",
     "FORMATION_COLUMNS",
     "GATE_COLUMNS",
     "LEARNED_SINK_COLUMNS",
@@ -128,11 +145,14 @@ __all__ = [
     "Correlation",
     "DetectConfig",
     "Detection",
+    "EditOutcome",
     "Findings",
     "Level",
     "Levels",
     "MonotoneFit",
     "NormLaw",
+    "Outcome",
+    "SinkState",
     "Weakening",
     "act_heads",
     "activation_ratio",
@@ -141,6 +161,7 @@ __all__ = [
     "classifiable",
     "correlation",
     "detect",
+    "edit_outcome",
     "formation_columns",
     "gate_table",
     "head_fraction",
@@ -152,10 +173,12 @@ __all__ = [
     "levels",
     "massive_activations",
     "norm_law",
+    "outcome_counts",
     "pooled_layer_table",
     "primary_position",
     "primary_window",
     "sink_like",
+    "sink_state",
     "top_activation_per_layer",
     "weakening",
 ]

@@ -2,8 +2,8 @@
 
 `DetectConfig` holds the detector's thresholds (docs/method.md §1-§3); `AnalysisConfig` extends it with
 every other analysis threshold (levels §7, the norm-law bootstrap §5, weakening §6, the prior-work
-metrics). `analyze` always runs with an `AnalysisConfig` (a plain `DetectConfig` is completed with
-the documented defaults below), and `Findings.config` is the one that was used.
+metrics, the outcome margin of an edit §4). `analyze` always runs with an `AnalysisConfig` (a plain
+`DetectConfig` is completed with the documented defaults below), and `Findings.config` is the one that was used.
 
 In a run's manifest (`manifest_entries`):
 
@@ -165,6 +165,9 @@ class AnalysisConfig(DetectConfig):
                       al. 2024). > 0.
     act_threshold     ACT sink head: column-mean attention of a non-first key > this (Yu et al.
                       2024). Range (0, 1].
+    outcome_margin    outcome of an edit (§4 "Outcomes"): the mean score from the edited block on
+                      must move by more than this relative share to count as weakened or
+                      strengthened. Range [0, 1).
     """
 
     levels_min_share: float = 0.05
@@ -175,6 +178,7 @@ class AnalysisConfig(DetectConfig):
     weak_middle: tuple[float, float] = (0.25, 0.75)
     massive_ratio: float = 100.0
     act_threshold: float = 0.1
+    outcome_margin: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -200,6 +204,8 @@ class AnalysisConfig(DetectConfig):
             raise self._bad("massive_ratio", "a finite number > 0")
         if not _unit_interval(self.act_threshold, low_open=True, high_open=False):
             raise self._bad("act_threshold", "a number in (0, 1]")
+        if not _unit_interval(self.outcome_margin, low_open=False, high_open=True):
+            raise self._bad("outcome_margin", "a number in [0, 1)")
 
     @property
     def detect(self) -> DetectConfig:

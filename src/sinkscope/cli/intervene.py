@@ -90,8 +90,9 @@ def intervene(
 ) -> None:
     """Causal check (docs/method.md §4): edit what block b's MLP adds at token t and re-run the scan.
 
-    Prints the token before -> after (class, lifetime, score, ||m||, m.u), the number of secondary
-    sinks, and the change in next-token NLL on the rest of the text. With --out, writes
+    Prints the outcome for each edited token (removed / weakened / unchanged / strengthened, and
+    promoted: docs/method.md §4 "Outcomes"), the token before -> after (class, lifetime, score, ||m||,
+    m.u), the number of secondary sinks, and the change in next-token NLL on the rest of the text. With --out, writes
     intervention.json, targets.parquet, nll.parquet and the clean/ and intervened/ scan folders.
 
     Examples:\n

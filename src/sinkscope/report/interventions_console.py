@@ -104,12 +104,32 @@ def _signed(x: Any, digits: int = 3) -> str:
     return "-" if math.isnan(v) else f"{v:+.{digits}g}"
 
 
+def _pct(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if not math.isfinite(v) else f"{v:+.0%}"
+
+
 def _arrow(a: Any, b: Any, digits: int = 3) -> str:
     return f"{_f(a, digits)} -> {_f(b, digits)}"
 
 
 def _tok(t: Any) -> str:
     return repr(token_label(str(t)))
+
+
+def outcome_label(r: Any) -> str:
+    """A row's outcome (docs/method.md §4 "Outcomes"), with ", promoted" when the edit made the
+    token primary-like."""
+    return f"{r['outcome']}, promoted" if bool(r["promoted"]) else str(r["outcome"])
+
+
+def outcome_counts_text(counts: dict[str, Any]) -> str:
+    """'removed 1, weakened 0, unchanged 0, strengthened 2 (promoted 1)'."""
+    return (f"removed {counts['removed']}, weakened {counts['weakened']}, unchanged {counts['unchanged']}, "
+            f"strengthened {counts['strengthened']} (promoted {counts['promoted']})")
 
 
 def intervention_table(res: InterventionLike) -> Table:
@@ -119,16 +139,20 @@ def intervention_table(res: InterventionLike) -> Table:
             "before -> after, docs/method.md §4)"
         )
     )
-    for col in ("pos", "token", "class", "lifetime", "mean s (lifetime)", "mean s (l>=b)", "||m||", "m.u", "primary s"):
-        t.add_column(col, justify="left" if col in ("token", "class") else "right")
+    for col in ("pos", "token", "outcome", "class", "lifetime", "mean s (l>=b)", "change", "l>=b: sink-like (ratio)",
+                "||m||", "m.u", "primary s"):
+        t.add_column(col, justify="left" if col in ("token", "outcome", "class") else "right",
+                     no_wrap=col in ("mode", "outcome", "class"))
     for _, r in res.targets.iterrows():
         t.add_row(
             str(int(r["position"])),
             _tok(r["token"]),
+            outcome_label(r),
             f"{r['kind_before']} -> {r['kind_after']}",
             f"{int(r['lifetime_before'])} -> {int(r['lifetime_after'])}",
-            _arrow(r["mean_score_before"], r["mean_score_after"]),
             _arrow(r["score_before"], r["score_after"]),
+            _pct(r["score_change"]),
+            f"{int(r['sink_layers_before'])} ({_f(r['ratio_before'])}) -> {int(r['sink_layers_after'])} ({_f(r['ratio_after'])})",
             _arrow(r["mlp_norm_before"], r["mlp_norm_after"]),
             _arrow(r["mlp_proj_before"], r["mlp_proj_after"]),
             _arrow(r["primary_score_before"], r["primary_score_after"]),
@@ -146,6 +170,8 @@ def print_intervention(res: InterventionLike, console: Console) -> None:
             highlight=False,
         )
     s = res.intervention_summary()
+    console.print(f"outcomes of the edited tokens (docs/method.md §4): {outcome_counts_text(s['outcomes'])}",
+                  highlight=False)
     console.print(
         f"secondary sinks in the text: {s['n_secondary_before']} -> {s['n_secondary_after']}; "
         f"Delta next-token NLL on the {res.nll.n} following tokens: mean {_signed(res.nll.mean)}, "
@@ -157,8 +183,10 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
     t = Table(title=f"every secondary sink, edited at its birth block (before -> after; first {top} rows)")
     if len(a.table) > top:
         t.caption = f"{len(a.table) - top} more not shown (all in auto.parquet with --out)"
-    for col in ("prompt", "pos", "token", "block", "mode", "class", "lifetime", "mean s", "primary s", "dNLL mean", "dNLL max"):
-        t.add_column(col, justify="left" if col in ("token", "mode", "class") else "right")
+    for col in ("prompt", "pos", "token", "block", "mode", "outcome", "class", "lifetime", "mean s (l>=b)", "change",
+                "primary s", "dNLL mean", "dNLL max"):
+        t.add_column(col, justify="left" if col in ("token", "mode", "outcome", "class") else "right",
+                     no_wrap=col in ("mode", "outcome", "class"))
     for _, r in a.table.head(top).iterrows():
         t.add_row(
             str(int(r["prompt"])),
@@ -166,9 +194,11 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
             _tok(r["token"]),
             str(int(r["layer"])),
             str(r["mode"]),
+            outcome_label(r),
             f"{r['kind_before']} -> {r['kind_after']}",
             f"{int(r['lifetime_before'])} -> {int(r['lifetime_after'])}",
-            _arrow(r["mean_score_before"], r["mean_score_after"]),
+            _arrow(r["score_before"], r["score_after"]),
+            _pct(r["score_change"]),
             _signed(r["delta_primary_score"]),
             _signed(r["delta_nll_mean"]),
             _signed(r["delta_nll_max"]),
@@ -179,13 +209,22 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
 def auto_summary_table(a: AutoLike) -> Table:
     s = a.summary()
     t = Table(title=f"summary over {s['n_sinks']} secondary sink(s) in {s['n_prompts']} prompt(s)")
-    for col in ("mode", "removed", "share", "lifetime", "mean s (l>=b)", "d primary s", "dNLL mean", "dNLL max"):
+    t.caption = ("outcomes (docs/method.md §4): removed = no longer a sink from the birth block on, score not higher; "
+                 "weakened / strengthened = mean score there down / up by more than the margin; "
+                 "promoted (part of strengthened) = made primary-like")
+    for col in ("mode", "removed", "share", "weakened", "unchanged", "strengthened", "promoted", "lifetime",
+                "mean s (l>=b)", "d primary s", "dNLL mean", "dNLL max"):
         t.add_column(col, justify="left" if col == "mode" else "right")
     for mode, m in s["modes"].items():
+        c = m["outcomes"]
         t.add_row(
             mode,
             f"{m['n_removed']}/{m['n_sinks']}",
             "-" if m["n_sinks"] == 0 else f"{m['share_removed']:.0%}",
+            str(c["weakened"]),
+            str(c["unchanged"]),
+            str(c["strengthened"]),
+            str(c["promoted"]),
             _arrow(m["mean_lifetime_before"], m["mean_lifetime_after"]),
             _arrow(m["mean_score_from_birth_before"], m["mean_score_from_birth_after"]),
             _signed(m["mean_delta_primary_score"]),
@@ -211,14 +250,15 @@ def dose_table(d: DoseLike) -> Table:
             f"(clean: class {d.clean_kind}, score {_f(d.clean_score)}, lifetime {d.clean_lifetime})"
         )
     )
-    for col in (what, "score (l>=b)", "lifetime", "class", "||m'||", "m'.u", "dNLL mean", "dNLL max"):
-        t.add_column(col, justify="left" if col == "class" else "right")
+    for col in (what, "score (l>=b)", "lifetime", "class", "outcome", "||m'||", "m'.u", "dNLL mean", "dNLL max"):
+        t.add_column(col, justify="left" if col in ("class", "outcome") else "right")
     for _, r in d.table.iterrows():
         t.add_row(
             _f(r["value"], 6),
             _f(r["score"]),
             str(int(r["lifetime"])),
             str(r["kind"]),
+            outcome_label(r),
             _f(r["mlp_norm"]),
             _f(r["mlp_proj"]),
             _signed(r["delta_nll_mean"]),
@@ -244,6 +284,8 @@ __all__ = [
     "auto_table",
     "dose_table",
     "intervention_table",
+    "outcome_counts_text",
+    "outcome_label",
     "print_auto",
     "print_dose",
     "print_intervention",

@@ -41,8 +41,9 @@ def main() -> None:
     t0 = time.perf_counter()
     a = auto(lm, text, modes=("project-out", "zero"), batch_size=args.batch_size)
     print(f"text: {a.clean.prompts[0].n_tokens} tokens; auto took {time.perf_counter() - t0:.0f} s")
-    cols = ["mode", "position", "token", "layer", "kind_after", "lifetime_before", "lifetime_after",
-            "mean_score_before", "score_before", "score_after", "delta_primary_score", "mlp_norm_before",
+    cols = ["mode", "position", "token", "layer", "outcome", "promoted", "kind_after", "lifetime_before", "lifetime_after",
+            "mean_score_before", "score_before", "score_after", "score_change", "sink_layers_after", "ratio_after",
+            "delta_primary_score", "mlp_norm_before",
             "mlp_proj_before", "delta_nll_mean", "delta_nll_max"]
     print(a.table[cols].to_string())
     print(json.dumps(a.summary(), indent=1, default=str))

@@ -47,3 +47,27 @@ def planted_model():
 
     handle = mlp_modules(lm)[BIRTH].register_forward_hook(plant)
     return lm, int(torch.nonzero(target)[0, 0]), handle
+
+
+def outcome_table(mode: str = "project-out"):
+    """(AUTO_COLUMNS table, expected {position: (outcome, promoted)}): one row per planted outcome of
+    `tests.analysis.synth.edit_pair` (a clean and an "edited" synthetic trace, docs/method.md §4
+    "Outcomes"), the comparison made by `interventions.effects` exactly as after a real edit."""
+    import numpy as np
+    import pandas as pd
+
+    from sinkscope.analysis import AnalysisConfig, detect
+    from sinkscope.workflows.interventions import AUTO_COLUMNS, effects
+    from tests.analysis.synth import edit_pair
+
+    clean, edited, b, expect = edit_pair()
+    cfg = AnalysisConfig()
+    t = effects(clean, detect(clean, cfg), edited, detect(edited, cfg), sorted(expect), b, cfg.outcome_margin)
+    n = len(t)
+    t.insert(0, "mode", mode)
+    t.insert(0, "prompt", 0)
+    t["n_secondary_after"] = 0
+    t["delta_nll_mean"] = np.linspace(0.0, 0.7, n)
+    t["delta_nll_max"] = np.linspace(1.0, 1.7, n)
+    t["nll_tokens"] = 10
+    return pd.DataFrame(t, columns=list(AUTO_COLUMNS)), expect

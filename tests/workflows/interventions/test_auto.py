@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,8 @@ import pytest
 
 import sinkscope
 from sinkscope.core.errors import InputError
-from sinkscope.workflows.interventions import AUTO_COLUMNS, auto
-from tests.workflows.interventions.planted import BIRTH, CFG, TEXT, planted_model
+from sinkscope.workflows.interventions import AUTO_COLUMNS, AutoResult, auto, parse_mode
+from tests.workflows.interventions.planted import BIRTH, CFG, TEXT, outcome_table, planted_model
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,18 @@ def test_auto_without_sinks_and_bad_modes(planted):
         auto(lm, TEXT, modes=["erase"])
     with pytest.raises(InputError, match="at least one mode"):
         auto(lm, TEXT, modes=[])
+
+
+def test_summary_counts_each_planted_outcome():
+    """`AutoResult.summary` on one row per planted outcome (planted.py `outcome_table`): removed
+    counts only the outcome 'removed', never the promotion, the strengthened sinks or a sink that
+    vanished while its score rose (100)."""
+    table, expect = outcome_table()
+    a = AutoResult(clean=SimpleNamespace(prompts=[None]), modes=[parse_mode("project-out")], table=table)
+    m = a.summary()["modes"]["project-out"]
+    assert m["outcomes"] == {"removed": 2, "weakened": 1, "unchanged": 3, "strengthened": 3, "promoted": 1}
+    assert sum(m["outcomes"][o] for o in ("removed", "weakened", "unchanged", "strengthened")) == m["n_sinks"] == len(expect)
+    assert m["n_removed"] == 2 and m["share_removed"] == pytest.approx(2 / 9)
+    # the old rule (no longer classified secondary) would have counted 20, 30, 70, 80 and 100
+    old = (table["kind_before"] == "secondary") & (table["kind_after"] != "secondary")
+    assert table.loc[old, "position"].tolist() == [20, 30, 70, 80, 100]

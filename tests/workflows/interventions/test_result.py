@@ -15,6 +15,7 @@ from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.interventions import InterventionResult, InterventionSpec, NllDelta, intervene
 from sinkscope.workflows.scan import ScanResult
 from tests.capture.archs import ToyTokenizer, build
+from tests.workflows.interventions.planted import outcome_table
 
 TEXT = "the quick brown fox jumps over the lazy dog while the cat sleeps in the sun all day"
 LAYER = 1
@@ -80,3 +81,35 @@ def test_save_writes_the_intervention_folder_and_load_reads_it_back(res, tmp_pat
     assert (plain / "manifest.json").exists() and not (plain / "intervention.json").exists()
     with pytest.raises(InputError, match="not a sinkscope intervention folder"):
         InterventionResult.load(plain)
+
+
+def test_effects_give_each_planted_outcome_with_its_numbers():
+    """docs/method.md §4 "Outcomes" on planted traces (tests/analysis/synth.py `edit_pair`): every
+    outcome, the promoted flag, and the numbers behind them."""
+    t, expect = outcome_table()
+    got = {int(r.position): (r.outcome, bool(r.promoted)) for r in t.itertuples()}
+    assert got == expect
+    assert (t["removed"] == (t["outcome"] == "removed")).all()
+    removed = t[t["removed"]]
+    assert removed["position"].tolist() == [20, 30]
+    assert not removed["promoted"].any() and (removed["score_after"] < removed["score_before"]).all()
+    assert removed["kind_before"].eq("secondary").all() and removed["kind_after"].tolist() == ["none", "noise"]
+    r = t.set_index("position")
+    assert r.loc[20, "sink_layers_after"] == 0 and r.loc[30, "sink_layers_after"] == 6
+    assert r.loc[30, "ratio_after"] == pytest.approx(1.2, rel=1e-4)  # < k = 3
+    assert r.loc[70, "kind_after"] == "primary" and r.loc[70, "score_change"] < -0.1  # promoted, score down
+    assert r.loc[80, "score_change"] > 0.5 and r.loc[80, "sink_layers_after"] == 0  # gone but stronger
+    assert 0 < r.loc[100, "score_change"] < 0.1 and r.loc[100, "sink_layers_after"] == 0  # gone, score up < margin
+    assert r.loc[100, "outcome"] == "unchanged"
+    assert r.loc[40, "score_change"] == pytest.approx(
+        (6 * 0.07 + 12 * 0.01) / (6 * 0.14 + 12 * 0.01) - 1, rel=1e-4)
+
+
+def test_load_recomputes_the_outcomes_of_a_folder_written_before_them(res, tmp_path):
+    dest = res.save(tmp_path / "old")
+    old = pd.read_parquet(dest / "targets.parquet").drop(
+        columns=["outcome", "promoted", "score_change", "sink_layers_before", "sink_layers_after", "ratio_before", "ratio_after"])
+    old.to_parquet(dest / "targets.parquet", index=False)
+    back = InterventionResult.load(dest)
+    pd.testing.assert_frame_equal(back.targets, res.targets)
+    assert back.intervention_summary()["outcomes"] == res.intervention_summary()["outcomes"]

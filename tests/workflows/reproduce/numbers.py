@@ -25,6 +25,7 @@ def existence(**kw):
 
 def causal(**kw):
     d = {"mode": "project-out", "n_prompts": 3, "n_sinks": 9, "n_removed": 8, "share_removed": 8 / 9,
+         "outcomes": {"removed": 8, "weakened": 0, "unchanged": 0, "strengthened": 1, "promoted": 1},
          "mean_delta_score": -0.04, "mean_score_before": 0.05, "mean_delta_lifetime": -6.0,
          "mean_delta_primary_score": 0.01, "mean_delta_nll": 0.02, "max_delta_nll": 1.5}
     d.update(kw)

@@ -58,6 +58,10 @@ def test_render_one_table_per_claim_with_every_model_row():
     # numbers, rules, figures and the mode are in the document
     assert "0.90 [0.80, 0.95]" in md  # Spearman with CI
     assert "8/9 (89%)" in md  # causal: removed by project-out
+    assert "| 0 / 0 / 1 (1) |" in md  # causal: weakened / unchanged / strengthened (promoted)
+    assert "project-out removes 8/9 (89%); weakens 0, leaves 0, strengthens 1 (promotes 1)" in md
+    assert ("project-out at the birth block raises the attention 1 of the 9 edited sinks receive by more than the "
+            "margin (1 of them promoted to primary-like), so they count as strengthened, not removed") in md
     assert "## Verdict rules" in md and rules_markdown() in md
     assert "![alpha normlaw](reproduction/alpha/normlaw.png)" in md
     assert "**Mode: FULL**" in md

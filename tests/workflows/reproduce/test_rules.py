@@ -43,6 +43,12 @@ def test_formation_verdicts():
     assert verdict_formation(both_fail)["verdict"] == "not reproduced"
     assert verdict_formation(formation(median_mlp_share=0.2, causal=None))["verdict"] == "not reproduced"
     assert verdict_formation(formation(n=0))["verdict"] == "not testable here"
+    # promotions and strengthened sinks are no removals (docs/method.md §4 "Outcomes")
+    promo = causal(n_removed=2, share_removed=2 / 9,
+                   outcomes={"removed": 2, "weakened": 1, "unchanged": 0, "strengthened": 6, "promoted": 4})
+    v = verdict_formation(formation(causal=promo))
+    assert v["verdict"] == "partly"
+    assert "removes 2/9 (22%); weakens 1, leaves 0, strengthens 6 (promotes 4)" in v["reason"]
 
 
 def test_norm_law_verdicts():

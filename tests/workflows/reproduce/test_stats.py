@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from sinkscope.core.fileio import jsonable
 from sinkscope.workflows.reproduce import distinct_sinks, prefix_keys, summarize_model
-from sinkscope.workflows.reproduce.stats import quantiles
+from sinkscope.workflows.reproduce.stats import quantiles, summarize_causal
+from tests.workflows.interventions.planted import outcome_table
 from tests.workflows.reproduce.numbers import two_prompt_scan
 
 
@@ -56,3 +58,15 @@ def test_summarize_model_is_json_safe_and_matches_the_findings():
     assert s["norm_law"]["n"] == 9 and s["levels"]["n_sinks"] == 9
     assert sum(x["count"] for x in s["levels"]["levels"]) <= 9
     assert s["weakening"]["n_layers"] == d.res.findings.n_layers
+
+
+def test_summarize_causal_counts_the_outcomes_not_the_class_change():
+    """Claim 2's causal numbers on one row per planted outcome (docs/method.md §4 "Outcomes"):
+    'removed' is the outcome, never the promotion or the strengthened sinks that the old rule
+    ("no longer classified secondary") counted."""
+    table, expect = outcome_table()
+    c = summarize_causal(SimpleNamespace(table=table))
+    assert c["n_sinks"] == len(expect) == 9 and c["n_prompts"] == 1
+    assert c["outcomes"] == {"removed": 2, "weakened": 1, "unchanged": 3, "strengthened": 3, "promoted": 1}
+    assert c["n_removed"] == 2 and c["share_removed"] == pytest.approx(2 / 9)
+    assert json.loads(json.dumps(jsonable(c))) == jsonable(c)

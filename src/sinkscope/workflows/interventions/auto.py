@@ -7,12 +7,17 @@ the sink's record in the edited run is compared with the clean one (`core.effect
   lifetime_before / _after   |S_t| (0 when the token is no longer sink-like anywhere)
   mean_score_before / _after mean s_t^l over S_t in each run (NaN when it vanished)
   kind_before / _after       class (docs/method.md §3); 'none' when the token has no record any more
-  removed                    kind_after != 'secondary'
+  outcome, promoted          removed / weakened / unchanged / strengthened, and whether the edit made
+                             the sink primary-like (docs/method.md §4 "Outcomes", `analysis.edit_outcome`);
+                             removed = (outcome == 'removed'): no longer a sink from b on, never a
+                             promotion or a higher score
+  score_before / _after      mean s_t^l over l >= b; score_change = relative change
   delta_primary_score        mean over the clean lifetime layers S_t of s_p^l, after - before
                              (does the primary take back the attention the sink held? §6)
   delta_nll_mean / _max      next-token NLL on the rest of the text, after - before (`NllDelta`)
 
-`AutoResult.summary()` gives, per mode, the share of sinks removed and the mean changes.
+`AutoResult.summary()` gives, per mode, the count of each outcome, the share removed and the mean
+changes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sinkscope.analysis import DetectConfig
+from sinkscope.analysis import DetectConfig, outcome_counts
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_dir_atomic, write_json
 from sinkscope.models.base import LoadedModel
@@ -60,7 +65,8 @@ class AutoResult:
     runs: list[InterventionResult] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Per mode: n_sinks, n_removed, share_removed (class no longer 'secondary'), mean and
+        """Per mode: n_sinks, `outcomes` (count of each outcome and of promotions, docs/method.md §4
+        "Outcomes"), n_removed and share_removed (outcome 'removed'), mean and
         median change of lifetime, mean record score before and after (sinks that survive), mean
         score over layers >= b before / after (all sinks), mean change of the primary's
         score over the sinks' lifetime layers, mean of the per-sink mean Delta NLL and the largest
@@ -71,8 +77,9 @@ class AutoResult:
             n = len(t)
             out["modes"][str(spec)] = {
                 "n_sinks": n,
-                "n_removed": int(t["removed"].sum()),
-                "share_removed": float(t["removed"].mean()) if n else float("nan"),
+                "outcomes": outcome_counts(t["outcome"].to_numpy(), t["promoted"].to_numpy()),
+                "n_removed": int((t["outcome"] == "removed").sum()),
+                "share_removed": float((t["outcome"] == "removed").mean()) if n else float("nan"),
                 "mean_lifetime_before": _mean(t["lifetime_before"]),
                 "mean_lifetime_after": _mean(t["lifetime_after"]),
                 "median_delta_lifetime": float(t["delta_lifetime"].median()) if n else float("nan"),

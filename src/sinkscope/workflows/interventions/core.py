@@ -319,7 +319,8 @@ def apply_plans(
                 direction_norm=norm,
                 clean=t.clean,
                 nll=nll_delta(pt.nll, ept.nll, min(plan.positions)),
-                targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer),
+                targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer,
+                                res.config.outcome_margin),
             )
         )
     return out

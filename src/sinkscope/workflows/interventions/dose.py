@@ -6,8 +6,9 @@ At block b and token t, for each value v of the grid, block b's MLP output is ed
 and the text is re-run. Per value:
   score     (1/(L-b)) sum_{l >= b} s_t^l, the token's mean layer score from block b on (§1);
   lifetime  |{l : |cos(h_t^l, h_p^l)| >= tau}|, the token's sink-like layers (§2);
-plus its class (§3, 'none' when sink-like nowhere), ||m'||, m'.u and the NLL change on the rest
-of the text. The clean run's score and lifetime are the reference lines of the plot.
+plus its class (§3, 'none' when sink-like nowhere), the outcome against the clean run (removed /
+weakened / unchanged / strengthened and the promoted flag, §4 "Outcomes"), ||m'||, m'.u and the NLL
+change on the rest of the text. The clean run's score and lifetime are the reference lines of the plot.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ DOSE_COLUMNS = (
     "lifetime",
     "longest_run",
     "kind",
+    "outcome",
+    "promoted",
     "birth",
     "mean_score",
     "mlp_norm",
@@ -201,6 +204,8 @@ def dose_response(
                 "lifetime": int(edet.scanned[:, t].sum()),
                 "longest_run": _longest(edet.scanned[:, t]),
                 "kind": str(eff["kind_after"]),
+                "outcome": str(eff["outcome"]),
+                "promoted": bool(eff["promoted"]),
                 "birth": float(eff["birth_after"]),
                 "mean_score": float(eff["mean_score_after"]),
                 "mlp_norm": float(eff["mlp_norm_after"]),

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sinkscope.analysis import Detection
+from sinkscope.analysis import Detection, edit_outcome, outcome_counts, sink_state
+from sinkscope.analysis.config import DEFAULTS
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_dir_atomic, write_json
@@ -43,6 +44,8 @@ EFFECT_COLUMNS = (
     "layer",
     "kind_before",
     "kind_after",
+    "outcome",
+    "promoted",
     "removed",
     "birth_before",
     "birth_after",
@@ -53,6 +56,11 @@ EFFECT_COLUMNS = (
     "mean_score_after",
     "score_before",
     "score_after",
+    "score_change",
+    "sink_layers_before",
+    "sink_layers_after",
+    "ratio_before",
+    "ratio_after",
     "primary_score_before",
     "primary_score_after",
     "delta_primary_score",
@@ -132,13 +140,19 @@ def effects(
     ed_det: Detection,
     positions: Sequence[int],
     layer: int,
+    margin: float = DEFAULTS.outcome_margin,
 ) -> pd.DataFrame:
     """Per edited position t, the token before and after the edit (columns `EFFECT_COLUMNS`).
 
     kind / birth / lifetime / mean_score: the token's sink record (docs/method.md §3) in each run; a token
       with no record (sink-like nowhere) has kind 'none', lifetime 0 and NaN birth / mean score.
-    removed: kind_before == 'secondary' and kind_after != 'secondary'.
-    score_before / score_after: mean of s_t^l over l >= b (defined whether or not t is a sink).
+    outcome / promoted: `analysis.edit_outcome` (docs/method.md §4 "Outcomes"): removed / weakened /
+      unchanged / strengthened, with `margin` (`AnalysisConfig.outcome_margin`); promoted = the
+      token became primary-like. removed = (outcome == 'removed').
+    score_before / score_after: mean of s_t^l over l >= b (defined whether or not t is a sink);
+      score_change = (after - before) / before.
+    sink_layers_* / ratio_*: |S| and the score ratio over S = the token's sink-like layers >= b
+      (`analysis.sink_state`); the token is a sink from b on when S is non-empty and ratio >= k.
     primary_score_*: mean of s_p^l (the primary's layer score, p from the clean run) over the
       token's clean lifetime layers S_t, or over l >= b when t has no clean record.
     mlp_norm_*: ||m_t^b||;  mlp_proj_*: m_t^b . h_p^b / ||h_p^b|| (each run's own h_p^b).
@@ -157,6 +171,8 @@ def effects(
         life_a = int(after["lifetime"]) if after else 0
         kind_b = str(before["kind"]) if before else "none"
         kind_a = str(after["kind"]) if after else "none"
+        st_b, st_a = sink_state(clean_det, t, layer), sink_state(ed_det, t, layer)
+        oc = edit_outcome(st_b, st_a, margin)
 
         rows.append(
             {
@@ -165,7 +181,9 @@ def effects(
                 "layer": int(layer),
                 "kind_before": kind_b,
                 "kind_after": kind_a,
-                "removed": kind_b == "secondary" and kind_a != "secondary",
+                "outcome": oc.outcome,
+                "promoted": oc.promoted,
+                "removed": oc.outcome == "removed",
                 "birth_before": float(before["birth"]) if before else NAN,
                 "birth_after": float(after["birth"]) if after else NAN,
                 "lifetime_before": life_b,
@@ -173,8 +191,13 @@ def effects(
                 "delta_lifetime": life_a - life_b,
                 "mean_score_before": float(before["mean_score"]) if before else NAN,
                 "mean_score_after": float(after["mean_score"]) if after else NAN,
-                "score_before": float(clean_det.layer_scores[layer:, t].mean()),
-                "score_after": float(ed_det.layer_scores[layer:, t].mean()),
+                "score_before": st_b.score,
+                "score_after": st_a.score,
+                "score_change": oc.score_change,
+                "sink_layers_before": st_b.layers,
+                "sink_layers_after": st_a.layers,
+                "ratio_before": st_b.ratio,
+                "ratio_after": st_a.ratio,
                 "primary_score_before": ps_b,
                 "primary_score_after": ps_a,
                 "delta_primary_score": ps_a - ps_b,
@@ -254,8 +277,10 @@ class InterventionResult(ScanResult):
         )
 
     def intervention_summary(self) -> dict[str, Any]:
-        """The headline: what was edited, secondary sinks before -> after, targets removed, mean
-        change of lifetime, and the NLL change (the "summary" of intervention.json)."""
+        """The headline: what was edited, secondary sinks before -> after, the targets' outcomes
+        (`outcomes`: removed / weakened / unchanged / strengthened / promoted counts, docs/method.md
+        §4 "Outcomes"; `n_removed` = outcomes["removed"]), mean change of lifetime, and the NLL
+        change (the "summary" of intervention.json)."""
         cs, es = self.clean.summary(), self.summary()
         t = self.targets
         return {
@@ -268,7 +293,8 @@ class InterventionResult(ScanResult):
             "n_secondary_before": cs["n_secondary"],
             "n_secondary_after": es["n_secondary"],
             "n_targets_secondary": int((t["kind_before"] == "secondary").sum()),
-            "n_removed": int(t["removed"].sum()),
+            "n_removed": int((t["outcome"] == "removed").sum()),
+            "outcomes": outcome_counts(t["outcome"].to_numpy(), t["promoted"].to_numpy()),
             "delta_lifetime_mean": float(t["delta_lifetime"].mean()) if len(t) else NAN,
             "delta_nll_mean": self.nll.mean,
             "delta_nll_max": self.nll.max,
@@ -309,19 +335,27 @@ class InterventionResult(ScanResult):
         info = json.loads(info_path.read_text())
         s, spec = info["summary"], info["spec"]
         run = ScanResult.load(d / "intervened")
+        clean = ScanResult.load(d / "clean")
+        layer, positions = int(s["layer"]), [int(x) for x in s["positions"]]
+        targets = pd.read_parquet(d / "targets.parquet")
+        if set(EFFECT_COLUMNS) - set(targets.columns):
+            # a folder written before a column existed (e.g. `outcome`): recompute the table from
+            # the two stored runs rather than show a partial one
+            targets = effects(clean.prompts[0], clean.findings.detections[0], run.prompts[0],
+                              run.findings.detections[0], positions, layer, run.config.outcome_margin)
         return cls(
             run.trace,
             run.findings,
             run.config,
             run.manifest,
             spec=InterventionSpec(spec["kind"], spec["value"]),
-            layer=int(s["layer"]),
-            positions=[int(x) for x in s["positions"]],
+            layer=layer,
+            positions=positions,
             primary=int(s["primary"]),
             direction_norm=NAN if s["direction_norm"] is None else float(s["direction_norm"]),
-            clean=ScanResult.load(d / "clean"),
+            clean=clean,
             nll=NllDelta.from_dict(info["nll"]),
-            targets=pd.read_parquet(d / "targets.parquet"),
+            targets=targets,
             extra={k: v for k, v in info.items() if k not in ("summary", "spec", "nll", "targets")},
         )
 

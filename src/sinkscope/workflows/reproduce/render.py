@@ -136,11 +136,15 @@ def _formation_cells(fm: dict[str, Any]) -> list[Any]:
         fmt_num(fm.get("median_mlp_norm"), 1),
     ]
     if not tested:
-        return [*observed, "not run", MISSING, MISSING, MISSING, MISSING]
+        return [*observed, "not run", MISSING, MISSING, MISSING, MISSING, MISSING]
+    oc = c.get("outcomes")
+    others = (f"{oc['weakened']} / {oc['unchanged']} / {oc['strengthened']} ({oc['promoted']})"
+              if oc else MISSING)
     return [
         *observed,
         f"{c.get('n_sinks')} ({c.get('n_prompts')})",
         f"{c.get('n_removed')}/{c.get('n_sinks')} ({fmt_pct(c.get('share_removed'))})",
+        others,
         f"{fmt_num(c.get('mean_delta_score'), 4)} (from {fmt_num(c.get('mean_score_before'), 4)})",
         fmt_num(c.get("mean_delta_lifetime"), 1),
         f"{fmt_num(c.get('mean_delta_nll'), 4)} ({fmt_num(c.get('max_delta_nll'))})",

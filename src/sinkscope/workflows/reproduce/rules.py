@@ -20,7 +20,7 @@ RULES: dict[str, float] = {
     "formation_min_cos": 0.9,  # median oriented cos(m_t^b, h_p^b)
     "formation_min_share_aligned": 0.5,  # share of sinks with |cos| > 0.9
     "formation_min_mlp_share": 0.5,  # median MLP share of the jump along the primary direction
-    "causal_min_removed": 0.5,  # project-out removes at least this share of the sinks
+    "causal_min_removed": 0.5,  # project-out removes (outcome "removed", docs/method.md §4) at least this share of the sinks
     "normlaw_min_n": 10,  # fewer distinct secondary sinks: intervals too wide to judge
     "normlaw_min_lifetimes": 3,  # the lifetime test needs this many distinct lifetimes
     "weak_ratio": 0.5,  # dip / plateau below this = weakened
@@ -69,7 +69,8 @@ def verdict_existence(e: dict[str, Any] | None, r: dict[str, float] = RULES) -> 
 
 def verdict_formation(fm: dict[str, Any] | None, r: dict[str, float] = RULES) -> dict[str, str]:
     """Claim 2: observational test O (median oriented cos, share |cos| > 0.9, median MLP share)
-    and causal test C (project-out removes >= causal_min_removed); reproduced with O and C,
+    and causal test C (project-out removes >= causal_min_removed, outcome 'removed' of
+    docs/method.md §4 "Outcomes"); reproduced with O and C,
     partly with one, not reproduced with neither."""
     if not fm or not fm.get("n"):
         return verdict("not testable here", "no secondary sink to explain")
@@ -85,8 +86,11 @@ def verdict_formation(fm: dict[str, Any] | None, r: dict[str, float] = RULES) ->
     tested = bool(c.get("n_sinks"))
     removed = as_float(c.get("share_removed"))
     causal = tested and removed is not None and removed >= r["causal_min_removed"]
+    oc = c.get("outcomes")
+    rest = (f"; weakens {oc['weakened']}, leaves {oc['unchanged']}, strengthens {oc['strengthened']} "
+            f"(promotes {oc['promoted']})" if oc else "")
     c_txt = (
-        f"project-out removes {c.get('n_removed', 0)}/{c.get('n_sinks', 0)} ({fmt_pct(removed)})"
+        f"project-out removes {c.get('n_removed', 0)}/{c.get('n_sinks', 0)} ({fmt_pct(removed)}){rest}"
         if tested else "no causal check run"
     )
     return _by_tests(obs, causal, f"{obs_txt}; {c_txt}")

@@ -13,6 +13,7 @@ import numpy as np
 
 from sinkscope.analysis import levels as levels_fn
 from sinkscope.analysis import norm_law as norm_law_fn
+from sinkscope.analysis import outcome_counts
 from sinkscope.workflows.reproduce.plans import INTERVENTION_MODE
 from sinkscope.workflows.reproduce.rules import RULES
 from sinkscope.workflows.reproduce.values import as_float
@@ -180,7 +181,10 @@ def summarize_formation(res: ScanResult, auto_result: AutoResult | None = None) 
 
 
 def summarize_causal(auto_result: AutoResult, mode: str = INTERVENTION_MODE) -> dict[str, Any]:
-    """The causal check's numbers for one mode of an `AutoResult` (Δ = intervened - clean)."""
+    """The causal check's numbers for one mode of an `AutoResult` (Δ = intervened - clean).
+    `outcomes`: count of each outcome of docs/method.md §4 "Outcomes" (and of promotions);
+    n_removed / share_removed: outcome 'removed' (no longer a sink from the birth block on; never
+    a promotion or a higher score)."""
     t = auto_result.table
     t = t[t["mode"] == mode] if len(t) else t
     n = len(t)
@@ -197,8 +201,9 @@ def summarize_causal(auto_result: AutoResult, mode: str = INTERVENTION_MODE) -> 
         "mode": mode,
         "n_prompts": int(t["prompt"].nunique()) if n else 0,
         "n_sinks": n,
-        "n_removed": int(t["removed"].sum()) if n else 0,
-        "share_removed": as_float(t["removed"].mean()) if n else None,
+        "outcomes": outcome_counts(t["outcome"].to_numpy(), t["promoted"].to_numpy()),
+        "n_removed": int((t["outcome"] == "removed").sum()) if n else 0,
+        "share_removed": as_float((t["outcome"] == "removed").mean()) if n else None,
         "mean_delta_score": mean("score_after", "score_before"),
         "mean_score_before": mean("score_before"),
         "mean_delta_lifetime": mean("delta_lifetime"),
