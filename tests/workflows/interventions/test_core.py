@@ -252,6 +252,20 @@ def test_reuses_a_given_clean_scan(lm):
         intervene(lm, layer=LAYER, position=4, clean=plain, prompt=2)
 
 
+def test_an_intervention_keeps_the_prompts_regions(lm):
+    """prompt_of carries the region bounds (docs/method.md §3 "Regions") into the re-run: a response's
+    tokens stay `generated` and template tokens stay `template` in the intervened records."""
+    plain = sinkscope.scan(lm, [sinkscope.Input(source="t", prompt=TEXT, response=" and the dog barks at the cat")],
+                           with_nll=True)
+    plain.prompts[0].n_template_tokens = 2  # as a chat template's leading tokens would be
+    p = prompt_of(plain)
+    assert (p.n_prompt_tokens, p.n_template_tokens, p.form) == (
+        plain.prompts[0].n_prompt_tokens, 2, plain.manifest["prompts"][0]["form"])
+    res = intervene(lm, layer=LAYER, position=4, mode="zero", clean=plain)
+    pt = res.intervened.prompts[0]
+    assert (pt.n_prompt_tokens, pt.n_template_tokens) == (p.n_prompt_tokens, 2)
+
+
 # ---- batches never mix prompts (capture orders rows by length; edits are keyed by prompt index)
 SHORT_TEXT = "a cat sat on the mat and looked at the dog"
 

@@ -118,7 +118,9 @@ def prompt_of(res: ScanResult, i: int = 0) -> Prompt:
         token_ids=[int(x) for x in pt.token_ids],
         tokens=list(pt.tokens),
         n_prompt_tokens=int(meta.get("n_prompt_tokens", pt.n_tokens)),
+        n_template_tokens=int(pt.n_template_tokens),
         source=str(meta.get("source", f"prompt {i}")),
+        form=meta.get("form", "text"),
     )
 
 
