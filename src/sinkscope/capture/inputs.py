@@ -27,6 +27,7 @@ class Prompt:
     tokens: list[str]
     n_prompt_tokens: int
     source: str  # "arg 0", "file.jsonl:12", "bundled:example.txt"
+    chat: bool = False  # rendered through the chat template (`PromptTrace.chat`)
 
 
 def bundled_path(name: str) -> Path:
@@ -179,6 +180,7 @@ def prepare(
                 tokens=[lm.tokenizer.decode([t]) for t in ids],
                 n_prompt_tokens=n_prompt,
                 source=source,
+                chat=chat,
             )
         )
         if progress is not None:

@@ -33,6 +33,9 @@ ARRAY_FIELDS = (
     "act_median",
     "resid_cand",
     "mlp_cand",
+    "final_norm",
+    "final_cos",
+    "final_cos_centred",
     "nll",
 )
 
@@ -85,6 +88,15 @@ class PromptTrace:
     resid_cand [L, C, D] the full residual vector h_c^l of each candidate (the primary-sink
                         direction of docs/method.md §4; small); mlp_cand [L, C, D] m_c^l. None when
                         loaded from a file written without them.
+    final_norm [T]      ||f_t|| with f = the model's last hidden state (HF's `last_hidden_state`, which is
+                        also the last entry of `output_hidden_states=True`: the final norm's output
+                        final_norm(h^{L-1}), or h^{L-1} itself for a model without a final norm).
+                        Paper mode reads it in place of layer L-1 (docs/method.md §3). None when loaded
+                        from a file written without it.
+    final_cos [C, T]    cos(f_t, f_c) for candidate position c;  final_cos_centred [C, T]  the same
+                        after subtracting the mean of f over the prompt's tokens.
+    chat                whether the prompt was rendered through the tokenizer's chat template (paper
+                        mode's primary candidates depend on it, docs/method.md §3).
     nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
                         when the capture was asked for it (`CaptureSettings.with_nll`), else None.
     """
@@ -110,7 +122,11 @@ class PromptTrace:
     act_median: np.ndarray
     resid_cand: np.ndarray | None = None
     mlp_cand: np.ndarray | None = None
+    final_norm: np.ndarray | None = None
+    final_cos: np.ndarray | None = None
+    final_cos_centred: np.ndarray | None = None
     nll: np.ndarray | None = None
+    chat: bool = False
 
     @property
     def n_tokens(self) -> int:
@@ -129,6 +145,7 @@ class PromptTrace:
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
         arrays["text"] = np.array(self.text)
         arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
+        arrays["chat"] = np.array(bool(self.chat))
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -138,6 +155,7 @@ class PromptTrace:
             kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
             kw["text"] = str(z["text"])
             kw["tokens"] = [str(s) for s in z["tokens"]]
+            kw["chat"] = bool(z["chat"]) if "chat" in z.files else False
         return cls(**kw)
 
 

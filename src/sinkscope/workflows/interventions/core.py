@@ -119,6 +119,7 @@ def prompt_of(res: ScanResult, i: int = 0) -> Prompt:
         tokens=list(pt.tokens),
         n_prompt_tokens=int(meta.get("n_prompt_tokens", pt.n_tokens)),
         source=str(meta.get("source", f"prompt {i}")),
+        chat=pt.chat,
     )
 
 
