@@ -11,7 +11,9 @@ On the first batch the output of each block's attention module is hooked too, an
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
 never silently wrong numbers. A hybrid's blocks without softmax attention (`attention_layers`,
-docs/method.md §11) keep NaN attention statistics; an attention block that does not report is refused. Hidden states are reduced on the fly, for the whole padded batch at
+docs/method.md §11) keep NaN attention statistics; an attention block that does not report is refused. The model's last hidden state
+(HF's `hidden_states[-1]`, the final norm's output, which paper mode reads: `Recorder.record_final`) is
+reduced after the forward. Hidden states are reduced on the fly, for the whole padded batch at
 once, on the device where each layer lives (so accelerate `device_map` splits and CPU offload work),
 to norms and cosines that stay there as tensors; `Recorder.finish` moves them to CPU numpy once per
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
@@ -393,9 +395,9 @@ class Recorder:
         C = min(self.n_candidates, last.shape[1])
         ff = last.float()
         fn = ff.norm(dim=-1)
-        stats = to_host([fn]), to_host([_cos_rows(ff[:, :C], fn[:, :C], ff, fn)]), to_host(
-            [_centred_cos(ff, self._valid(last.device), C)])
-        norm, cos, cen = (x[0] for x in stats)
+        norm = to_host([fn])[0]
+        cos = to_host([_cos_rows(ff[:, :C], fn[:, :C], ff, fn)])[0]
+        cen = to_host([_centred_cos(ff, self._valid(last.device), C)])[0]
         for b, n in enumerate(self.lengths):
             if not np.isfinite(norm[b, :n]).all():
                 raise NumericalError(
