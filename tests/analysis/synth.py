@@ -176,6 +176,10 @@ def make_trace(spec: Spec) -> PromptTrace:
         act_max=act_max.astype(f32),
         act_argmax=act_argmax.astype(np.int32),
         act_median=act_median.astype(f32),
+        # a model without a final norm: the last hidden state is the last block's output
+        final_norm=resid_norm[-1].astype(f32),
+        final_cos=resid_cos[-1].astype(f32),
+        final_cos_centred=resid_cos_centred[-1].astype(f32),
         nll=None,
     )
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from sinkscope.capture.engine import capture
-from sinkscope.capture.trace import ARRAY_FIELDS, BOUND_FIELDS, CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAY_FIELDS, SCALAR_FIELDS, CaptureSettings, PromptTrace, Trace
 from sinkscope.models.base import LoadedModel
 from tests.capture.archs import ToyTokenizer, build, random_ids
 
 L, H, KV, T, C, D = 3, 4, 2, 9, 3, 16
-OPTIONAL = ("resid_cand", "mlp_cand", "nll", "output_gate", "sink_logit_mass")
+OPTIONAL = ("resid_cand", "mlp_cand", "final_norm", "final_cos", "final_cos_centred", "nll", "output_gate", "sink_logit_mass")
 
 
 def documented_shapes(L, H, KV, T, C, D) -> dict[str, tuple[tuple[int, ...], type]]:
@@ -41,6 +41,9 @@ def documented_shapes(L, H, KV, T, C, D) -> dict[str, tuple[tuple[int, ...], typ
         "act_median": ((L,), f32),
         "resid_cand": ((L, C, D), f32),
         "mlp_cand": ((L, C, D), f32),
+        "final_norm": ((T,), f32),
+        "final_cos": ((C, T), f32),
+        "final_cos_centred": ((C, T), f32),
         "nll": ((T - 1,), f32),
         "output_gate": ((L, H, T), f32),
         "sink_logit_mass": ((L, H, T), f32),
@@ -59,12 +62,12 @@ def synthetic(with_optional: bool = True, seed: int = 0) -> PromptTrace:
             arrays[name] = rng.standard_normal(shape).astype(dtype)
     arrays["resid_cos"][0, 0, 0] = np.nan  # NaN survives the round trip
     tokens = ["<s>", "Hé", " wörld", "|", "\n", " 中文", "", " x", "."]
-    return PromptTrace(text="Hé wörld| 中文 x.\n", tokens=tokens, **arrays)
+    return PromptTrace(text="Hé wörld| 中文 x.\n", tokens=tokens, chat=with_optional, **arrays)
 
 
 def test_array_fields_are_exactly_the_dataclass_arrays():
     names = [f.name for f in dataclasses.fields(PromptTrace)]
-    assert names[:2] == ["text", "tokens"] and tuple(names[2:]) == ARRAY_FIELDS + BOUND_FIELDS
+    assert names[:2] == ["text", "tokens"] and tuple(names[2:]) == ARRAY_FIELDS + tuple(SCALAR_FIELDS)
     assert set(documented_shapes(L, H, KV, T, C, D)) == set(ARRAY_FIELDS)
 
 
@@ -74,7 +77,7 @@ def test_save_load_round_trip(tmp_path, with_optional):
     path = tmp_path / "p.npz"
     pt.save(path)
     back = PromptTrace.load(path)
-    assert back.text == pt.text and back.tokens == pt.tokens
+    assert back.text == pt.text and back.tokens == pt.tokens and back.chat is pt.chat
     for name in ARRAY_FIELDS:
         a, b = getattr(pt, name), getattr(back, name)
         if a is None:
@@ -83,11 +86,15 @@ def test_save_load_round_trip(tmp_path, with_optional):
         assert b.dtype == a.dtype and b.shape == a.shape, name
         np.testing.assert_array_equal(a, b, err_msg=name)  # NaN == NaN here
     if not with_optional:
-        assert back.nll is None and back.resid_cand is None and back.mlp_cand is None
+        assert back.nll is None and back.resid_cand is None and back.mlp_cand is None and back.final_norm is None
     with np.load(path, allow_pickle=False) as z:
         stored = set(z.files)
-    expected = {n for n in ARRAY_FIELDS + BOUND_FIELDS if getattr(pt, n) is not None} | {"text", "tokens"}
+    expected = {n for n in ARRAY_FIELDS + tuple(SCALAR_FIELDS) if getattr(pt, n) is not None} | {"text", "tokens"}
     assert stored == expected
+    path.unlink()
+    np.savez_compressed(path, **{n: getattr(pt, n) for n in ARRAY_FIELDS if getattr(pt, n) is not None},
+                        text=np.array(pt.text), tokens=np.array(pt.tokens))
+    assert PromptTrace.load(path).chat is False  # a file written before `chat` existed
 
 
 def test_prompt_trace_helpers():

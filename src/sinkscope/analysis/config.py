@@ -63,10 +63,12 @@ class DetectConfig:
     """Thresholds of the sink detector.
 
     mode              "general" (default; scale-free, attention-confirmed, docs/method.md §3) or "paper"
-                      (the published lifetime rule, to the letter).
+                      (the published code to the letter, on the states it reads: HF's hidden_states[1:],
+                      the last one after the final norm; `detection.paper_states`).
     tau               |cos(h_t^l, h_p^l)| >= tau makes t sink-like at l (docs/method.md §2). Range (0, 1].
     cosine            "raw" uses `resid_cos`, "centred" uses `resid_cos_centred` (docs/method.md pitfalls).
-    n_candidates      leading positions that can be the primary (docs/method.md §2). >= 1.
+    n_candidates      leading positions that can be the primary (docs/method.md §2), general mode;
+                      paper mode uses the published 3 with a chat template, 2 without (§3). >= 1.
     min_queries       keys seen by fewer queries (at some layer) are not classified (§1). >= 1.
     eps               head-fraction threshold F_j^l(eps) (§1). Range (0, 1).
     paper_margin      the "15" of the paper's "L - 15" (§3, paper mode). >= 0.

@@ -3,6 +3,10 @@
 `detect(pt, cfg)` turns one `PromptTrace` into a `Detection`: the primary position p, its window,
 the sink-like mask, the per-layer scores and baselines, and a DataFrame with one record per token
 that is sink-like somewhere (plus one for the primary itself).
+
+General mode reads the residual stream (block outputs h^0..h^{L-1}); paper mode reads the states
+the published code reads (`paper_states`: HF's `hidden_states[1:]`, whose last entry is the final
+norm's output) and chooses the primary among its candidates (`PAPER_CANDIDATES`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,39 @@ RECORD_COLUMNS = (
     "n_queries",
     "rel_birth",
 )
+
+
+# The published code's primary candidates: positions [0, 1, 2] when the prompt was rendered through
+# a chat template, [0, 1] otherwise (docs/method.md §3, paper mode); keyed by `PromptTrace.chat`.
+PAPER_CANDIDATES: dict[bool, int] = {True: 3, False: 2}
+
+
+def paper_states(pt: PromptTrace, centred: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(norm [L, T], cos [L, C, T]): the states the published code reads, HF's `hidden_states[1:]`
+    (docs/method.md §3, paper mode): h^0 .. h^{L-2} (the block outputs `resid_norm`, `resid_cos`) and,
+    at the last layer, f = `last_hidden_state` (final_norm(h^{L-1}); `final_norm`, `final_cos`), not
+    h^{L-1}. With `centred`, the centred cosines (`resid_cos_centred`, `final_cos_centred`).
+
+    A trace captured without the last hidden state (files written before it was recorded) is refused.
+    """
+    final_cos = pt.final_cos_centred if centred else pt.final_cos
+    if pt.final_norm is None or final_cos is None:
+        raise InputError(
+            "paper mode reads the model's last hidden state (HF's hidden_states[-1], the final norm's "
+            "output; docs/method.md §3), which this trace does not hold: it was captured by an earlier "
+            "sinkscope. Capture it again (re-run the scan) to analyse it in paper mode."
+        )
+    norm = np.array(pt.resid_norm, dtype=np.float64)
+    cos = np.array(pt.resid_cos_centred if centred else pt.resid_cos, dtype=np.float64)
+    fn, fc = np.asarray(pt.final_norm), np.asarray(final_cos)
+    if fn.shape != norm.shape[1:] or fc.shape != cos.shape[1:]:
+        raise InputError(
+            f"PromptTrace.final_norm / final_cos have shapes {fn.shape} / {fc.shape}, expected "
+            f"{norm.shape[1:]} / {cos.shape[1:]}."
+        )
+    norm[-1] = fn
+    cos[-1] = fc
+    return norm, cos
 
 
 def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
@@ -92,8 +129,9 @@ def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
     return start, end
 
 
-def sink_like(cos: np.ndarray, tau: float) -> np.ndarray:
-    """Sink-likeness (docs/method.md §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T].
+def sink_like(cos: np.ndarray, tau: float, strict: bool = False) -> np.ndarray:
+    """Sink-likeness (docs/method.md §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T]; with `strict`,
+    |cos| > tau (the published code's test, paper mode §3).
 
     The sign is deliberately dropped here; anti-aligned tokens (cos <= -tau) count as sink-like and
     are flagged from the signed cosine (`np.sign(cos)`, see `Detection.cos`). NaN cosines (zero
@@ -101,7 +139,7 @@ def sink_like(cos: np.ndarray, tau: float) -> np.ndarray:
     """
     c = np.asarray(cos, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return np.abs(c) >= tau
+        return np.abs(c) > tau if strict else np.abs(c) >= tau
 
 
 def _longest_run(layers: np.ndarray) -> int:
@@ -128,7 +166,8 @@ class Detection:
     p             primary position.
     window        primary window [start, end) (docs/method.md §2).
     n_layers, n_tokens
-    cos           signed cosine to the primary used by the detector, [L, T] (raw or centred).
+    cos           signed cosine to the primary used by the detector, [L, T] (raw or centred; in paper
+                  mode its last layer is the last hidden state's, `paper_states`).
     sink_like     |cos| >= tau, [L, T] (all layers; column p is False).
     scanned       sink_like restricted to the scanned layers (window in paper mode, all layers in
                   general mode): S_t = {l : scanned[l, t]}.
@@ -194,10 +233,16 @@ def _validate_trace(pt: PromptTrace) -> None:
 def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
     """Find the primary sink and classify every sink-like token (docs/method.md §2, §3).
 
-    1. p = `primary_position(resid_norm, C)` with C = min(cfg.n_candidates, candidates captured in
-       `resid_cos`); window = `primary_window(resid_norm, p)`.
-    2. cos = resid_cos[:, p, :] (or resid_cos_centred[:, p, :] when cfg.cosine == "centred");
-       sink-like where |cos| >= tau. Scanned layers: the window (paper mode) or all (general).
+    0. States. General mode: the block outputs (n = resid_norm, cosines resid_cos /
+       resid_cos_centred). Paper mode: the published code's states, `paper_states` (HF's
+       hidden_states[1:], the last layer being the final norm's output).
+    1. p = `primary_position(n, C)`; window = `primary_window(n, p)`. General mode:
+       C = min(cfg.n_candidates, candidates captured in `resid_cos`). Paper mode: C =
+       PAPER_CANDIDATES[pt.chat] (3 with a chat template, 2 without; cfg.n_candidates is not used),
+       refused when the capture holds fewer of them.
+    2. cos = cosines[:, p, :] (the centred ones when cfg.cosine == "centred"); sink-like where
+       |cos| >= tau (paper mode: |cos| > tau, strict, as published). Scanned layers: the window
+       (paper mode) or all (general).
     3. For each t != p with S_t = {scanned layers where t is sink-like} non-empty:
        birth = min S_t, death = max S_t, lifetime = |S_t|, longest_run = longest contiguous run,
        coverage = |S_t ∩ window| / |window|, mean_score / peak_score = mean / max of s_t^l over
@@ -238,17 +283,28 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
     if n_att == 0:
         raise InputError("detect: no layer of the trace has attention probabilities (all scores are NaN).")
     rank = np.cumsum(att) - 1  # position of each attention layer in the sub-sequence
-    cos_all = pt.resid_cos_centred if cfg.cosine == "centred" else pt.resid_cos
-    n_cand = min(cfg.n_candidates, np.asarray(cos_all).shape[1])
-    p = primary_position(pt.resid_norm, n_cand)
-    start, end = primary_window(pt.resid_norm, p)
+    paper = cfg.mode == "paper"
+    if paper:
+        norms, cos_all = paper_states(pt, centred=cfg.cosine == "centred")
+        n_cand = min(PAPER_CANDIDATES[bool(pt.chat)], n_tokens)
+        if cos_all.shape[1] < n_cand:
+            raise InputError(
+                f"paper mode chooses the primary among the first {n_cand} positions, but the capture holds "
+                f"cosines to {cos_all.shape[1]} candidate(s); capture again with n_candidates >= {n_cand}."
+            )
+    else:
+        norms = np.asarray(pt.resid_norm)
+        cos_all = np.asarray(pt.resid_cos_centred if cfg.cosine == "centred" else pt.resid_cos)
+        n_cand = min(cfg.n_candidates, cos_all.shape[1])
+    p = primary_position(norms, n_cand)
+    start, end = primary_window(norms, p)
     in_window = np.zeros(n_layers, dtype=bool)
     in_window[start:end] = True
 
     cos = np.asarray(cos_all, dtype=np.float64)[:, p, :]
-    like = sink_like(cos, cfg.tau)
+    like = sink_like(cos, cfg.tau, strict=paper)
     like[:, p] = False
-    scan_layers = (in_window if cfg.mode == "paper" else np.ones(n_layers, dtype=bool)) & att
+    scan_layers = (in_window if paper else np.ones(n_layers, dtype=bool)) & att
     scanned = like & scan_layers[:, None]
     window_att = max(int((in_window & att).sum()), 1)
 
@@ -298,7 +354,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
         row = base_row(t, layers)
         life, ratio = row["lifetime"], row["score_ratio"]
         confirmed = bool(ratio >= cfg.k)  # NaN never confirms; inf (zero baseline) does
-        if cfg.mode == "paper":
+        if paper:
             if life >= n_att - cfg.paper_margin:
                 kind = "primary"
             elif life > cfg.paper_noise_max:

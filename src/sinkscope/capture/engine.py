@@ -16,7 +16,9 @@ notes which modules of each block called the attention function on the first bat
 module that did not; a hybrid's blocks without softmax attention keep NaN attention statistics. Head
 counts and the hidden size are read from the tensors (never from config fields). Where the adapter
 row declares an output gate, its logits are read by a hook and reduced per head (§12); learned sink
-logits' mass comes from the attention function (§13). Hidden states are reduced on the fly, for the whole padded batch at
+logits' mass comes from the attention function (§13). The model's last hidden state (HF's
+`hidden_states[-1]`, the final norm's output, which paper mode reads: `Recorder.record_final`) is
+reduced after the forward. Hidden states are reduced on the fly, for the whole padded batch at
 once, on the device where each layer lives (so accelerate `device_map` splits and CPU offload work),
 to norms and cosines that stay there as tensors; `Recorder.finish` moves them to CPU numpy once per
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
@@ -45,7 +47,7 @@ from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, c
 from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
-from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
+from sinkscope.core.errors import InputError, NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
 if TYPE_CHECKING:
@@ -138,6 +140,19 @@ def _first(x: Any) -> torch.Tensor:
 def _cos_rows(a: torch.Tensor, a_norm: torch.Tensor, b: torch.Tensor, b_norm: torch.Tensor) -> torch.Tensor:
     """cos between each row of a [B, C, D] and each row of b [B, n, D] -> [B, C, n] (per batch row)."""
     return torch.bmm(a, b.transpose(1, 2)) / (a_norm[:, :, None] * b_norm[:, None, :]).clamp_min(_EPS)
+
+
+def _centred_cos(hf: torch.Tensor, valid: torch.Tensor | None, c: int) -> torch.Tensor:
+    """cos(x_t - mean, x_c - mean) for the first `c` rows c of each batch row of hf [B, T, D], the
+    mean taken over the real tokens of the row (`valid` [B, T], None: all) -> [B, c, T]."""
+    if valid is None:
+        mean = hf.mean(dim=1, keepdim=True)
+    else:
+        w = valid[..., None].to(hf.dtype)
+        mean = (hf * w).sum(dim=1, keepdim=True) / w.sum(dim=1, keepdim=True)
+    cen = hf - mean
+    cn = cen.norm(dim=-1)
+    return _cos_rows(cen[:, :c], cn[:, :c], cen, cn)
 
 
 def _lower_median(x: torch.Tensor) -> torch.Tensor | float:
@@ -239,6 +254,9 @@ class Recorder:
                     act_median=nan(L),
                     resid_cand=None,
                     mlp_cand=None,
+                    final_norm=nan(n),
+                    final_cos=nan(C, n),
+                    final_cos_centred=nan(C, n),
                 )
             )
 
@@ -419,16 +437,7 @@ class Recorder:
         rn = hf.norm(dim=-1)  # [B, T]; a NaN/inf anywhere in h_t makes it non-finite (checked in `finish`)
         # Candidate rows are copied (.clone()): a slice would keep the whole [B, T, D] block output alive.
         st.update(resid_norm=rn, resid_cos=_cos_rows(hf[:, :C], rn[:, :C], hf, rn), resid_cand=hf[:, :C].clone())
-        valid = self._valid(h.device)
-        if valid is None:
-            mean = hf.mean(dim=1, keepdim=True)
-        else:
-            w = valid[..., None].to(hf.dtype)
-            mean = (hf * w).sum(dim=1, keepdim=True) / w.sum(dim=1, keepdim=True)
-        cen = hf - mean
-        cn = cen.norm(dim=-1)
-        st["resid_cos_centred"] = _cos_rows(cen[:, :C], cn[:, :C], cen, cn)
-        del cen
+        st["resid_cos_centred"] = _centred_cos(hf, self._valid(h.device), C)
         absval = hf.abs()
         st["act_max"], st["act_argmax"] = absval.max(dim=-1)
         meds = [_lower_median(absval[b, :n]) for b, n in enumerate(self.lengths)]
@@ -448,6 +457,38 @@ class Recorder:
                 mlp_cos_mlp=_cos_rows(mf[:, :C], mn[:, :C], mf, mn),
                 attn_cos_resid=_cos_rows(hf[:, :C], rn[:, :C], a, an),
             )
+
+    @torch.no_grad()
+    def record_final(self, last: torch.Tensor | None) -> None:
+        """The states paper mode reads at the last layer (docs/method.md §3): f = HF's
+        `hidden_states[-1]`, which is the model's `last_hidden_state` [B, T, D] (the final norm's
+        output, or the last block's output in a model without a final norm) wherever transformers ties
+        the two (`last_state_is_output`); reduced like a block output to ||f_t||, cos(f_t, f_c) and the
+        centred cosine, one host transfer per batch. `last` None (not tied): f = h^{L-1}, copied from
+        the block statistics (call after `finish`)."""
+        if last is None:
+            for o in self.out:
+                o["final_norm"][:] = o["resid_norm"][-1]
+                o["final_cos"][:] = o["resid_cos"][-1]
+                o["final_cos_centred"][:] = o["resid_cos_centred"][-1]
+            return
+        C = min(self.n_candidates, last.shape[1])
+        ff = last.float()
+        fn = ff.norm(dim=-1)
+        norm = to_host([fn])[0]
+        cos = to_host([_cos_rows(ff[:, :C], fn[:, :C], ff, fn)])[0]
+        cen = to_host([_centred_cos(ff, self._valid(last.device), C)])[0]
+        for b, n in enumerate(self.lengths):
+            if not np.isfinite(norm[b, :n]).all():
+                raise NumericalError(
+                    f"non-finite values (NaN or inf) in the model's last hidden state (prompt row {b}); "
+                    "try --dtype float32 or check the weights."
+                )
+            c = min(self.n_candidates, n)
+            o = self.out[b]
+            o["final_norm"][:] = norm[b, :n]
+            o["final_cos"][:c] = cos[b, :c, :n]
+            o["final_cos_centred"][:c] = cen[b, :c, :n]
 
     def finish(self, layers: Sequence[int] | None = None) -> None:
         """Move the statistics of `layers` (default: every layer still held; after the forward) to
@@ -582,6 +623,14 @@ def _first_batch_check(
     return check
 
 
+def last_state_is_output(base: torch.nn.Module) -> bool:
+    """Whether HF's `output_hidden_states=True` puts the model's `last_hidden_state` as its last entry:
+    transformers overwrites `hidden_states[-1]` with it unless the config sets
+    `tie_last_hidden_states=False` (`utils.output_capturing.capture_outputs`); models that build the
+    tuple by hand append the final norm's output too. docs/method.md §3."""
+    return getattr(base.config, "tie_last_hidden_states", None) is not False
+
+
 def _input_device(model: torch.nn.Module) -> torch.device:
     return model.get_input_embeddings().weight.device
 
@@ -619,12 +668,16 @@ def capture(
     progress: Callable[[int], None] | None = None,
     edits: Mapping[int, PromptEdit] | None = None,
     self_check: bool = True,
+    chat: Sequence[bool] | None = None,
 ) -> Trace:
     """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
 
     `progress(k)` is called after each batch with the number of prompts done in it. `edits[i]`
     modifies prompt i's MLP outputs in flight (interventions; `PromptEdit`, keyed by the index in
     `token_ids` whatever batch row the prompt lands in); the capture then describes the edited run.
+
+    `chat[i]`: whether prompt i was rendered through the chat template (`PromptTrace.chat`; default
+    False for every prompt).
 
     `self_check` (default on): on the first batch, verify h^l - h^{l-1} = a^l + m^l per block from
     an independent reading of the attention branch (`capture.selfcheck`). The outcome is stored in
@@ -636,6 +689,8 @@ def capture(
         raise UnsupportedArchitectureError(
             f"{lm.info.architecture}: no additive MLP output to intervene on (post-LN encoder blocks)."
         )
+    if chat is not None and len(chat) != len(token_ids):
+        raise InputError(f"capture: {len(chat)} chat flags for {len(token_ids)} prompts.")
     settings = settings or CaptureSettings()
     model = lm.model
     base = base_model_of(model)
@@ -649,6 +704,7 @@ def capture(
     # (query heads, KV heads, hidden size): from the tensors of the first batch that showed them; the
     # config's counts only until then (a layer-free batch cannot occur: every capture has attention).
     sizes: tuple[int, int, int] = (lm.info.n_heads, lm.info.n_kv_heads, lm.info.hidden_size)
+    ties = last_state_is_output(base)
     with sinkscope_attention(model):
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
@@ -674,6 +730,7 @@ def capture(
             seen = rec.sizes()
             sizes = tuple(a if a is not None else b for a, b in zip(seen, sizes))  # type: ignore[assignment]
             rec.complete(*sizes)
+            rec.record_final(out.last_hidden_state if ties else None)
             block_used = rec.block_used
             if check is None:
                 check = _first_batch_check(rec, out.last_hidden_state.dtype, self_check, edits)
@@ -686,6 +743,7 @@ def capture(
                     tokens=list(tokens[i]),
                     token_ids=np.asarray(token_ids[i], dtype=np.int64),
                     nll=nll,
+                    chat=bool(chat[i]) if chat is not None else False,
                     **arrays,
                 )
             del out, hidden, rec

@@ -51,6 +51,7 @@ class Prompt:
     source: str  # "arg 0", "file.jsonl:12", "bundled:example.txt"
     n_template_tokens: int = 0
     form: Form = "text"
+    chat: bool = False  # rendered through the chat template (`PromptTrace.chat`)
 
 
 @dataclass(frozen=True)
@@ -553,6 +554,7 @@ def prepare(
                 source=source,
                 n_template_tokens=n_template,
                 form=inp.form,
+                chat=chat,
             )
         )
         if progress is not None:

@@ -33,13 +33,17 @@ ARRAY_FIELDS = (
     "act_median",
     "resid_cand",
     "mlp_cand",
+    "final_norm",
+    "final_cos",
+    "final_cos_centred",
     "nll",
     "output_gate",
     "sink_logit_mass",
 )
 
-# The region bounds of a prompt (docs/method.md §3), saved as scalars after the arrays.
-BOUND_FIELDS = ("n_prompt_tokens", "n_template_tokens")
+# Per-prompt scalars, saved after the arrays (None is not saved): the region bounds of docs/method.md §3
+# and whether the prompt went through the chat template (paper mode's candidates, §3).
+SCALAR_FIELDS: dict[str, type] = {"n_prompt_tokens": int, "n_template_tokens": int, "chat": bool}
 
 
 @dataclass
@@ -90,6 +94,15 @@ class PromptTrace:
     resid_cand [L, C, D] the full residual vector h_c^l of each candidate (the primary-sink
                         direction of docs/method.md §4; small); mlp_cand [L, C, D] m_c^l. None when
                         loaded from a file written without them.
+    final_norm [T]      ||f_t|| with f = the model's last hidden state (HF's `last_hidden_state`, which is
+                        also the last entry of `output_hidden_states=True`: the final norm's output
+                        final_norm(h^{L-1}), or h^{L-1} itself for a model without a final norm).
+                        Paper mode reads it in place of layer L-1 (docs/method.md §3). None when loaded
+                        from a file written without it.
+    final_cos [C, T]    cos(f_t, f_c) for candidate position c;  final_cos_centred [C, T]  the same
+                        after subtracting the mean of f over the prompt's tokens.
+    chat                whether the prompt was rendered through the tokenizer's chat template (paper
+                        mode's primary candidates depend on it, docs/method.md §3).
     nll [T-1]           next-token negative log-likelihood of token t+1 given tokens <= t, only
                         when the capture was asked for it (`CaptureSettings.with_nll`), else None.
     output_gate [L, H, T]  gated attention (Qwen3-Next, Qwen3.5; the adapter row's `output_gate`):
@@ -129,11 +142,15 @@ class PromptTrace:
     act_median: np.ndarray
     resid_cand: np.ndarray | None = None
     mlp_cand: np.ndarray | None = None
+    final_norm: np.ndarray | None = None
+    final_cos: np.ndarray | None = None
+    final_cos_centred: np.ndarray | None = None
     nll: np.ndarray | None = None
     output_gate: np.ndarray | None = None
     sink_logit_mass: np.ndarray | None = None
     n_prompt_tokens: int | None = None
     n_template_tokens: int = 0
+    chat: bool = False
 
     @property
     def n_tokens(self) -> int:
@@ -152,9 +169,9 @@ class PromptTrace:
         arrays = {name: getattr(self, name) for name in ARRAY_FIELDS if getattr(self, name) is not None}
         arrays["text"] = np.array(self.text)
         arrays["tokens"] = np.array(self.tokens, dtype=object).astype(str)
-        for name in BOUND_FIELDS:
+        for name, kind in SCALAR_FIELDS.items():
             if getattr(self, name) is not None:
-                arrays[name] = np.array(getattr(self, name), dtype=np.int64)
+                arrays[name] = np.array(getattr(self, name), dtype=np.int64 if kind is int else np.bool_)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
@@ -164,7 +181,7 @@ class PromptTrace:
             kw: dict[str, Any] = {name: (z[name] if name in z.files else None) for name in ARRAY_FIELDS}
             kw["text"] = str(z["text"])
             kw["tokens"] = [str(s) for s in z["tokens"]]
-            kw.update({name: int(z[name]) for name in BOUND_FIELDS if name in z.files})
+            kw.update({name: kind(z[name]) for name, kind in SCALAR_FIELDS.items() if name in z.files})
         return cls(**kw)
 
 

@@ -98,7 +98,8 @@ OverwriteOpt = Annotated[bool, typer.Option(
 
 # ---- detection thresholds (docs/method.md §2-§3); defaults: AnalysisConfig -------------------------
 ModeOpt = Annotated[str, _choice(Mode, "--mode", help="general: scale-free rule, all layers, confirmed by "
-                                 "attention score (docs/method.md §3). paper: the published rule to the letter.")]
+                                 "attention score (docs/method.md §3). paper: the published code to the letter, on the states it "
+                                 "reads (HF's hidden_states[1:], the last one after the final norm).")]
 TauOpt = Annotated[float, typer.Option(help="Sink-likeness: |cos(h_t, h_primary)| >= tau (docs/method.md §2), in (0, 1].")]
 CosineOpt = Annotated[str, _choice(CosineKind, "--cosine", help="raw, or centred (subtract the layer's mean "
                                    "residual first; separates sinks from a shared dominant direction, e.g. Gemma3).")]
@@ -107,7 +108,8 @@ KOpt = Annotated[float, typer.Option(
 )]
 MinLifetimeOpt = Annotated[int, typer.Option(help="general mode: minimum lifetime (layers) of a secondary sink, >= 0.")]
 MinQueriesOpt = Annotated[int, typer.Option(help="Keys seen by fewer queries are reported but not classified.")]
-NCandidatesOpt = Annotated[int, typer.Option(help="Leading positions considered for the primary sink.")]
+NCandidatesOpt = Annotated[int, typer.Option(help="Leading positions considered for the primary sink (general "
+                                             "mode; paper mode: 3 with --chat, 2 without, as published).")]
 
 D = DEFAULTS  # the defaults of the threshold options above: `def scan(tau: TauOpt = D.tau, ...)`
 

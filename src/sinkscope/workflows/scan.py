@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sinkscope.analysis import AnalysisConfig, DetectConfig, Findings, analyze
+from sinkscope.analysis.detection import PAPER_CANDIDATES
 from sinkscope.capture.engine import PromptEdit, capture
 from sinkscope.capture.inputs import Input, Prompt, as_inputs, prepare
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
@@ -349,7 +350,7 @@ def capture_prompts(
     the prompt's index in `prompts` whatever batch row the capture puts it in.
     """
     settings = CaptureSettings(
-        n_candidates=cfg.n_candidates,
+        n_candidates=max(cfg.n_candidates, PAPER_CANDIDATES[True]),  # paper mode is computable on any capture
         dtype=lm.info.dtype,
         query_block=query_block,
         with_nll=with_nll,
@@ -363,6 +364,7 @@ def capture_prompts(
         settings,
         progress=progress,
         edits=edits,
+        chat=[p.chat for p in prompts],
     )
     for pt, p in zip(trace.prompts, prompts):  # the region bounds (docs/method.md §3)
         pt.n_prompt_tokens, pt.n_template_tokens = p.n_prompt_tokens, p.n_template_tokens

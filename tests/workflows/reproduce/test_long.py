@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -19,6 +18,7 @@ from sinkscope.workflows.reproduce.long_render import LONG_RESULTS, document, re
 from sinkscope.workflows.reproduce.long_stats import Grid
 from sinkscope.workflows.reproduce.traces import TraceRecord, read_traces, trace_seed, traces_hash
 from tests.capture.archs import ToyTokenizer, build, random_ids
+from tests.workflows.published import closest_to, hidden_states, published_detector
 from tests.workflows.reproduce import numbers
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
@@ -217,54 +217,41 @@ def test_committed_long_traces_follow_the_seed_rule():
 
 
 # ---- paper-mode parity ---------------------------------------------------------------------------
-def paper_rule(pt, tau: float, n_candidates: int = 3, margin: int = 15, noise_max: int = 4) -> set[tuple]:
-    """The published rule restated plainly on a capture's block outputs: p = the candidate with the
-    largest mean ||h||; window from the layer after the largest norm jump to the largest drop after
-    it; t is sink-like at l in the window when |cos(h_t^l, h_p^l)| >= tau; lifetime = #layers;
-    lifetime >= L - 15 -> primary(-like), > 4 -> secondary, else noise."""
-    rn = np.asarray(pt.resid_norm, dtype=np.float64)
-    n_layers = rn.shape[0]
-    c = min(n_candidates, np.asarray(pt.resid_cos).shape[1])
-    p = int(np.argmax(rn[:, :c].mean(axis=0)))
-    d = np.diff(rn[:, p])
-    start = int(np.argmax(d)) + 1
-    end = n_layers if start >= len(d) else start + int(np.argmin(d[start:])) + 1
-    out = set()
-    for t in range(rn.shape[1]):
-        layers = [l for l in range(start, end) if t != p and abs(float(pt.resid_cos[l, p, t])) >= tau]
-        if layers:
-            life = len(layers)
-            kind = "primary" if life >= n_layers - margin else "secondary" if life > noise_max else "noise"
-            out.add((t, kind, layers[0], life))
-    return out
-
-
-def _parity(res, tau: float) -> int:
+def _parity(res, model, records, tau: float) -> int:
+    """Paper mode of the long protocol's capture against the published detector run on the model's own
+    `hidden_states[1:]` (`tests.workflows.published`): primary, window and every record per trace."""
     pap = res.reanalyze(mode="paper", tau=tau)
     n_sec = 0
-    for i, pt in enumerate(pap.prompts):
+    for i, r in enumerate(records):
+        pub = published_detector(hidden_states(model, list(r.token_ids)), r.chat, tau=tau)
+        assert closest_to(pub.cos, pub.window, tau) > 1e-5  # no tie that float rounding could flip
+        det = pap.findings.detections[i]
+        assert (det.p, det.window) == (pub.bos, pub.window)
         rec = pap.sinks[(pap.sinks["prompt"] == i) & ~pap.sinks["is_primary_position"]]
-        got = set(zip(rec["position"], rec["kind"], rec["birth"], rec["lifetime"]))
-        assert got == paper_rule(pt, tau)
+        assert set(zip(rec["position"], rec["kind"], rec["birth"], rec["death"], rec["lifetime"])) == pub.records
         n_sec += int((rec["kind"] == "secondary").sum())
     return n_sec
 
 
 def test_paper_mode_parity_on_a_long_random_init_capture():
-    """24 random-init blocks (L - 15 = 9: lifetimes 5-8 are secondary), two 1,100-token traces."""
+    """24 random-init blocks (L - 15 = 9: lifetimes 5-8 are secondary), two 1,100-token traces, one
+    through a chat template (primary among positions 0-2) and one not (0-1)."""
     cfg = AutoConfig.for_model("llama", hidden_size=64, num_hidden_layers=24, num_attention_heads=4,
                                num_key_value_heads=2, intermediate_size=128, vocab_size=256)
     import torch
 
     torch.manual_seed(0)
-    lm = LoadedModel.from_pair(AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval(),
-                               ToyTokenizer(), ref="random-llama-24")
-    recs = [TraceRecord(id=f"t{s}", model="random-llama-24", chat=False, n_prompt_tokens=100, n_generated=1000,
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+    with torch.no_grad():  # a random model's final norm lifts the last state most: keep it below the blocks'
+        model.model.norm.weight.fill_(0.05)  # so that the window spans several blocks (secondary sinks)
+    lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-llama-24")
+    recs = [TraceRecord(id=f"t{s}", model="random-llama-24", chat=s == 2, n_prompt_tokens=100, n_generated=1000,
                         seed=s, sampling={}, eos_suppressed_until=1000, generate_s=0.0, torch_threads=1,
                         token_ids=random_ids(1100, seed=s)) for s in (1, 2)]
     res = capture_traces(lm, recs, AnalysisConfig(n_boot=50), sha256="x")
     assert all(p.n_tokens == 1100 for p in res.prompts)
-    counts = [_parity(res, tau) for tau in (0.9, 0.5, 0.3)]
+    assert [p.chat for p in res.prompts] == [False, True]  # the records' chat flag reaches the capture
+    counts = [_parity(res, model, recs, tau) for tau in (0.9, 0.5, 0.3)]
     assert max(counts) > 0  # the rule is exercised on secondary sinks, not only noise
 
 
@@ -278,7 +265,7 @@ def test_paper_mode_parity_on_a_long_smollm2_capture(smollm2, long_text):
                       seed=0, sampling={}, eos_suppressed_until=0, generate_s=0.0, torch_threads=1, token_ids=ids)
     res = capture_traces(smollm2, [rec], AnalysisConfig(n_boot=50), sha256="x")
     for tau in (0.9, 0.7):
-        _parity(res, tau)
+        _parity(res, smollm2.model, [rec], tau)
 
 
 def test_cli_rejects_a_bad_protocol_or_stage(tmp_path):

@@ -121,6 +121,7 @@ def prompt_of(res: ScanResult, i: int = 0) -> Prompt:
         n_template_tokens=int(pt.n_template_tokens),
         source=str(meta.get("source", f"prompt {i}")),
         form=meta.get("form", "text"),
+        chat=pt.chat,
     )
 
 

@@ -69,9 +69,10 @@ LONG_PLANS: dict[str, int] = {"smollm2-135m": 42, "gemma3-270m": 20, "qwen2.5-co
 LONG_TOKENS = 1024
 SCAN_DIR = "long-scan"
 ENTRY_FILE = "long-entry.json"
-# Bumped when an entry gains numbers, so that cached entries without them are re-analysed
-# (2: tokens_per_trace, and n_generated_middle in every grid cell).
-ENTRY_FORMAT = 2
+# Bumped when an entry gains or changes numbers, so that cached entries without them are re-analysed
+# (2: tokens_per_trace, and n_generated_middle in every grid cell; 3: paper mode on the published
+# code's states, HF's hidden_states[1:], docs/method.md §3).
+ENTRY_FORMAT = 3
 
 
 def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Prompt]:
@@ -88,7 +89,7 @@ def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Promp
     return [
         Prompt(text=dec(r.token_ids), token_ids=list(r.token_ids), tokens=[dec([t]) for t in r.token_ids],
                n_prompt_tokens=r.n_prompt_tokens, source=f"long:{r.model}:{r.id}",
-               n_template_tokens=min(shared, r.n_prompt_tokens), form="token_ids")
+               n_template_tokens=min(shared, r.n_prompt_tokens), form="token_ids", chat=r.chat)
         for r in records
     ]
 
@@ -112,13 +113,16 @@ def capture_traces(
 
 
 def cached_scan(work: Path, sha256: str) -> ScanResult | None:
-    """The cached capture WORK/long-scan when its manifest's traces_sha256 is `sha256`, else None."""
+    """The cached capture WORK/long-scan when its manifest's traces_sha256 is `sha256` and it holds
+    what paper mode reads (the last hidden state, `PromptTrace.final_norm`; captures made before it
+    was recorded are captured again), else None."""
     from sinkscope.workflows.scan import ScanResult
 
     mf = work / SCAN_DIR / "manifest.json"
     if not mf.exists() or json.loads(mf.read_text(encoding="utf-8")).get("traces_sha256") != sha256:
         return None
-    return ScanResult.load(work / SCAN_DIR)
+    res = ScanResult.load(work / SCAN_DIR)
+    return res if all(p.final_norm is not None for p in res.prompts) else None
 
 
 def model_entry(name: str, res: ScanResult, records: Sequence[TraceRecord], grid: Grid,

@@ -217,7 +217,9 @@ def answers(run: dict[str, Any]) -> list[str]:
                      f"{_q(gen['rel_birth'])} (median [IQR]: {band} layers; {fmt_pct(gen.get('share_middle'))} "
                      f"in the middle band {lo:g}-{hi:g})")
         lv = g["levels"]
-        win = (g["claims"].get("weakening") or {}).get("window")
+        # paper mode's own window: it reads the published code's states (docs/method.md §3), so its
+        # window can end elsewhere than general mode's
+        win = (m["paper"]["claims"].get("weakening") or {}).get("window")
         paper_scope = f"; it scans only the primary window, blocks {win[0]}-{win[1]}" if win else ""
         out.append(
             f"**{m['name']}** ({m['setup']['n_traces']} traces, {m['setup']['generated_tokens']} generated tokens): "
