@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
+from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_duration, fmt_num, fmt_pct
 
 
 def test_as_float():
@@ -24,3 +24,8 @@ def test_fmt_num():
 def test_fmt_pct():
     assert fmt_pct(0.125) == "12%" and fmt_pct(1) == "100%" and fmt_pct(8 / 9) == "89%"
     assert fmt_pct(None) == MISSING
+
+
+def test_fmt_duration_reads_as_a_wall_time():
+    assert [fmt_duration(x) for x in (0.55, 0, 1, 59.4, 63, 600)] == ["< 1 s", "< 1 s", "1 s", "59 s", "1.1 min", "10.0 min"]
+    assert fmt_duration(None) == fmt_duration("n/a")

@@ -14,7 +14,7 @@ from typing import Any
 from sinkscope.workflows.reproduce.long_stats import DEFAULT_CELL, REGIONS, relative_depth
 from sinkscope.workflows.reproduce.render import references, render_markdown, template_environment
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES
-from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
+from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_duration, fmt_num, fmt_pct
 
 LONG_RESULTS = Path("reproduction") / "long" / "long_results.json"
 SHORT_RESULTS = Path("reproduction") / "results.json"
@@ -77,7 +77,7 @@ def setup_rows(run: dict[str, Any]) -> list[list[Any]]:
             m["name"], s["n_layers"], s["n_traces"], f"{pt['min']}-{pt['max']}", s["generated_tokens"],
             m["general"]["shared_prefix_tokens"], fmt_num(t.get("generate_s", 0) / 3600, 2),
             fmt_num(t.get("capture_s", 0) / 60, 1),
-            f"analysis {fmt_num(t.get('analysis_s', 0), 0)} s, grid {fmt_num(t.get('grid_s', 0) / 60, 1)} min",
+            f"analysis {fmt_duration(t.get('analysis_s', 0))}, grid {fmt_duration(t.get('grid_s', 0))}",
         ])
     return rows
 

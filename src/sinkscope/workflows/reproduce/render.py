@@ -21,7 +21,7 @@ from sinkscope.analysis import AnalysisConfig
 from sinkscope.workflows.reproduce.figures import MODEL_FIGURES
 from sinkscope.workflows.reproduce.plans import CATEGORY_PATTERN, INTERVENTION_MODE
 from sinkscope.workflows.reproduce.rules import CLAIMS, RULES, discrete_levels, verdicts
-from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_num, fmt_pct
+from sinkscope.workflows.reproduce.values import MISSING, as_float, fmt_duration, fmt_num, fmt_pct
 
 PACKAGE = "sinkscope.workflows.reproduce"
 ANALYSIS_KEYS = ("levels_min_share", "levels_tol", "n_boot", "seed")  # printed beside the detector
@@ -302,7 +302,7 @@ def template_environment() -> jinja2.Environment:
         autoescape=False,  # Markdown, not HTML
         extensions=["jinja2.ext.do"],
     )
-    env.filters.update(num=fmt_num, pct=fmt_pct, g=lambda x: f"{x:g}", label=_label)
+    env.filters.update(num=fmt_num, pct=fmt_pct, duration=fmt_duration, g=lambda x: f"{x:g}", label=_label)
     env.globals.update(table=table)
     return env
 

@@ -31,6 +31,17 @@ def fmt_num(x: Any, d: int = 2) -> str:
     return f"{v:.{d}f}"
 
 
+def fmt_duration(seconds: Any) -> str:
+    """A wall time for the documents: '< 1 s', 'N s' below a minute, else 'X.Y min';
+    `MISSING` when not a number."""
+    v = as_float(seconds)
+    if v is None:
+        return MISSING
+    if v < 1:
+        return "< 1 s"
+    return f"{v:.0f} s" if v < 60 else f"{v / 60:.1f} min"
+
+
 def fmt_pct(x: Any) -> str:
     """A share as a whole percentage (0.125 -> '12%'); `MISSING` when not a number."""
     v = as_float(x)
