@@ -107,3 +107,21 @@ def test_lock_refuses_a_second_writer(tmp_path):
         pass
     with st.lock():  # released
         pass
+
+
+def test_a_store_of_another_format_is_another_sweep(tmp_path):
+    """A sweep written before the per-prompt arrays carried the last hidden state (format 1) is not
+    resumed by this version: a resume would mix paper-mode records computed on other states."""
+    from sinkscope.workflows.sweep.executor import _folder_state
+    from sinkscope.workflows.sweep.store import STORE_VERSION, describe_differences, identity
+
+    params = {"format": STORE_FORMAT, "format_version": STORE_VERSION, "models": [{"label": "m", "ref": "m"}], "mode": "paper"}
+    old = {**params, "format_version": 1}
+    assert STORE_VERSION == 2 and identity(old) != identity(params)
+    assert describe_differences(old, params).startswith("sweep format 1 -> 2")
+    root = tmp_path / "s"
+    root.mkdir()
+    SweepStore(root).write_params(old)
+    state, detail = _folder_state(root, params)
+    assert state == "different" and "sweep format 1 -> 2" in detail
+    assert _folder_state(root, old) == ("same", "")

@@ -36,12 +36,14 @@ from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import TMP_PREFIX, write_file_atomic
 
 STORE_FORMAT = "sinkscope-sweep"
-STORE_VERSION = 1
+# 2: per-prompt arrays carry the last hidden state paper mode reads (docs/method.md §3); a store of
+# another version is another sweep (`IDENTITY_KEYS`), so a resume never mixes records of both.
+STORE_VERSION = 2
 PARAMS_FILE = "sweep.json"
 TABLES = ("sinks", "layers")
 
 # The parameters that must match for a re-run to continue an existing store.
-IDENTITY_KEYS = ("models", "mode", "thresholds", "generate", "chat", "dtype", "prompts_sha256")
+IDENTITY_KEYS = ("format_version", "models", "mode", "thresholds", "generate", "chat", "dtype", "prompts_sha256")
 
 
 def prompt_key(text: str | dict[str, Any], generate: int = 0, chat: bool = False) -> str:
@@ -105,6 +107,9 @@ def describe_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
             )
         elif k == "prompts_sha256":
             parts.append("prompt file contents differ")
+        elif k == "format_version":
+            parts.append(f"sweep format {a[k]} -> {b[k]} (another sinkscope version wrote it; its records are not "
+                         "comparable with this version's)")
         else:
             parts.append(f"{k}: {a[k]!r} -> {b[k]!r}")
     return "; ".join(parts)
