@@ -25,7 +25,11 @@ LEARNED_SINK_COLUMNS = ("layer", "head", "sink_mass", "primary_score", "n_querie
 
 
 def token_groups(det: Detection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """bool [T] masks (primary, secondary, ordinary) of one prompt (module docstring)."""
+    """The token groups of one prompt: primary, secondary, ordinary (docs/method.md §12, module docstring).
+
+    Shapes:
+        returns: (primary [T], secondary [T], ordinary [T]) bool masks.
+    """
     T = det.n_tokens
     rec = det.records
     prim = np.zeros(T, dtype=bool)

@@ -16,9 +16,13 @@ ACT_COLUMNS = ("layer", "head", "position", "token", "score", "n_queries")
 
 
 def activation_ratio(pt: PromptTrace) -> np.ndarray:
-    """ratio[l, t] = max_d |h_{t,d}^l| / median_{t', d} |h_{t',d}^l| (Sun et al.), float64 [L, T].
+    """Massive-activation ratio of every (layer, token) (Sun et al.; docs/method.md "Prior-work metrics worth exposing").
 
-    inf where the layer median is 0 and the max is not; NaN where both are 0.
+    ratio[l, t] = max_d |h_{t,d}^l| / median_{t', d} |h_{t',d}^l|: inf where the layer median is 0
+    and the max is not; NaN where both are 0.
+
+    Shapes:
+        returns: [L, T] float64.
     """
     amax = np.asarray(pt.act_max, dtype=np.float64)
     med = np.asarray(pt.act_median, dtype=np.float64)[:, None]

@@ -114,8 +114,17 @@ def edit_outcome(before: SinkState, after: SinkState, margin: float = DEFAULTS.o
 
 
 def outcome_counts(outcomes: list[str] | np.ndarray, promoted: list[bool] | np.ndarray) -> dict[str, int]:
-    """{"removed": n, "weakened": n, "unchanged": n, "strengthened": n, "promoted": n} over rows
-    (every outcome present, zeros included; "promoted" counts the flag, a subset of strengthened)."""
+    """Counts of the intervention outcomes over rows (docs/method.md §4 "Outcomes").
+
+    Every outcome is present, zeros included; "promoted" counts the flag, a subset of strengthened.
+
+    Shapes:
+        outcomes: [N] outcome names, with N = number of rows.
+        promoted: [N] bool.
+
+    Returns:
+        {"removed": n, "weakened": n, "unchanged": n, "strengthened": n, "promoted": n}.
+    """
     vals = [str(x) for x in outcomes]
     out = {o: sum(v == o for v in vals) for o in EDIT_OUTCOMES}
     out["promoted"] = int(np.asarray(promoted, dtype=bool).sum())

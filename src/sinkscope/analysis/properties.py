@@ -110,14 +110,27 @@ SUMMARY_COLUMNS = (
 
 
 def kv_of_head(n_heads: int, n_kv: int) -> np.ndarray:
-    """kv(h) = h // (H / KV) for every query head h (GQA; KV must divide H)."""
+    """The KV head each query head reads: kv(h) = h // (H / KV) (grouped-query attention, docs/method.md §8).
+
+    Shapes:
+        returns: [H] int, kv(h) in 0..KV-1.
+
+    Raises:
+        InputError: KV does not divide H.
+    """
     if n_kv < 1 or n_heads % n_kv:
         raise InputError(f"{n_heads} query heads cannot share {n_kv} KV heads (KV must divide H).")
     return np.arange(n_heads) // (n_heads // n_kv)
 
 
 def non_sink_mask(det: Detection) -> np.ndarray:
-    """bool [T]: the non-sink tokens of §8 (see module docstring)."""
+    """The non-sink tokens of one prompt, the contrast of every ratio of docs/method.md §8.
+
+    t != p, never sink-like at any layer (`Detection.sink_like`), and classifiable (module docstring).
+
+    Shapes:
+        returns: [T] bool.
+    """
     mask = ~np.asarray(det.sink_like, dtype=bool).any(axis=0)
     mask &= np.asarray(det.classifiable, dtype=bool)
     mask[det.p] = False

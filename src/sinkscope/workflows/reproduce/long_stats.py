@@ -110,7 +110,15 @@ def birth_lifetime_cells(sec: pd.DataFrame) -> list[list[int]]:
 
 
 def birth_lifetime_matrix(cells: Sequence[Sequence[int]], n_layers: int) -> np.ndarray:
-    """The dense count matrix C[b, m] (L x (L + 1)) of `birth_lifetime_cells`."""
+    """The dense count matrix C[b, m] of `birth_lifetime_cells` (docs/method.md §7).
+
+    Args:
+        cells: [birth, lifetime, count] triples.
+        n_layers: L.
+
+    Shapes:
+        returns: [L, L + 1] int64: at (b, m) the sinks born at b that live m layers.
+    """
     out = np.zeros((n_layers, n_layers + 1), dtype=np.int64)
     for b, m, n in cells:
         out[b, m] += n
