@@ -1,7 +1,8 @@
 """The docstring layout of docs/INTERNALS.md "Docstring layout" (issue 23, item 8).
 
 Every public function and method of a converted module whose signature takes or returns an array
-(numpy `ndarray`, torch `Tensor`, or a container of them, read from the annotations) has a
+(numpy `ndarray`, torch `Tensor`, or a container of them, read from the annotations) opens with a
+one-line summary, keeps the sections in the layout's order (Args, Shapes, Returns, Raises) and has a
 `Shapes:` section, and that section names every array argument (`name: [L, T] ...`) and, for an
 array result, `returns:`. The dimensions inside the brackets are the project's letters (L, H, KV,
 T, C, D, B, docs/method.md "Notation"), integers, simple arithmetic of them, or a letter the
@@ -129,6 +130,15 @@ def shapes_section(doc: str) -> str | None:
     return None
 
 
+SECTION_ORDER = ("Args", "Shapes", "Returns", "Raises")
+
+
+def section_order(doc: str) -> list[str]:
+    """The layout sections (`SECTION_ORDER`) of a docstring, in the order they appear."""
+    heads = [line.strip()[:-1] for line in inspect.cleandoc(doc).splitlines() if line.strip().endswith(":")]
+    return [h for h in heads if h in SECTION_ORDER]
+
+
 def _named(section: str, name: str) -> bool:
     """`name` heads an entry of the section: `name: [..]` or `a, name, b: [..]`."""
     for line in section.splitlines():
@@ -182,6 +192,12 @@ def test_shapes_section(name, func, params, returns):
     assert not missing, f"{name}: the Shapes section does not name the array argument(s) {missing}"
     if returns:
         assert _named(section, "returns"), f"{name} returns an array: its Shapes section needs 'returns: [..]'"
+    lines = inspect.cleandoc(doc).splitlines()
+    assert len(lines) == 1 or not lines[1].strip(), f"{name}: the docstring's first line must be a one-line summary"
+    order = section_order(doc)
+    assert order == sorted(order, key=SECTION_ORDER.index), (
+        f"{name}: sections {order} are not in the layout's order {SECTION_ORDER}"
+    )
     unknown = _unknown_letters(section)
     assert not unknown, (
         f"{name}: the Shapes section uses dimension letters {sorted(unknown)} that are neither the "
@@ -219,3 +235,4 @@ def test_the_checker_catches_a_missing_entry():
     assert _unknown_letters(section) == set()
     assert _unknown_letters("x: [Q, T]") == {"Q"}
     assert shapes_section("Summary only.") is None
+    assert section_order(doc) == ["Shapes", "Returns"]

@@ -59,8 +59,11 @@ def massive_activations(pt: PromptTrace, min_ratio: float = DEFAULTS.massive_rat
 
 
 def top_activation_per_layer(pt: PromptTrace) -> pd.DataFrame:
-    """Per layer the single largest |activation|: layer, position, token, dim, value, ratio,
-    over_100, over_1000 (one row per layer)."""
+    """Per layer the single largest |activation| (Sun et al.; docs/method.md "Prior-work metrics worth exposing").
+
+    Returns:
+        One row per layer: layer, position, token, dim, value, ratio, over_100, over_1000.
+    """
     ratio = activation_ratio(pt)
     amax = np.asarray(pt.act_max, dtype=np.float64)
     arg = np.asarray(pt.act_argmax)

@@ -262,10 +262,24 @@ def norm_law(
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,
 ) -> NormLaw:
-    """The norm law (docs/method.md §5) over the records of `df` whose kind is in `kinds` (all rows if `df`
-    has no `kind` column): correlations of `x` (||m_t^b||, from `formation_columns`) with
-    `mean_score` and with `lifetime`, and isotonic fits of both on x. Rows with a non-finite value
-    are dropped. n < 3 -> NaN everywhere with a reason string.
+    """The norm law: how the MLP write norm relates to a sink's score and lifetime (docs/method.md §5).
+
+    Over the records of `df` whose kind is in `kinds` (all rows if `df` has no `kind` column):
+    correlations of `x` (||m_t^b||, from `formation_columns`) with `mean_score` and with `lifetime`,
+    and isotonic fits of both on x. Rows with a non-finite value are dropped. n < 3 -> NaN
+    everywhere with a reason string.
+
+    Args:
+        df: sink records with the formation columns.
+        kinds: the record kinds used.
+        x: the predictor column.
+        n_boot, seed: the bootstrap of `correlation`.
+
+    Returns:
+        A `NormLaw`.
+
+    Raises:
+        InputError: `df` lacks a needed column (run `formation_columns` first).
     """
     need = {x, "mean_score", "lifetime"}
     missing = sorted(need - set(df.columns))

@@ -196,11 +196,22 @@ def prompt_properties(
     kinds: Sequence[str] = ("secondary",),
     prompt: int = 0,
 ) -> SinkProperties:
-    """§8 for one prompt: the primary, every record whose kind is in `kinds` (record kinds:
-    "secondary", "primary" (= primary-like tokens), "noise", "unclassified") and the non-sink mean.
+    """Sink properties of one prompt: residual, key and value norms of the sinks (docs/method.md §8).
 
-    Pure: reads `pt.resid_norm`, `pt.key_norm`, `pt.value_norm`, `pt.scores`, `pt.n_queries`,
-    `pt.embed_norm` and `det` (p, window, sink_like, scanned, classifiable, records).
+    The primary, every record whose kind is in `kinds` (record kinds: "secondary", "primary"
+    (= primary-like tokens), "noise", "unclassified") and the non-sink mean; formulas in the module
+    docstring. Pure: reads `pt.resid_norm`, `pt.key_norm`, `pt.value_norm`, `pt.scores`,
+    `pt.n_queries`, `pt.embed_norm` and `det` (p, window, sink_like, scanned, classifiable, records).
+
+    Args:
+        prompt: the prompt index written into the tables.
+
+    Returns:
+        A `SinkProperties`.
+
+    Raises:
+        InputError: key / value norms that do not match the scores' [L, KV, T], or a `det` made
+            from another trace.
     """
     scores = np.asarray(pt.scores, dtype=np.float64)
     L, H, T = scores.shape
@@ -330,9 +341,16 @@ def properties(
     *,
     kinds: Sequence[str] = ("secondary",),
 ) -> SinkProperties:
-    """§8 over all prompts: `properties(res)` for a `ScanResult`, or `properties(prompts, detections)`.
+    """Sink properties over all prompts (docs/method.md §8).
 
-    Tables of the prompts are stacked with their `prompt` index (see `SinkProperties`).
+    `properties(res)` for a `ScanResult`, or `properties(prompts, detections)`. Tables of the prompts
+    are stacked with their `prompt` index (see `SinkProperties`).
+
+    Returns:
+        A `SinkProperties`.
+
+    Raises:
+        InputError: no prompts, or numbers of prompts and detections that differ.
     """
     if detections is None:
         res = prompts_or_result

@@ -78,11 +78,14 @@ def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
 
 
 def pooled_layer_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean over prompts of per-layer tables (all must have the same number of layers).
+    """Mean over prompts of per-layer tables (docs/method.md §6).
 
     Every column of `LAYER_COLUMNS` is averaged per layer (in_window becomes the share of prompts
     whose window contains the layer); `births_total` is the sum of births and `n_prompts` the
     number of tables.
+
+    Raises:
+        InputError: no table, or tables with different numbers of layers.
     """
     if not tables:
         raise InputError("pooled_layer_table: no per-layer tables to pool.")

@@ -68,7 +68,14 @@ def secondary_by_region(d: Distinct) -> pd.DataFrame:
 
 
 def depth_histogram(rel_birth: Any) -> list[int]:
-    """Counts of relative depths in ten bins [0, 0.1), ..., [0.9, 1.0] (numpy.histogram)."""
+    """Counts of relative birth depths in ten bins [0, 0.1), ..., [0.9, 1.0] (numpy.histogram).
+
+    Shapes:
+        rel_birth: [N] relative depths b / (L - 1), with N = number of sinks.
+
+    Returns:
+        The ten counts.
+    """
     return [int(x) for x in np.histogram(np.asarray(rel_birth, dtype=np.float64), bins=DEPTH_BINS)[0]]
 
 
