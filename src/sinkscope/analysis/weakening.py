@@ -159,7 +159,7 @@ def weakening(
     weak_frac: float = DEFAULTS.weak_frac,
     middle: tuple[float, float] = DEFAULTS.weak_middle,
 ) -> Weakening:
-    """Read the primary's weakening off a per-layer table (`layer_table` or `pooled_layer_table`).
+    """Read the primary's weakening (docs/method.md §6) off a per-layer table (`layer_table` or `pooled_layer_table`).
 
     Exact definitions (L layers, s^l = primary_score):
     - Reference layers: the primary window W = {l : in_window >= 0.5} (the layers it spans, from
@@ -175,6 +175,9 @@ def weakening(
     Layers whose s^l is NaN (no attention probabilities, docs/method.md §11) are left out of the
     plateau, the dip and the weakened layers (reference layers all without: the nearest attention
     layer, the first after them if any, is the plateau layer); "+/-1" stays in model layers.
+
+    Raises:
+        InputError: the table lacks a column, is empty, or has no layer with a primary score.
     """
     missing = {"layer", "primary_score", "births", "in_window"} - set(table.columns)
     if missing:
