@@ -159,7 +159,7 @@ def weakening(
     weak_frac: float = DEFAULTS.weak_frac,
     middle: tuple[float, float] = DEFAULTS.weak_middle,
 ) -> Weakening:
-    """Read the primary's weakening (docs/method.md §6) off a per-layer table (`layer_table` or `pooled_layer_table`).
+    """The primary's weakening (docs/method.md §6), read off `layer_table` or `pooled_layer_table`.
 
     Exact definitions (L layers, s^l = primary_score):
     - Reference layers: the primary window W = {l : in_window >= 0.5} (the layers it spans, from
