@@ -201,9 +201,13 @@ def test_shapes_section(name, func, params, returns):
     missing = [p for p in params if not _named(section, p)]
     assert not missing, f"{name}: the Shapes section does not name the array argument(s) {missing}"
     if returns:
-        assert _named(section, "returns"), f"{name} returns an array: its Shapes section needs 'returns: [..]'"
+        assert _named(section, "returns"), (
+            f"{name} returns an array: its Shapes section needs 'returns: [..]'"
+        )
     lines = inspect.cleandoc(doc).splitlines()
-    assert len(lines) == 1 or not lines[1].strip(), f"{name}: the docstring's first line must be a one-line summary"
+    assert len(lines) == 1 or not lines[1].strip(), (
+        f"{name}: the docstring's first line must be a one-line summary"
+    )
     order = section_order(doc)
     assert order == sorted(order, key=SECTION_ORDER.index), (
         f"{name}: sections {order} are not in the layout's order {SECTION_ORDER}"

@@ -16,8 +16,9 @@ ACT_COLUMNS = ("layer", "head", "position", "token", "score", "n_queries")
 
 
 def activation_ratio(pt: PromptTrace) -> np.ndarray:
-    """Massive-activation ratio of every (layer, token) (Sun et al.; docs/method.md "Prior-work metrics worth exposing").
+    """Massive-activation ratio of every (layer, token) (Sun et al.).
 
+    docs/method.md "Prior-work metrics worth exposing":
     ratio[l, t] = max_d |h_{t,d}^l| / median_{t', d} |h_{t',d}^l|: inf where the layer median is 0
     and the max is not; NaN where both are 0.
 
@@ -59,7 +60,7 @@ def massive_activations(pt: PromptTrace, min_ratio: float = DEFAULTS.massive_rat
 
 
 def top_activation_per_layer(pt: PromptTrace) -> pd.DataFrame:
-    """Per layer the single largest |activation| (Sun et al.; docs/method.md "Prior-work metrics worth exposing").
+    """Per layer the single largest |activation| (Sun et al.; see `activation_ratio`).
 
     Returns:
         One row per layer: layer, position, token, dim, value, ratio, over_100, over_1000.
