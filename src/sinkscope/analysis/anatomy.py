@@ -205,12 +205,23 @@ def linear_probe(
     seed: int = 0,
     x_primary: np.ndarray | None = None,
 ) -> ProbeResult | None:
-    """Held-out probe accuracy (see `ProbeResult`, the model is `probe_model(l2)`); None when a
-    class has fewer than 2 samples.
+    """Held-out accuracy of a linear probe separating sink from non-sink MLP inputs (docs/method.md §9).
 
-    Stratified k-fold (k = `folds`) when both classes have at least k members, else leave-one-out
-    (n fits) when there are at most `LOO_MAX` samples, else stratified k-fold with k = the smaller
-    class's size. The folds are `StratifiedKFold(k, shuffle=True, random_state=seed)`.
+    The model is `probe_model(l2)`. Stratified k-fold (k = `folds`) when both classes have at least k
+    members, else leave-one-out (n fits) when there are at most `LOO_MAX` samples, else stratified
+    k-fold with k = the smaller class's size. The folds are
+    `StratifiedKFold(k, shuffle=True, random_state=seed)`.
+
+    Args:
+        folds: k of the k-fold cross-validation; l2: the L2 penalty; seed: the folds' seed.
+
+    Shapes:
+        x_sink: [Ns, D] sink inputs, with Ns = number of sinks.
+        x_non: [Nn, D] non-sink inputs, with Nn = number of non-sinks.
+        x_primary: [D] the primary's MLP input (for `ProbeResult.cos_primary_input`), or None.
+
+    Returns:
+        A `ProbeResult`, or None when a class has fewer than 2 samples.
     """
     xs = np.asarray(x_sink, dtype=np.float64)
     xn = np.asarray(x_non, dtype=np.float64)
@@ -448,9 +459,28 @@ def anatomy_core(
     *,
     layer: int | None = None,
 ) -> AnatomyResult:
-    """§9 on bare arrays: x_sink [Ns, D], x_non [Nn, D] (MLP inputs), `mlp` the block's MLP alone
-    (numpy [N, D] -> [N, D]), x_primary [D] (the primary's MLP input), m_primary [D] (its MLP
-    output m_p^b). Formulas in the module docstring."""
+    """Anatomy of formation at one birth layer, on bare arrays (docs/method.md §9).
+
+    Contrast, linear probe, PCA, alpha curves and effective directions; the formulas are in the
+    module docstring.
+
+    Args:
+        mlp: the block's MLP alone, numpy [N, D] -> [N, D] (f of the module docstring).
+        config: the thresholds and grids (`AnatomyConfig`; None = the defaults).
+        layer: the birth layer b, recorded in the result.
+
+    Shapes:
+        x_sink: [Ns, D] MLP inputs of the sinks born at b, with Ns = number of sinks.
+        x_non: [Nn, D] MLP inputs of the same-token non-sinks, with Nn = number of non-sinks.
+        x_primary: [D] the primary's MLP input x_p.
+        m_primary: [D] the primary's MLP output m_p^b.
+
+    Returns:
+        An `AnatomyResult`.
+
+    Raises:
+        InputError: the inputs are not [N, D] with one D, or the primary's vectors are not of length D.
+    """
     cfg = config or AnatomyConfig()
     xs = np.asarray(x_sink, dtype=np.float64)
     xn = np.asarray(x_non, dtype=np.float64)

@@ -47,6 +47,9 @@ def formation_columns(records_df: pd.DataFrame, pt: PromptTrace, p: int) -> pd.D
     Computed for every record (noise and unclassified included, so they can serve as contrast);
     the norm law and summaries filter to secondaries. The primary's own row is read at the window
     start. p must index the candidate axis of the cos arrays (candidates are 0..C-1, so it is p).
+
+    Raises:
+        InputError: a record's birth or position outside the trace, or p not a candidate position.
     """
     out = records_df.copy()
     n = len(out)

@@ -25,7 +25,11 @@ LEARNED_SINK_COLUMNS = ("layer", "head", "sink_mass", "primary_score", "n_querie
 
 
 def token_groups(det: Detection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """bool [T] masks (primary, secondary, ordinary) of one prompt (module docstring)."""
+    """The token groups of one prompt: primary, secondary, ordinary (docs/method.md §12, module docstring).
+
+    Shapes:
+        returns: (primary [T], secondary [T], ordinary [T]) bool masks.
+    """
     T = det.n_tokens
     rec = det.records
     prim = np.zeros(T, dtype=bool)
@@ -39,12 +43,17 @@ def token_groups(det: Detection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def gate_table(prompts: Sequence[PromptTrace], detections: Sequence[Detection]) -> pd.DataFrame:
-    """docs/method.md §12, per layer l and head h, the mean output gate over a token group G pooled
-    over prompts:  gate_G^{l,h} = (1 / |G|) sum_{(prompt, t) in G} g_t^{l,h}, with g_t^{l,h} the
-    captured gate (`PromptTrace.output_gate`: mean over the head's gate logits of sigmoid(gate), the
-    factor on the head's attention output at query t before o_proj). Only layers with a gate (finite
-    values); n_* count the (prompt, token) pairs of each group. Empty (the columns only) for a model
-    without output gates."""
+    """Mean output gate per layer, head and token group, pooled over prompts (docs/method.md §12).
+
+    gate_G^{l,h} = (1 / |G|) sum_{(prompt, t) in G} g_t^{l,h}, with g_t^{l,h} the captured gate
+    (`PromptTrace.output_gate`: mean over the head's gate logits of sigmoid(gate), the factor on the
+    head's attention output at query t before o_proj) and G the primary, secondary and ordinary
+    tokens (`token_groups`). Only layers with a gate (finite values); n_* count the (prompt, token)
+    pairs of each group.
+
+    Returns:
+        One row per (layer, head); empty (the columns only) for a model without output gates.
+    """
     sums: dict[str, np.ndarray] = {}
     counts = dict.fromkeys(("primary", "secondary", "ordinary"), 0)
     for pt, det in zip(prompts, detections):
@@ -69,12 +78,17 @@ def gate_table(prompts: Sequence[PromptTrace], detections: Sequence[Detection]) 
 
 
 def learned_sink_table(prompts: Sequence[PromptTrace], detections: Sequence[Detection]) -> pd.DataFrame:
-    """docs/method.md §13, per layer l and head h with learned sink logits:
+    """Attention mass taken by learned sink logits per layer and head (docs/method.md §13).
+
       sink_mass      (1 / N) sum over the N real queries i of all prompts of (1 - sum_j A_ij^{l,h}),
                      the probability the sink logit takes (`PromptTrace.sink_logit_mass`);
       primary_score  mean over prompts of s_p^{l,h} (§1; its A has the sink logit in the denominator,
                      so it is comparable with sink_mass: both are shares of the same softmax rows).
-    Empty (the columns only) for a model without learned sink logits."""
+
+    Returns:
+        One row per (layer, head) with learned sink logits; empty (the columns only) for a model
+        without them.
+    """
     total: np.ndarray | None = None
     n = 0
     prim: list[np.ndarray] = []
@@ -96,8 +110,11 @@ def learned_sink_table(prompts: Sequence[PromptTrace], detections: Sequence[Dete
 
 
 def gate_summary(table: pd.DataFrame) -> dict[str, float | None]:
-    """Means over the table's (layer, head) cells of gate_primary / gate_secondary / gate_ordinary
-    (the console and report headline); None for an empty table or a group with no token."""
+    """Means over the table's (layer, head) cells of gate_primary / gate_secondary / gate_ordinary (§12).
+
+    Returns:
+        The console and report headline; None for an empty table or a group with no token.
+    """
     def mean(col: str) -> float | None:
         v = table[col].to_numpy(dtype=np.float64) if len(table) else np.array([])
         v = v[np.isfinite(v)]
@@ -107,7 +124,11 @@ def gate_summary(table: pd.DataFrame) -> dict[str, float | None]:
 
 
 def learned_sink_summary(table: pd.DataFrame) -> dict[str, float | None]:
-    """Means over the table's (layer, head) cells of sink_mass and primary_score; None when empty."""
+    """Means over the table's (layer, head) cells of sink_mass and primary_score (docs/method.md §13).
+
+    Returns:
+        {"sink_mass": .., "primary_score": ..}; None values when the table is empty.
+    """
     if not len(table):
         return {"sink_mass": None, "primary_score": None}
     return {"sink_mass": float(table["sink_mass"].mean()), "primary_score": float(table["primary_score"].mean())}

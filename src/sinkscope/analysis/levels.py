@@ -105,9 +105,17 @@ class Levels:
 
 
 def label_cells(mask: np.ndarray, tol: int) -> tuple[np.ndarray, int]:
-    """Connected components of True cells where cells (i, j), (i', j') are adjacent when
-    |i - i'| <= tol and |j - j'| <= tol (Chebyshev distance; tol = 1 is 8-connectivity, the same as
-    scipy.ndimage.label with a 3 x 3 structure). Labels 1..n in row-major order of first cell."""
+    """Connected components of the True cells of a 2-D mask, with a Chebyshev neighbourhood.
+
+    Cells (i, j) and (i', j') are adjacent when |i - i'| <= tol and |j - j'| <= tol (tol = 1 is
+    8-connectivity, the same as scipy.ndimage.label with a 3 x 3 structure); used by `levels`
+    (docs/method.md §7).
+
+    Shapes:
+        mask: [R, K] bool, with R = rows, K = columns (the birth x lifetime grid in `levels`).
+        returns: ([R, K] int64 labels, n): labels 1..n in row-major order of each component's first
+            cell, 0 outside the mask.
+    """
     labels = np.zeros(mask.shape, dtype=np.int64)
     n = 0
     rows, cols = mask.shape
@@ -136,18 +144,35 @@ def levels(
     kinds: Sequence[str] = ("secondary",),
     attention_layers: np.ndarray | None = None,
 ) -> Levels:
-    """Sink levels (docs/method.md §7).
+    """Sink levels: clusters of (birth, lifetime) cells that hold a minimum share of the sinks.
 
-    Over the records whose kind is in `kinds` (all rows if there is no `kind` column), over all
-    prompts: C[b, m] = #{sinks with birth b and lifetime m}. Non-zero cells are clustered with
-    `label_cells(C > 0, tol)` (cells within +/-tol in both birth and lifetime are connected). A
-    level is a cluster with count / n_sinks >= min_share. Levels are ordered by (min birth, min
-    lifetime). tol = 1 is the scipy.ndimage.label 3 x 3 structure; larger tol is supported by the
-    own labelling (ndimage only accepts 3 x 3).
+    docs/method.md §7. Over the records whose kind is in `kinds` (all rows if there is no `kind`
+    column), over all prompts: C[b, m] = #{sinks with birth b and lifetime m}. Non-zero cells are
+    clustered with `label_cells(C > 0, tol)` (cells within +/-tol in both birth and lifetime are
+    connected). A level is a cluster with count / n_sinks >= min_share. Levels are ordered by (min
+    birth, min lifetime). tol = 1 is the scipy.ndimage.label 3 x 3 structure; larger tol is supported
+    by the own labelling (ndimage only accepts 3 x 3).
 
-    `attention_layers` (bool [n_layers], hybrids, docs/method.md §11): births can only fall on those
-    layers; adjacency in birth is then counted in their sub-sequence (two consecutive attention
-    layers are neighbours across a Mamba / convolution block), births reported with original indices.
+    Args:
+        records_df: sink records with `birth`, `lifetime` (and `kind`, `token`) columns.
+        n_layers: L, the model's number of layers.
+        min_share: the share of all counted sinks a cluster needs to be a level.
+        tol: the adjacency distance in birth and lifetime.
+        kinds: the record kinds counted.
+        attention_layers: hybrids (docs/method.md §11): births can only fall on those layers;
+            adjacency in birth is then counted in their sub-sequence (two consecutive attention
+            layers are neighbours across a Mamba / convolution block), births reported with
+            original indices.
+
+    Shapes:
+        attention_layers: [L] bool, or None (every layer has attention probabilities).
+
+    Returns:
+        The `Levels`, with the count matrix C of shape [L, L + 1].
+
+    Raises:
+        InputError: a bad min_share / tol / n_layers, or a record born outside [0, L - 1] or at
+            a layer without attention probabilities.
     """
     if not 0.0 <= min_share <= 1.0:
         raise InputError(f"levels: min_share={min_share} must be in [0, 1].")

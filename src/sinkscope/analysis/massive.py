@@ -16,9 +16,14 @@ ACT_COLUMNS = ("layer", "head", "position", "token", "score", "n_queries")
 
 
 def activation_ratio(pt: PromptTrace) -> np.ndarray:
-    """ratio[l, t] = max_d |h_{t,d}^l| / median_{t', d} |h_{t',d}^l| (Sun et al.), float64 [L, T].
+    """Massive-activation ratio of every (layer, token) (Sun et al.).
 
-    inf where the layer median is 0 and the max is not; NaN where both are 0.
+    docs/method.md "Prior-work metrics worth exposing":
+    ratio[l, t] = max_d |h_{t,d}^l| / median_{t', d} |h_{t',d}^l|: inf where the layer median is 0
+    and the max is not; NaN where both are 0.
+
+    Shapes:
+        returns: [L, T] float64.
     """
     amax = np.asarray(pt.act_max, dtype=np.float64)
     med = np.asarray(pt.act_median, dtype=np.float64)[:, None]
@@ -55,8 +60,11 @@ def massive_activations(pt: PromptTrace, min_ratio: float = DEFAULTS.massive_rat
 
 
 def top_activation_per_layer(pt: PromptTrace) -> pd.DataFrame:
-    """Per layer the single largest |activation|: layer, position, token, dim, value, ratio,
-    over_100, over_1000 (one row per layer)."""
+    """Per layer the single largest |activation| (Sun et al.; see `activation_ratio`).
+
+    Returns:
+        One row per layer: layer, position, token, dim, value, ratio, over_100, over_1000.
+    """
     ratio = activation_ratio(pt)
     amax = np.asarray(pt.act_max, dtype=np.float64)
     arg = np.asarray(pt.act_argmax)

@@ -77,7 +77,12 @@ class MonotoneFit:
     loglog_intercept: float = NAN
 
     def predict(self, x: np.ndarray | float) -> np.ndarray:
-        """Step-wise linear interpolation of the isotonic fit (clamped at the ends)."""
+        """The isotonic fit at x: step-wise linear interpolation, clamped at the ends (docs/method.md §5).
+
+        Shapes:
+            x: [N] or a scalar, with N = any number of points.
+            returns: the shape of x, float64; NaN everywhere when the fit is empty.
+        """
         if not self.x:
             return np.full(np.shape(x), np.nan)
         return np.interp(x, np.asarray(self.x), np.asarray(self.y_fit))
@@ -110,10 +115,14 @@ class NormLaw:
 
 
 def isotonic_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-decreasing least-squares fit by pool-adjacent-violators.
+    """Non-decreasing least-squares fit by pool-adjacent-violators (docs/method.md §5).
 
     Sorts by x (stable), pools tied x into their mean first, then merges adjacent blocks while a
-    block's mean exceeds the next one's. Returns (x_sorted, fitted) of the input's length.
+    block's mean exceeds the next one's.
+
+    Shapes:
+        x, y: [N] with N = number of points.
+        returns: (x_sorted [N], fitted [N]) float64.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -200,10 +209,23 @@ def correlation(
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,
 ) -> Correlation:
-    """Pearson r = cov(x, y) / (sd x sd y) and Spearman rho = Pearson of the ranks (average ranks
-    for ties), with percentile bootstrap 95% intervals (deterministic for identical input and
-    seed). n < 3 or a constant variable -> NaN with a reason ("all 6 lifetime values are
-    equal"); an interval that says nothing gets a `ci_note`."""
+    """Pearson and Spearman correlation of two variables with bootstrap intervals (docs/method.md §5).
+
+    Pearson r = cov(x, y) / (sd x sd y) and Spearman rho = Pearson of the ranks (average ranks for
+    ties), with percentile bootstrap 95% intervals (deterministic for identical input and seed).
+    n < 3 or a constant variable -> NaN with a reason ("all 6 lifetime values are equal"); an
+    interval that says nothing gets a `ci_note`.
+
+    Args:
+        xname, yname: the variables' names, carried into the result and its reasons.
+        n_boot: bootstrap resamples; seed: their generator's seed.
+
+    Shapes:
+        x, y: [N] with N = number of points.
+
+    Returns:
+        A `Correlation`.
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n = int(x.size)
@@ -240,10 +262,24 @@ def norm_law(
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,
 ) -> NormLaw:
-    """The norm law (docs/method.md §5) over the records of `df` whose kind is in `kinds` (all rows if `df`
-    has no `kind` column): correlations of `x` (||m_t^b||, from `formation_columns`) with
-    `mean_score` and with `lifetime`, and isotonic fits of both on x. Rows with a non-finite value
-    are dropped. n < 3 -> NaN everywhere with a reason string.
+    """The norm law: how the MLP write norm relates to a sink's score and lifetime (docs/method.md §5).
+
+    Over the records of `df` whose kind is in `kinds` (all rows if `df` has no `kind` column):
+    correlations of `x` (||m_t^b||, from `formation_columns`) with `mean_score` and with `lifetime`,
+    and isotonic fits of both on x. Rows with a non-finite value are dropped. n < 3 -> NaN
+    everywhere with a reason string.
+
+    Args:
+        df: sink records with the formation columns.
+        kinds: the record kinds used.
+        x: the predictor column.
+        n_boot, seed: the bootstrap of `correlation`.
+
+    Returns:
+        A `NormLaw`.
+
+    Raises:
+        InputError: `df` lacks a needed column (run `formation_columns` first).
     """
     need = {x, "mean_score", "lifetime"}
     missing = sorted(need - set(df.columns))

@@ -70,8 +70,13 @@ class Outcome:
 
 
 def sink_state(det: Detection, t: int, start: int) -> SinkState:
-    """The `SinkState` of token t over layers >= `start` in the run `det` describes (formulas in the
-    module docstring; k and the mode are `det.config`'s)."""
+    """Whether token t is a sink, and how strongly, over layers >= `start` (docs/method.md §4 "Outcomes").
+
+    Formulas in the module docstring; k and the mode are `det.config`'s.
+
+    Returns:
+        The `SinkState` of token t in the run `det` describes.
+    """
     rec = det.records[det.records["position"] == t]
     kind = str(rec["kind"].iloc[0]) if len(rec) else "none"
     layers = start + np.flatnonzero(det.scanned[start:, t])
@@ -92,10 +97,15 @@ def sink_state(det: Detection, t: int, start: int) -> SinkState:
 
 
 def edit_outcome(before: SinkState, after: SinkState, margin: float = DEFAULTS.outcome_margin) -> Outcome:
-    """Classify an edit's effect on one token (docs/method.md §4 "Outcomes"), first rule that applies:
-    strengthened (promoted to primary-like, or score >= (1 + margin) x before), removed (a sink
-    before, no sink after, score not higher), weakened (score <= (1 - margin) x before),
-    unchanged."""
+    """Classify an edit's effect on one token (docs/method.md §4 "Outcomes").
+
+    The first rule that applies: strengthened (promoted to primary-like, or score >= (1 + margin) x
+    before), removed (a sink before, no sink after, score not higher), weakened (score <= (1 -
+    margin) x before), unchanged.
+
+    Returns:
+        An `Outcome`.
+    """
     b, a = before.score, after.score
     change = (a - b) / b if np.isfinite(a) and np.isfinite(b) and b != 0 else float("nan")
     promoted = after.kind == "primary" and before.kind != "primary"
@@ -114,8 +124,17 @@ def edit_outcome(before: SinkState, after: SinkState, margin: float = DEFAULTS.o
 
 
 def outcome_counts(outcomes: list[str] | np.ndarray, promoted: list[bool] | np.ndarray) -> dict[str, int]:
-    """{"removed": n, "weakened": n, "unchanged": n, "strengthened": n, "promoted": n} over rows
-    (every outcome present, zeros included; "promoted" counts the flag, a subset of strengthened)."""
+    """Counts of the intervention outcomes over rows (docs/method.md §4 "Outcomes").
+
+    Every outcome is present, zeros included; "promoted" counts the flag, a subset of strengthened.
+
+    Shapes:
+        outcomes: [N] outcome names, with N = number of rows.
+        promoted: [N] bool.
+
+    Returns:
+        {"removed": n, "weakened": n, "unchanged": n, "strengthened": n, "promoted": n}.
+    """
     vals = [str(x) for x in outcomes]
     out = {o: sum(v == o for v in vals) for o in EDIT_OUTCOMES}
     out["promoted"] = int(np.asarray(promoted, dtype=bool).sum())

@@ -110,14 +110,27 @@ SUMMARY_COLUMNS = (
 
 
 def kv_of_head(n_heads: int, n_kv: int) -> np.ndarray:
-    """kv(h) = h // (H / KV) for every query head h (GQA; KV must divide H)."""
+    """The KV head each query head reads: kv(h) = h // (H / KV) (grouped-query attention, docs/method.md §8).
+
+    Shapes:
+        returns: [H] int, kv(h) in 0..KV-1.
+
+    Raises:
+        InputError: KV does not divide H.
+    """
     if n_kv < 1 or n_heads % n_kv:
         raise InputError(f"{n_heads} query heads cannot share {n_kv} KV heads (KV must divide H).")
     return np.arange(n_heads) // (n_heads // n_kv)
 
 
 def non_sink_mask(det: Detection) -> np.ndarray:
-    """bool [T]: the non-sink tokens of §8 (see module docstring)."""
+    """The non-sink tokens of one prompt, the contrast of every ratio of docs/method.md §8.
+
+    t != p, never sink-like at any layer (`Detection.sink_like`), and classifiable (module docstring).
+
+    Shapes:
+        returns: [T] bool.
+    """
     mask = ~np.asarray(det.sink_like, dtype=bool).any(axis=0)
     mask &= np.asarray(det.classifiable, dtype=bool)
     mask[det.p] = False
@@ -183,11 +196,22 @@ def prompt_properties(
     kinds: Sequence[str] = ("secondary",),
     prompt: int = 0,
 ) -> SinkProperties:
-    """§8 for one prompt: the primary, every record whose kind is in `kinds` (record kinds:
-    "secondary", "primary" (= primary-like tokens), "noise", "unclassified") and the non-sink mean.
+    """Sink properties of one prompt: residual, key and value norms of the sinks (docs/method.md §8).
 
-    Pure: reads `pt.resid_norm`, `pt.key_norm`, `pt.value_norm`, `pt.scores`, `pt.n_queries`,
-    `pt.embed_norm` and `det` (p, window, sink_like, scanned, classifiable, records).
+    The primary, every record whose kind is in `kinds` (record kinds: "secondary", "primary"
+    (= primary-like tokens), "noise", "unclassified") and the non-sink mean; formulas in the module
+    docstring. Pure: reads `pt.resid_norm`, `pt.key_norm`, `pt.value_norm`, `pt.scores`,
+    `pt.n_queries`, `pt.embed_norm` and `det` (p, window, sink_like, scanned, classifiable, records).
+
+    Args:
+        prompt: the prompt index written into the tables.
+
+    Returns:
+        A `SinkProperties`.
+
+    Raises:
+        InputError: key / value norms that do not match the scores' [L, KV, T], or a `det` made
+            from another trace.
     """
     scores = np.asarray(pt.scores, dtype=np.float64)
     L, H, T = scores.shape
@@ -317,9 +341,16 @@ def properties(
     *,
     kinds: Sequence[str] = ("secondary",),
 ) -> SinkProperties:
-    """§8 over all prompts: `properties(res)` for a `ScanResult`, or `properties(prompts, detections)`.
+    """Sink properties over all prompts (docs/method.md §8).
 
-    Tables of the prompts are stacked with their `prompt` index (see `SinkProperties`).
+    `properties(res)` for a `ScanResult`, or `properties(prompts, detections)`. Tables of the prompts
+    are stacked with their `prompt` index (see `SinkProperties`).
+
+    Returns:
+        A `SinkProperties`.
+
+    Raises:
+        InputError: no prompts, or numbers of prompts and detections that differ.
     """
     if detections is None:
         res = prompts_or_result

@@ -26,8 +26,15 @@ REGIONS: tuple[str, ...] = get_args(Region)
 
 def region_of(position: Sequence[int] | np.ndarray, n_prompt: Sequence[int] | np.ndarray | int,
               n_template: Sequence[int] | np.ndarray | int = 0) -> np.ndarray:
-    """The region (module docstring) of each position; `n_prompt` and `n_template` are scalars or one
-    value per position (its prompt's)."""
+    """The region of each position: template, prompt or generated (docs/method.md §3 "Regions").
+
+    template t < n_template, prompt n_template <= t < n_prompt, generated t >= n_prompt.
+
+    Shapes:
+        position: [N] token positions, with N = number of positions.
+        n_prompt, n_template: [N] (each position's prompt's value) or a scalar.
+        returns: [N] object, the region names.
+    """
     pos = np.asarray(position, dtype=int)
     npt = np.broadcast_to(np.asarray(n_prompt, dtype=int), pos.shape)
     ntp = np.broadcast_to(np.asarray(n_template, dtype=int), pos.shape)
@@ -35,6 +42,13 @@ def region_of(position: Sequence[int] | np.ndarray, n_prompt: Sequence[int] | np
 
 
 def region_counts(regions: Sequence[str] | np.ndarray) -> dict[str, int]:
-    """How many of `regions` fall in each region, every region listed (0 when absent)."""
+    """How many of `regions` fall in each region, every region listed (0 when absent; docs/method.md §3).
+
+    Shapes:
+        regions: [N] region names, with N = number of records.
+
+    Returns:
+        {region: count} over `REGIONS`.
+    """
     r = np.asarray(regions, dtype=object)
     return {name: int((r == name).sum()) for name in REGIONS}

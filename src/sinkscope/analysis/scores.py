@@ -18,9 +18,16 @@ BaselineHow = Literal["matched", "global"]
 
 
 def layer_scores(scores: np.ndarray) -> np.ndarray:
-    """Per-layer sink score s_j^l = (1/H) sum_h s_j^{l,h} (docs/method.md §1).
+    """Per-layer sink score: the mean of the per-head scores over query heads.
 
-    scores: [L, H, T] per-head scores s_j^{l,h}. Returns float64 [L, T].
+    s_j^l = (1/H) sum_h s_j^{l,h} (docs/method.md §1).
+
+    Shapes:
+        scores: [L, H, T] per-head scores s_j^{l,h}.
+        returns: [L, T] float64.
+
+    Raises:
+        InputError: `scores` is not three-dimensional.
     """
     scores = np.asarray(scores)
     if scores.ndim != 3:
@@ -29,9 +36,18 @@ def layer_scores(scores: np.ndarray) -> np.ndarray:
 
 
 def attention_layers(scores: np.ndarray) -> np.ndarray:
-    """bool [L]: the layers that have attention probabilities (docs/method.md §11). A layer with softmax
-    attention always has a finite score for key 0 (query 0 sees it); a hybrid's non-softmax layers
-    (Mamba, short convolution) are captured as NaN everywhere. scores: [L, H, T]."""
+    """The layers that have attention probabilities (docs/method.md §11).
+
+    A layer with softmax attention always has a finite score for key 0 (query 0 sees it); a hybrid's
+    non-softmax layers (Mamba, short convolution) are captured as NaN everywhere.
+
+    Shapes:
+        scores: [L, H, T] per-head scores.
+        returns: [L] bool, True where layer l has attention probabilities.
+
+    Raises:
+        InputError: `scores` is not three-dimensional.
+    """
     scores = np.asarray(scores)
     if scores.ndim != 3:
         raise InputError(f"scores must have shape [L, H, T], got shape {scores.shape}.")
@@ -39,10 +55,18 @@ def attention_layers(scores: np.ndarray) -> np.ndarray:
 
 
 def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
-    """Head fraction F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (docs/method.md §1; Gu et al. "Sink^eps").
+    """Head fraction: the share of query heads whose score on key j exceeds eps.
 
-    scores: [L, H, T]. Returns float64 [L, T] in [0, 1]; NaN at a layer without attention
-    probabilities (`attention_layers`). The inequality is strict.
+    F_j^l(eps) = (1/H) #{h : s_j^{l,h} > eps} (docs/method.md §1; Gu et al. "Sink^eps"). The
+    inequality is strict.
+
+    Shapes:
+        scores: [L, H, T] per-head scores.
+        returns: [L, T] float64 in [0, 1]; NaN at a layer without attention probabilities
+            (`attention_layers`).
+
+    Raises:
+        InputError: `scores` is not three-dimensional.
     """
     scores = np.asarray(scores)
     if scores.ndim != 3:
@@ -55,7 +79,12 @@ def head_fraction(scores: np.ndarray, eps: float) -> np.ndarray:
 def classifiable(n_queries: np.ndarray, min_queries: int) -> np.ndarray:
     """Keys that may be classified (docs/method.md §1): min_l n_queries[l, t] >= min_queries.
 
-    n_queries: [L, T] number of queries that see key t at layer l. Returns bool [T].
+    Shapes:
+        n_queries: [L, T] number of queries that see key t at layer l (n_t^l).
+        returns: [T] bool.
+
+    Raises:
+        InputError: `n_queries` is not two-dimensional.
     """
     n_queries = np.asarray(n_queries)
     if n_queries.ndim != 2:
@@ -92,9 +121,22 @@ def baseline_scores(
       fewer than `min_matched` (8) keys match, the global value of the layer is used.
 
     Where P_l is empty the baseline is NaN (callers treat a NaN ratio as "not confirmed").
-    layer_scores, exclude_mask, n_queries: [L, T]. Returns float64 [L, T].
-
     Cost: one sort per layer and a sliding window over distinct n_queries values, never T x T.
+
+    Args:
+        how: "matched" (position-matched, default) or "global".
+        min_queries: a key enters the pool only when seen by this many queries at every layer.
+        min_matched: fewer matched keys than this fall back to the layer's global median.
+        factor: the matching band n_t^l / factor <= n_u^l <= factor * n_t^l.
+
+    Shapes:
+        layer_scores: [L, T] per-layer scores s_t^l (`layer_scores`).
+        exclude_mask: [L, T] bool, True for the keys left out of the pool (the sinks).
+        n_queries: [L, T] n_t^l.
+        returns: [L, T] float64.
+
+    Raises:
+        InputError: the three arrays are not all [L, T], or `how` is not "matched" / "global".
     """
     ls = np.asarray(layer_scores, dtype=np.float64)
     ex = np.asarray(exclude_mask, dtype=bool)

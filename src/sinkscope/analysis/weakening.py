@@ -78,11 +78,14 @@ def layer_table(pt: PromptTrace, det: Detection) -> pd.DataFrame:
 
 
 def pooled_layer_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean over prompts of per-layer tables (all must have the same number of layers).
+    """Mean over prompts of per-layer tables (docs/method.md §6).
 
     Every column of `LAYER_COLUMNS` is averaged per layer (in_window becomes the share of prompts
     whose window contains the layer); `births_total` is the sum of births and `n_prompts` the
     number of tables.
+
+    Raises:
+        InputError: no table, or tables with different numbers of layers.
     """
     if not tables:
         raise InputError("pooled_layer_table: no per-layer tables to pool.")
@@ -156,7 +159,7 @@ def weakening(
     weak_frac: float = DEFAULTS.weak_frac,
     middle: tuple[float, float] = DEFAULTS.weak_middle,
 ) -> Weakening:
-    """Read the primary's weakening off a per-layer table (`layer_table` or `pooled_layer_table`).
+    """The primary's weakening (docs/method.md §6), read off `layer_table` or `pooled_layer_table`.
 
     Exact definitions (L layers, s^l = primary_score):
     - Reference layers: the primary window W = {l : in_window >= 0.5} (the layers it spans, from
@@ -172,6 +175,9 @@ def weakening(
     Layers whose s^l is NaN (no attention probabilities, docs/method.md §11) are left out of the
     plateau, the dip and the weakened layers (reference layers all without: the nearest attention
     layer, the first after them if any, is the plateau layer); "+/-1" stays in model layers.
+
+    Raises:
+        InputError: the table lacks a column, is empty, or has no layer with a primary score.
     """
     missing = {"layer", "primary_score", "births", "in_window"} - set(table.columns)
     if missing:

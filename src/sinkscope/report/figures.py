@@ -72,7 +72,13 @@ def record_labels(records: pd.DataFrame) -> list[str]:
 
 def maxpool(a: np.ndarray, k: int) -> np.ndarray:
     """Max over consecutive groups of k along the last axis (the last group may be shorter).
-    Max, not mean, so that a one-token sink stays visible when many positions share a pixel."""
+
+    Max, not mean, so that a one-token sink stays visible when many positions share a pixel.
+
+    Shapes:
+        a: [..., T] any leading axes.
+        returns: [..., Tk] with Tk = ceil(T / k), a's dtype; `a` itself when k <= 1.
+    """
     if k <= 1:
         return a
     t = a.shape[-1]
@@ -85,9 +91,18 @@ def maxpool(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def clip_from(n_queries: np.ndarray, min_queries: int) -> int:
-    """First position of the trailing run of keys seen by fewer than `min_queries` queries (at
-    some layer). Those late keys are averaged over very few queries and saturate any colour
-    scale (docs/method.md pitfalls), so colour ranges are taken over the positions before it."""
+    """First position of the trailing run of keys seen by fewer than `min_queries` queries (at some layer).
+
+    Those late keys are averaged over very few queries and saturate any colour scale
+    (docs/method.md pitfall "Late keys look like sinks"), so colour ranges are taken over the
+    positions before it.
+
+    Shapes:
+        n_queries: [L, T] (or [T]) n_t^l, the number of queries that see key t.
+
+    Returns:
+        The position, T when no key is cut.
+    """
     nq = np.asarray(n_queries)
     ok = nq.min(axis=0) >= min_queries if nq.ndim == 2 else nq >= min_queries
     bad = np.flatnonzero(~ok)
@@ -103,9 +118,18 @@ def clip_from(n_queries: np.ndarray, min_queries: int) -> int:
 
 
 def score_range(ls: np.ndarray, limit: int | None = None) -> tuple[float, float]:
-    """(vmin, vmax) of a log colour scale for scores [L, T]: vmax = the largest score among
-    positions < limit, vmin = max(median of the positive scores, vmax / 1e4). Starting at the
-    median leaves the typical key pale, so the few cells that draw attention stand out."""
+    """(vmin, vmax) of a log colour scale for sink scores.
+
+    vmax = the largest score among positions < limit, vmin = max(median of the positive scores,
+    vmax / 1e4). Starting at the median leaves the typical key pale, so the few cells that draw
+    attention stand out.
+
+    Shapes:
+        ls: [L, T] per-layer scores (docs/method.md §1).
+
+    Returns:
+        (vmin, vmax); (1e-4, 1.0) when no score is positive.
+    """
     a = np.asarray(ls, dtype=np.float64)
     if limit is not None and 0 < limit < a.shape[-1]:
         a = a[..., :limit]
@@ -120,14 +144,24 @@ def score_range(ls: np.ndarray, limit: int | None = None) -> tuple[float, float]
 
 
 def colour_lut(name: str = CMAP) -> np.ndarray:
-    """uint8 [256, 3] lookup table of a matplotlib colour map."""
+    """Lookup table of a matplotlib colour map.
+
+    Shapes:
+        returns: [256, 3] uint8 RGB.
+    """
     from matplotlib import colormaps
 
     return (colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
 def colourise(mat: np.ndarray, vmin: float, vmax: float, lut: np.ndarray) -> np.ndarray:
-    """uint8 RGB image of `mat` on a log scale [vmin, vmax] (values <= 0 get the lowest colour)."""
+    """RGB image of `mat` on a log scale [vmin, vmax] (values <= 0 get the lowest colour).
+
+    Shapes:
+        mat: [R, K] with R = rows, K = columns of the image (e.g. [L, T] scores).
+        lut: [256, 3] uint8 (`colour_lut`).
+        returns: [R, K, 3] uint8.
+    """
     a = np.asarray(mat, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         x = (np.log10(np.maximum(a, 1e-30)) - np.log10(vmin)) / (np.log10(vmax) - np.log10(vmin))

@@ -36,8 +36,16 @@ TABLE_COLUMNS = ("model", "policy", "budget", "budget_fraction", "n_texts", "mea
 
 
 def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of mean(x): n_boot resamples of the n values with
-    replacement (numpy default_rng(seed)); (nan, nan) for no value, (x, x) for one."""
+    """Percentile bootstrap 95% interval of mean(x) (docs/method.md §10).
+
+    n_boot resamples of the n values with replacement (numpy default_rng(seed)).
+
+    Shapes:
+        x: [N] with N = number of values.
+
+    Returns:
+        (low, high); (nan, nan) for no value, (x, x) for one.
+    """
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:

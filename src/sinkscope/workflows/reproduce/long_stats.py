@@ -68,7 +68,14 @@ def secondary_by_region(d: Distinct) -> pd.DataFrame:
 
 
 def depth_histogram(rel_birth: Any) -> list[int]:
-    """Counts of relative depths in ten bins [0, 0.1), ..., [0.9, 1.0] (numpy.histogram)."""
+    """Counts of relative birth depths in ten bins [0, 0.1), ..., [0.9, 1.0] (numpy.histogram).
+
+    Shapes:
+        rel_birth: [N] relative depths b / (L - 1), with N = number of sinks.
+
+    Returns:
+        The ten counts.
+    """
     return [int(x) for x in np.histogram(np.asarray(rel_birth, dtype=np.float64), bins=DEPTH_BINS)[0]]
 
 
@@ -110,7 +117,15 @@ def birth_lifetime_cells(sec: pd.DataFrame) -> list[list[int]]:
 
 
 def birth_lifetime_matrix(cells: Sequence[Sequence[int]], n_layers: int) -> np.ndarray:
-    """The dense count matrix C[b, m] (L x (L + 1)) of `birth_lifetime_cells`."""
+    """The dense count matrix C[b, m] of `birth_lifetime_cells` (docs/method.md §7).
+
+    Args:
+        cells: [birth, lifetime, count] triples.
+        n_layers: L.
+
+    Shapes:
+        returns: [L, L + 1] int64: at (b, m) the sinks born at b that live m layers.
+    """
     out = np.zeros((n_layers, n_layers + 1), dtype=np.int64)
     for b, m, n in cells:
         out[b, m] += n

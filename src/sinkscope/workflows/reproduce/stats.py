@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 
 def finite(values: Any) -> np.ndarray:
-    """The finite entries of `values`, flattened, as float64."""
+    """The finite entries of `values`, flattened, as float64.
+
+    Shapes:
+        values: any shape, or a sequence of numbers.
+        returns: [N] float64, with N = number of finite entries.
+    """
     v = np.asarray(values, dtype=np.float64).ravel()
     return v[np.isfinite(v)]
 
