@@ -128,7 +128,7 @@ def test_print_scan_and_levels(res2):
     C.print_scan(res2, con, top=3)
     out = con.export_text()
     assert "sinks per prompt" in out and "(top 3 non-noise" in out and "findings" in out
-    assert C.SINK_TABLE_LEGEND.split(";")[0] in out and "x base = mean s / the baseline" in out
+    assert C.SINK_TABLE_LEGEND.split(";")[0] in out and "x base = mean_score / baseline: a sink needs >= k" in out
     con = quiet_console()
     C.print_levels(res2.findings.levels, con)
     out = con.export_text()

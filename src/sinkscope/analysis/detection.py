@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import dtypes, names
 from sinkscope.analysis.config import DetectConfig
 from sinkscope.analysis.scores import (
     attention_layers,
@@ -29,26 +30,8 @@ from sinkscope.core.errors import InputError
 
 KINDS = ("primary", "secondary", "noise", "unclassified")
 
-RECORD_COLUMNS = (
-    "position",
-    "token",
-    "token_id",
-    "kind",
-    "is_primary_position",
-    "primary_like",
-    "birth",
-    "death",
-    "lifetime",
-    "longest_run",
-    "coverage",
-    "mean_score",
-    "peak_score",
-    "baseline",
-    "score_ratio",
-    "anti_aligned",
-    "n_queries",
-    "rel_birth",
-)
+#: the columns `detect` writes, in registry order (`sinkscope.analysis.columns`, source "detection")
+RECORD_COLUMNS = names("detection")
 
 
 # The published code's primary candidates: positions [0, 1, 2] when the prompt was rendered through
@@ -379,26 +362,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
         rows.append(row)
 
     records = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
-    records = records.astype(
-        {
-            "position": "int64",
-            "token_id": "int64",
-            "birth": "int64",
-            "death": "int64",
-            "lifetime": "int64",
-            "longest_run": "int64",
-            "n_queries": "int64",
-            "is_primary_position": "bool",
-            "primary_like": "bool",
-            "anti_aligned": "bool",
-            "coverage": "float64",
-            "mean_score": "float64",
-            "peak_score": "float64",
-            "baseline": "float64",
-            "score_ratio": "float64",
-            "rel_birth": "float64",
-        }
-    )
+    records = records.astype(dtypes("detection"))
     records = records.sort_values("position", kind="stable").reset_index(drop=True)
     return Detection(
         p=p,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import summarised
 from sinkscope.analysis.config import AnalysisConfig, DetectConfig
 from sinkscope.analysis.detection import Detection, detect
 from sinkscope.analysis.formation import formation_columns
@@ -134,8 +135,10 @@ class Findings:
     def summary(self) -> dict[str, Any]:
         """The headline numbers (JSON-safe: NaN -> None) for the CLI "findings" block.
 
-        Medians are over secondary sinks of all prompts; mlp cos is cos(m_t^b, h_p^b) signed
-        (`median_mlp_cos`) and oriented to the sink's own sign (`median_mlp_cos_oriented`).
+        Medians are over secondary sinks of all prompts, one per column the registry summarises
+        (`sinkscope.analysis.columns`, `Column.summary`: median_birth, median_rel_birth, median_lifetime,
+        median_mlp_cos = cos(m_t^b, h_p^b) signed, median_mlp_cos_oriented = oriented to the sink's own
+        sign, median_mlp_share, ...).
 
         Why a number is missing or says little, as text (None when there is nothing to say):
         norm_law_reason / norm_law_lifetime_reason (an undefined correlation, "all 6 lifetime
@@ -175,12 +178,7 @@ class Findings:
             "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
             "no_attention_layers": self.no_attention_layers,
-            "median_birth": _median(sec["birth"]),
-            "median_rel_birth": _median(sec["rel_birth"]),
-            "median_lifetime": _median(sec["lifetime"]),
-            "median_mlp_cos": _median(sec["mlp_cos_primary"]),
-            "median_mlp_cos_oriented": _median(sec["mlp_cos_oriented"]),
-            "median_mlp_share": _median(sec["mlp_share"]),
+            **{c.summary.key: _median(sec[c.name]) for c in summarised() if c.summary is not None},
             "norm_law_n": nl.n,
             "spearman_norm_score": nl.score.spearman,
             "spearman_norm_score_ci": list(nl.score.spearman_ci),

@@ -7,8 +7,10 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from sinkscope.analysis.columns import column, console_columns, legend
 from sinkscope.analysis.levels import Levels
 from sinkscope.analysis.regions import REGIONS
 from sinkscope.report.types import ScanLike
@@ -31,14 +33,9 @@ def token_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-#: what the abbreviated columns of the sink table mean (printed under it; docs/method.md §1-§4)
-SINK_TABLE_LEGEND = (
-    "pos = token position; life = lifetime (layers where the key is sink-like); mean s / peak s = mean / max "
-    "sink score (attention the key receives) over those layers; x base = mean s / the baseline of ordinary keys "
-    "(a sink needs >= k); cos(m,h_p) = cosine of the MLP output at birth with the primary's residual; "
-    "||m|| = that MLP output's norm; MLP share = the MLP's part of the residual's move toward the primary at "
-    "birth. Block ranges are inclusive."
-)
+#: what the abbreviated columns of the sink table mean (printed under it), from the column registry
+#: (`sinkscope.analysis.columns`; docs/method.md §1-§4)
+SINK_TABLE_LEGEND = legend(console_columns(regions=True)) + ". Block ranges are inclusive."
 KIND_LABELS = {"secondary": "secondary", "primary": "primary-like", "unclassified": "unclassified"}
 MAX_PROMPT_ROWS = 40
 
@@ -67,7 +64,7 @@ def prompts_table(res: ScanLike, max_rows: int = MAX_PROMPT_ROWS) -> Table:
     token of largest norm; "none" when its score is below k x its baseline, so it is no sink),
     its window (blocks, inclusive), its mean score and x base, and the record counts per class (§3)."""
     t = Table(title=f"sinks per prompt ({res.manifest['model']['ref']}, {res.config.mode} mode)")
-    for col in ("prompt", "tokens", "primary", "window", "primary s", "x base", "secondary", "primary-like",
+    for col in ("prompt", "tokens", "primary", "window", "primary s", column("score_ratio").label, "secondary", "primary-like",
                 "noise", "unclassified"):
         t.add_column(col, justify="left" if col in ("primary", "window") else "right")
     sinks = res.sinks
@@ -112,21 +109,14 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20, regions: bool = False) -> Ta
     per prompt): secondary, primary-like and unclassified, each class represented (`_pick`), by
     mean score; the caption counts what is not shown. `regions` (prompts with a response) adds
     each record's region (docs/method.md §3)."""
-    cols = [
-        ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "kind"),
-        *([("region", "region")] if regions else []),
-        ("birth", "birth"), ("death", "death"), ("lifetime", "life"), ("mean_score", "mean s"),
-        ("peak_score", "peak s"), ("score_ratio", "x base"), ("mlp_cos_primary", "cos(m,h_p)"),
-        ("mlp_norm", "||m||"), ("mlp_share", "MLP share"),
-    ]
-    cols = [(c, h) for c, h in cols if c in sinks.columns]
+    cols = [(c.name, c.label) for c in console_columns(regions) if c.name in sinks.columns]
     others = sinks[~sinks["is_primary_position"]]
     cand = others[others["kind"].isin(list(KIND_LABELS))]
     shown = _pick(cand, top)
     per_class = ", ".join(f"{KIND_LABELS[c]} {int((cand['kind'] == c).sum())}" for c in KIND_LABELS)
     t = Table(title=f"sink records other than the primaries (top {top} non-noise by mean score; {per_class})")
-    for _, h in cols:
-        t.add_column(h, justify="left" if h in ("token", "kind", "region") else "right")
+    for c, h in cols:
+        t.add_column(h, justify="left" if c in ("token", "kind", "region") else "right")
     for _, r in shown.iterrows():
         vals = []
         for c, _ in cols:
@@ -306,7 +296,7 @@ def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
     table = sinks_table(res.sinks, top=top, regions=res.findings.has_response)
     if table.row_count:
         console.print(table)
-        console.print(f"[dim]{SINK_TABLE_LEGEND}[/]", highlight=False)
+        console.print(f"[dim]{escape(SINK_TABLE_LEGEND)}[/]", highlight=False)
     else:
         console.print(f"sink records: none other than the primaries ({table.caption})", highlight=False)
     windows = [d.window for d in res.findings.detections]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sinkscope.analysis.columns import COLUMNS as REGISTRY
 from sinkscope.report.figures import (
     CMAP,
     KIND_COLOURS,
@@ -32,10 +33,8 @@ from sinkscope.report.figures import (
 from sinkscope.report.templates import fmt, render
 from sinkscope.report.types import ScanLike
 
-NOTEBOOK_COLUMNS = (
-    ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "class"), ("birth", "birth"),
-    ("lifetime", "life"), ("mean_score", "mean s"), ("mlp_norm", "‖m‖"), ("mlp_cos_primary", "cos(m,h_p)"),
-)
+#: (column, header) of the sink table: the column registry's `notebook` columns (`sinkscope.analysis.columns`)
+NOTEBOOK_COLUMNS = tuple((c.name, c.display) for c in REGISTRY if c.notebook)
 LEGEND_KINDS = ("primary", "primary-like", "secondary", "unclassified")
 
 
