@@ -131,6 +131,11 @@ COLUMNS: tuple[Column, ...] = (
            report=True, hover=True),
     Column("anti_aligned", "bool", "", "anti",
            "more than half of S_t has cos(h_t^l, h_p^l) < 0 (counted as sink-like through |cos| >= tau)", 3, _D),
+    Column("attention_share", "float64", "share", "attn share",
+           "mean over S_t of share_t^l = n_t^l s_t^l / sum_j n_j^l s_j^l: the key's share of its layer's "
+           "attention mass (§1)", 3, _D,
+           summary=RunSummary("median_attention_share", "median share of the layer's attention"),
+           console=True, report=True, hover=True),
     Column("mlp_cos_primary", "float64", "cosine", "cos(m,h_p)",
            "cos(m_t^b, h_p^b), signed: alignment with the primary's residual state", 4, _F,
            summary=RunSummary("median_mlp_cos", "median MLP cos(m, h_p)"),

@@ -142,6 +142,21 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den)
 
 
+def mass_share(ls: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
+    """Each key's share of its layer's attention mass (docs/method.md §1, "Attention mass"):
+
+        M_t^l = n_t^l s_t^l = (1/H) sum_h sum_{i sees t} A_{i,t}^{l,h}    (the mass key t receives)
+        share_t^l = M_t^l / sum_j M_j^l
+
+    ls: [L, T] layer scores s_t^l; n_queries: [L, T] the queries n_t^l that see each key. Returns
+    float64 [L, T]; NaN in a layer without attention probabilities (NaN scores) or without mass.
+    """
+    mass = np.asarray(ls, dtype=np.float64) * np.asarray(n_queries, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = mass.sum(axis=1, keepdims=True)
+        return np.where(total > 0, mass / np.where(total > 0, total, 1.0), np.nan)
+
+
 @dataclass(eq=False)
 class Detection:
     """Result of `detect` for one prompt.
@@ -232,7 +247,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
        S_t, baseline = mean of b_t^l over S_t, score_ratio = mean_score / baseline,
        anti_aligned = (#{l in S_t : cos < 0} > |S_t| / 2), n_queries = min_l n_queries[l, t],
        rel_birth = birth / (L - 1) (0 for L = 1), the relative depth used everywhere (the
-       `rel_depth` of layers.parquet, the findings, the reproduction).
+       `rel_depth` of layers.parquet, the findings, the reproduction), attention_share = mean over
+       S_t of the key's share of its layer's attention mass (`mass_share`).
     4. Classes.
        paper mode (to the letter of the paper): lifetime >= L - paper_margin -> 'primary'
        (primary-like); else paper_noise_max < lifetime -> 'secondary'; else 'noise'. The
@@ -299,6 +315,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
     base = np.full(ls.shape, np.nan)
     base[att] = baseline_scores(ls[att], exclude[att], nq[att], cfg.baseline, min_queries=cfg.min_queries)
     hf = head_fraction(pt.scores, cfg.eps)
+    share = mass_share(ls, nq)
     min_life = cfg.min_secondary_lifetime(n_att)
 
     rows: list[dict] = []
@@ -320,6 +337,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
             "peak_score": float(ls[layers, t].max()),
             "baseline": baseline,
             "score_ratio": _ratio(mean_score, baseline),
+            "attention_share": float(np.nanmean(share[layers, t])) if np.isfinite(share[layers, t]).any()
+            else float("nan"),
             "n_queries": int(nq_min[t]),
             "rel_birth": float(layers[0] / (n_layers - 1)) if n_layers > 1 else 0.0,
         }
