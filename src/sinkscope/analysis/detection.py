@@ -143,7 +143,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def mass_share(ls: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
-    """Each key's share of its layer's attention mass (docs/method.md §1, "Attention mass"):
+    """Each key's share of its layer's attention mass (docs/method.md §1 "Attention mass"):
 
         M_t^l = n_t^l s_t^l = (1/H) sum_h sum_{i sees t} A_{i,t}^{l,h}    (the mass key t receives)
         share_t^l = M_t^l / sum_j M_j^l
