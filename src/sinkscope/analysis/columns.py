@@ -163,6 +163,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+SINK_COLUMNS = COLUMNS  # the name the package exports (`sinkscope.analysis.SINK_COLUMNS`)
 
 
 def column(name: str) -> Column:
@@ -200,6 +201,6 @@ def legend(cols: tuple[Column, ...]) -> str:
 
 
 __all__ = [
-    "BY_NAME", "COLUMNS", "Column", "RunSummary", "column", "console_columns", "dtypes", "legend", "names",
+    "BY_NAME", "COLUMNS", "SINK_COLUMNS", "Column", "RunSummary", "column", "console_columns", "dtypes", "legend", "names",
     "summarised", "typeset",
 ]

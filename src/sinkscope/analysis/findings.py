@@ -18,6 +18,7 @@ from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
 from sinkscope.analysis.properties import SinkProperties, properties
 from sinkscope.analysis.regions import region_counts, region_of
+from sinkscope.analysis.summary import Summary
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
@@ -119,7 +120,7 @@ class Findings:
         Levels carry their id "level" (0, 1, ... as `sinkscope levels` prints them, "L0", ...)."""
         return {
             "config": self.config.to_dict(),
-            "summary": self.summary(),
+            "summary": self.summary().to_dict(),
             "prompts": [
                 {"prompt": i, "p": d.p, "window_blocks": [d.window[0], d.window[1] - 1], "n_tokens": d.n_tokens}
                 for i, d in enumerate(self.detections)
@@ -132,8 +133,10 @@ class Findings:
             "learned_sink": self.learned_sink.to_dict(orient="records"),
         }
 
-    def summary(self) -> dict[str, Any]:
-        """The headline numbers (JSON-safe: NaN -> None) for the CLI "findings" block.
+    def summary(self) -> Summary:
+        """The headline numbers, typed (`sinkscope.analysis.summary.Summary`; JSON-safe: NaN -> None),
+        for the CLI "findings" block, the report's cards, the notebook and findings.json
+        (`Summary.to_dict()`, the keys below).
 
         Medians are over secondary sinks of all prompts, one per column the registry summarises
         (`sinkscope.analysis.columns`, `Column.summary`: median_birth, median_rel_birth, median_lifetime,
@@ -210,7 +213,7 @@ class Findings:
             **{f"gate_{k}": v for k, v in gate_summary(self.gates).items()},
             **{f"learned_sink_{k}": v for k, v in learned_sink_summary(self.learned_sink).items()},
         }
-        return jsonable(out)
+        return Summary.from_dict(jsonable(out))
 
 
 def analyze(
