@@ -234,3 +234,37 @@ def test_anti_aligned_majority():
     assert not rec.loc[20, "anti_aligned"]
     pt.resid_cos[6, 0, 20] *= -1  # 4 of 6
     assert _by_pos(detect(pt)).loc[20, "anti_aligned"]
+
+
+def test_mass_share_is_the_keys_share_of_the_layers_attention():
+    """share_t^l = n_t^l s_t^l / sum_j n_j^l s_j^l (docs/method.md §1 "Attention mass")."""
+    from sinkscope.analysis.detection import mass_share
+
+    # causal, 4 keys, one head: rows of A sum to 1, so the masses n_t s_t add up to T = 4
+    A = np.array([[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.6, 0.2, 0.2, 0], [0.05, 0.025, 0.025, 0.9]])
+    n = np.array([4, 3, 2, 1], dtype=float)
+    s = A.sum(axis=0) / n
+    ls = np.stack([s, np.full(4, np.nan)])  # layer 1: no attention probabilities
+    nq = np.stack([n, n])
+    share = mass_share(ls, nq)
+    np.testing.assert_allclose(share[0], A.sum(axis=0) / 4.0)
+    assert share[0].sum() == pytest.approx(1.0) and np.isnan(share[1]).all()
+    # the last key, seen by one query, has the largest mean score s; the first takes the most mass
+    assert np.argmax(s) == 3 and np.argmax(share[0]) == 0 and share[0, 3] == pytest.approx(0.9 / 4)
+
+
+def test_attention_share_is_the_mean_over_the_sink_like_layers():
+    from sinkscope.analysis.detection import mass_share
+
+    pt = make_trace(spec24())
+    det = detect(pt, DetectConfig())
+    share = mass_share(det.layer_scores, np.asarray(pt.n_queries))
+    np.testing.assert_allclose(np.nansum(share, axis=1), 1.0)
+    for _, r in det.records.iterrows():
+        t = int(r["position"])
+        layers = np.flatnonzero(det.scanned[:, t]) if t != det.p else np.arange(*det.window)
+        assert r["attention_share"] == pytest.approx(share[layers, t].mean())
+    sec = det.secondary
+    assert len(sec) and (sec["attention_share"] > 0).all() and (sec["attention_share"] < 1).all()
+    own = det.records[det.records["is_primary_position"]].iloc[0]
+    assert own["attention_share"] > sec["attention_share"].max()  # the primary takes the most

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from sinkscope.analysis import DetectConfig, analyze
+from sinkscope.analysis.summary import Summary
 from sinkscope.core.errors import InputError
 
 from .synth import make_trace, spec18, spec24
@@ -28,8 +29,15 @@ def test_pooled_tables(findings):
 
 
 def test_summary(findings):
-    s = findings.summary()
+    typed = findings.summary()
+    s = typed.to_dict()  # findings.json's "summary": the same keys as ever
     json.dumps(s)  # JSON-safe
+    assert Summary.from_dict(s) == typed and findings.to_dict()["summary"] == s
+    assert typed.n_secondary == 10 and typed.median("birth") == s["median_birth"] == 7.0
+    assert typed.median("mlp_cos_primary") == s["median_mlp_cos"]
+    assert [lv.level for lv in typed.levels] == [x["level"] for x in s["levels"]]
+    with pytest.raises(KeyError, match="no median of 'token'"):
+        typed.median("token")
     assert s["n_secondary"] == 10
     assert s["n_primary_like"] == 2  # position 3 in each prompt
     assert s["n_unclassified"] == 2
@@ -57,9 +65,9 @@ def test_errors():
 def test_paper_mode_runs_and_handles_no_secondaries():
     f = analyze([make_trace(spec18())], DetectConfig(mode="paper"), n_boot=100)
     s = f.summary()
-    assert s["n_secondary"] == 0 and s["median_birth"] is None
-    assert s["spearman_norm_score"] is None and s["norm_law_reason"]
-    assert s["n_levels"] == 0
+    assert s.n_secondary == 0 and s.median("birth") is None
+    assert s.spearman_norm_score is None and s.norm_law_reason
+    assert s.n_levels == 0
 
 
 def test_to_dict_is_json_after_nan_mapping(findings):

@@ -39,7 +39,7 @@ def test_gate_means_by_hand(qwen3_next):
     trace, f = qwen3_next
     tab = f.gates
     assert f.no_attention_layers == [0, 2]  # the linear-attention blocks stay "no attention probabilities"
-    assert f.summary()["no_attention_layers"] == [0, 2]
+    assert f.summary().no_attention_layers == [0, 2]
     assert sorted(tab["layer"].unique()) == [1]  # the one gated (softmax) layer
     H = trace.prompts[0].output_gate.shape[1]
     for head in range(H):
@@ -61,8 +61,8 @@ def test_gate_means_by_hand(qwen3_next):
         else:
             assert np.isnan(row["gate_secondary"])
     s = f.summary()
-    assert s["gate_primary"] == pytest.approx(tab["gate_primary"].mean())
-    assert s["learned_sink_sink_mass"] is None and f.learned_sink.empty
+    assert s.gate_primary == pytest.approx(tab["gate_primary"].mean())
+    assert s.learned_sink_sink_mass is None and f.learned_sink.empty
     assert f.to_dict()["gates"][0]["layer"] == 1
 
 
@@ -81,8 +81,8 @@ def test_learned_sink_mass_and_primary_score_by_hand():
         assert row["n_queries"] == sum(LENGTHS)
         prim = [pt.scores[layer, head, det.p] for pt, det in zip(trace.prompts, f.detections)]
         assert row["primary_score"] == pytest.approx(np.mean(prim), abs=1e-6)
-    assert f.gates.empty and f.summary()["gate_primary"] is None
-    assert f.summary()["learned_sink_sink_mass"] == pytest.approx(tab["sink_mass"].mean())
+    assert f.gates.empty and f.summary().gate_primary is None
+    assert f.summary().learned_sink_sink_mass == pytest.approx(tab["sink_mass"].mean())
 
 
 def test_groups_partition_and_planted_gates(qwen3_next):

@@ -29,7 +29,7 @@ def test_analyze_adds_the_region_of_each_record():
     sec = f.secondary.set_index("position")["region"].to_dict()
     assert sec == {20: "template", 35: "prompt", 50: "generated", 64: "generated", 70: "generated"}
     assert f.has_response
-    assert f.summary()["n_secondary_by_region"] == {"template": 1, "prompt": 1, "generated": 3}
+    assert f.summary().n_secondary_by_region == {"template": 1, "prompt": 1, "generated": 3}
     primary = f.sinks[f.sinks["is_primary_position"]]
     assert (primary["region"] == "template").all()  # position 0 is before the prompt's text
 
@@ -38,6 +38,6 @@ def test_no_response_no_split():
     pt = synth.make_trace(synth.spec24())  # n_prompt_tokens None: the whole sequence is the prompt
     f = analyze([pt], DetectConfig(), n_boot=50)
     assert set(f.sinks["region"]) == {"prompt"}
-    assert not f.has_response and f.summary()["n_secondary_by_region"] is None
+    assert not f.has_response and f.summary().n_secondary_by_region is None
     pt.n_prompt_tokens = pt.n_tokens  # a prompt given in full is no response either
     assert not analyze([pt], DetectConfig(), n_boot=50).has_response

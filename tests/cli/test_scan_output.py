@@ -54,7 +54,7 @@ def test_multi_prompt_table_shows_primaries_apart_and_counts_the_rest(multi):
     # every class present keeps a row, however the scores rank
     assert {r[3] for r in rows} == {"secondary", "unclassified"}
     assert f"{len(others) - 2} more not shown" in stdout
-    assert SINK_TABLE_LEGEND.split(";")[0] in stdout and "x base = mean s / the baseline" in re.sub(r"\s+", " ", stdout)
+    assert SINK_TABLE_LEGEND.split(";")[0] in stdout and "x base = mean_score / baseline: a sink needs >= k" in re.sub(r"\s+", " ", stdout)
 
 
 @pytest.mark.realmodel

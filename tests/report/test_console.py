@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -96,11 +97,11 @@ def test_sinks_table_shows_every_class(res2):
 def test_findings_lines(res2):
     s = res2.summary()
     rows = dict(C.findings_lines(s))
-    assert rows["secondary sinks"].startswith(f"{s['n_secondary']} over 2 prompt(s)")
-    assert "median birth block" in rows["birth / lifetime"]
-    assert "Spearman(||m||, score)" in rows["norm law"] and f"n={s['norm_law_n']}" in rows["norm law"]
+    assert rows["secondary sinks"].startswith(f"{s.n_secondary} over 2 prompt(s)")
+    assert f"median birth block {C._fmt(s.median('birth'))}" in rows["birth / lifetime"]
+    assert "Spearman(||m||, score)" in rows["norm law"] and f"n={s.norm_law_n}" in rows["norm law"]
     assert rows["primary weakening"].startswith("plateau score")
-    assert rows["sink levels"].startswith(str(s["n_levels"]))
+    assert rows["sink levels"].startswith(str(s.n_levels))
     assert "massive activations" not in rows
 
 
@@ -128,7 +129,7 @@ def test_print_scan_and_levels(res2):
     C.print_scan(res2, con, top=3)
     out = con.export_text()
     assert "sinks per prompt" in out and "(top 3 non-noise" in out and "findings" in out
-    assert C.SINK_TABLE_LEGEND.split(";")[0] in out and "x base = mean s / the baseline" in out
+    assert C.SINK_TABLE_LEGEND.split(";")[0] in out and "x base = mean_score / baseline: a sink needs >= k" in out
     con = quiet_console()
     C.print_levels(res2.findings.levels, con)
     out = con.export_text()
@@ -147,10 +148,10 @@ def test_findings_lines_say_why_a_statistic_is_empty(res2):
     six = pd.DataFrame({"kind": ["secondary"] * 6, "mlp_norm": [1.0, 2, 3, 4, 5, 6],
                         "mean_score": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "lifetime": [5] * 6})
     nl = norm_law(six)
-    s = {**res2.summary(), "norm_law_n": nl.n, "spearman_norm_score": nl.score.spearman,
-         "spearman_norm_score_ci": list(nl.score.spearman_ci), "spearman_norm_score_ci_note": nl.score.ci_note,
-         "spearman_norm_lifetime": None, "spearman_norm_lifetime_ci": [None, None],
-         "spearman_norm_lifetime_ci_note": None, "norm_law_lifetime_reason": nl.lifetime.reason}
+    s = replace(res2.summary(), norm_law_n=nl.n, spearman_norm_score=nl.score.spearman,
+                spearman_norm_score_ci=list(nl.score.spearman_ci), spearman_norm_score_ci_note=nl.score.ci_note,
+                spearman_norm_lifetime=None, spearman_norm_lifetime_ci=[None, None],
+                spearman_norm_lifetime_ci_note=None, norm_law_lifetime_reason=nl.lifetime.reason)
     row = dict(C.findings_lines(s))["norm law"]
     assert "Spearman(||m||, score) 1 (n = 6, interval not informative" in row
     assert "(||m||, lifetime) undefined (all 6 lifetime values are equal)" in row
@@ -158,8 +159,8 @@ def test_findings_lines_say_why_a_statistic_is_empty(res2):
 
 
 def test_findings_lines_without_a_dip():
-    s = {**synthetic_result((400,)).summary(), "dip_layer": None, "dip_ratio": None,
-         "weakening_reason": "no middle layer after the plateau"}
+    s = replace(synthetic_result((400,)).summary(), dip_layer=None, dip_ratio=None,
+                weakening_reason="no middle layer after the plateau")
     row = dict(C.findings_lines(s))["primary weakening"]
     assert "no dip (no middle layer after the plateau)" in row and "block -" not in row
 
@@ -195,13 +196,13 @@ def test_findings_lines_show_gates_and_learned_sinks():
     g = dict(findings_lines(gated.summary()))
     s = gated.summary()
     assert "output gate" in g and "learned sink" not in g
-    assert f"{s['gate_primary']:.3g}" in g["output gate"]
-    assert s["gate_primary"] == pytest.approx(gated.gates["gate_primary"].mean())
+    assert f"{s.gate_primary:.3g}" in g["output gate"]
+    assert s.gate_primary == pytest.approx(gated.gates["gate_primary"].mean())
     ls = dict(findings_lines(sinks.summary()))
     assert "learned sink" in ls and "output gate" not in ls
-    assert f"{sinks.summary()['learned_sink_sink_mass']:.3g}" in ls["learned sink"]
+    assert f"{sinks.summary().learned_sink_sink_mass:.3g}" in ls["learned sink"]
     assert not sinks.learned_sink.empty and sinks.gates.empty
-    plain = dict(findings_lines({**s, "gate_primary": None}))
+    plain = dict(findings_lines(replace(s, gate_primary=None)))
     assert "output gate" not in plain
 
 
@@ -220,8 +221,8 @@ def test_regions_on_screen_only_with_a_response():
     con = quiet_console()
     C.print_scan(res, con, top=5)
     out = con.export_text()
-    counts = res.summary()["n_secondary_by_region"]
-    assert counts is not None and sum(counts.values()) == res.summary()["n_secondary"]
+    counts = res.summary().n_secondary_by_region
+    assert counts is not None and sum(counts.values()) == res.summary().n_secondary
     assert f"template {counts['template']}, prompt {counts['prompt']}, generated {counts['generated']}" in out
     header = next(ln for ln in out.splitlines() if "pos" in ln and "kind" in ln)
     assert "region" in header

@@ -93,7 +93,7 @@ def test_figure_subset_and_dpi(tmp_path, res2):
 
 def test_figures_without_secondary_sinks(tmp_path):
     res = synthetic_result((400,)).reanalyze(k=1e9)  # nothing passes the score test
-    assert res.summary()["n_secondary"] == 0
+    assert res.summary().n_secondary == 0
     paths = F.write_figures(res, tmp_path)
     assert len(paths) == 8
     assert b"no secondary sinks" in (tmp_path / "levels.svg").read_bytes()

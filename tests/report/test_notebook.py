@@ -24,7 +24,7 @@ def test_notebook_html(res2):
     nb = nbm.notebook_html(res2)
     assert "<svg" in nb and "data:image/png;base64," in nb
     assert "<script" not in nb and "{{" not in nb and "{%" not in nb
-    n_sec = res2.summary()["n_secondary"]
+    n_sec = res2.summary().n_secondary
     assert f"<b>{n_sec}</b> secondary sinks" in nb
     assert "synthetic-30l" in nb and "2 prompts" in nb
     assert res2._repr_html_() == nb

@@ -145,3 +145,17 @@ def test_region_column_shown_only_when_prompts_have_a_response():
     res.findings = analyze(res.prompts, res.config)
     meta = {c.key: c for c in rp.build_payload(res).data.columns}
     assert meta["region"].shown and list(rp.record_columns(res.sinks)).index("region") == 3  # after pos, token, class
+
+
+def test_columns_come_from_the_registry(res2, pay2):
+    """The sink table's headers, titles, default visibility and hover rows are the column registry's."""
+    from sinkscope.analysis.columns import BY_NAME
+
+    meta = {c.key: c for c in pay2.data.columns}
+    assert [c.key for c in pay2.data.columns] == rp.record_columns(res2.sinks)
+    for key, m in meta.items():
+        col = BY_NAME[key]
+        assert m.label == col.display and m.title == f"{col.description} (docs/method.md §{col.section})"
+        assert m.hover == col.hover and m.shown == (col.report and key != "region")
+    assert meta["score_ratio"].label == "× base" and meta["mlp_norm"].label == "‖m‖"
+    assert not set(meta) & rp.HIDDEN_COLUMNS

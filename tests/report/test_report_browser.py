@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import sinkscope
+from sinkscope.analysis.columns import COLUMNS, column
 from sinkscope.report.html import write_report
 from tests.report.reportsynth import synthetic_result
 
@@ -199,9 +200,10 @@ def test_hovering_a_token_shows_its_details(real_run, opened):
     text = tip.inner_text()
     assert f"position {int(sec['position'])}" in text
     assert "secondary" in text
-    assert f"layer {int(sec['birth'])} · {int(sec['death'])}" in text
-    assert f"{int(sec['lifetime'])} layers" in text
-    assert "mean score" in text
+    # one row per `hover` column of the registry, under its header (sinkscope.analysis.columns)
+    for name in ("birth", "death", "lifetime"):
+        assert f"{column(name).display}\t{int(sec[name])}" in text
+    assert all(c.display in text for c in COLUMNS if c.hover and pd.notna(sec.get(c.name)))
     ARTIFACTS.mkdir(exist_ok=True)
     o.page.screenshot(path=str(ARTIFACTS / "report-smollm2-hover.png"))
     # a plain token

@@ -68,7 +68,7 @@ def test_embedded_json_parses_and_matches(res2, page2):
         assert len(p["records"]["rows"]) == n_rows == len(p["records"]["labels"])
         assert p["records"]["columns"][:3] == ["position", "token", "kind"]
         assert len(p["layers"]["primary_score"]) == res2.findings.n_layers
-    assert d["summary"]["n_secondary"] == res2.summary()["n_secondary"]
+    assert d["summary"]["n_secondary"] == res2.summary().n_secondary
     assert len(d["secondary"]["rows"]) == len(res2.findings.secondary)
     assert np.array(d["levels"]["counts"]).shape == res2.findings.levels.counts.shape
     assert d["norm_law"]["score"]["n"] == res2.findings.norm_law.n
@@ -146,7 +146,7 @@ def test_size_at_8192_tokens_under_10mb():
 
 def test_page_without_secondary_sinks():
     res = synthetic_result((400,)).reanalyze(k=1e9)  # nothing passes the score test
-    assert res.summary()["n_secondary"] == 0
+    assert res.summary().n_secondary == 0
     d = embedded(rh.build_html(res))
     assert d["levels"]["n_sinks"] == 0 and d["secondary"]["rows"] == []
     assert d["summary"]["n_secondary"] == 0
@@ -280,4 +280,4 @@ def test_report_shows_gates_and_learned_sinks():
     assert h.count("<tr") >= n_rows
     h2 = rh.build_html(sinks)
     assert "Learned sink logits (docs/method.md §13)" in h2 and "Output gates" not in h2
-    assert f"{sinks.summary()['learned_sink_sink_mass']:.3g}" in h2
+    assert f"{sinks.summary().learned_sink_sink_mass:.3g}" in h2

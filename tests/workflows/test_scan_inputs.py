@@ -88,7 +88,7 @@ def test_prompt_and_response_are_the_prompt_ids_then_the_response_verbatim(tiny)
     s = res.sinks
     assert (s.loc[s["position"] >= len(p_ids), "region"] == "generated").all()
     assert (s.loc[s["position"] < len(p_ids), "region"] != "generated").all()
-    assert res.findings.has_response and res.summary()["n_secondary_by_region"] is not None
+    assert res.findings.has_response and res.summary().n_secondary_by_region is not None
 
 
 def test_chat_renders_the_prompt_through_the_template(tiny):

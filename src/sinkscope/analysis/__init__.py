@@ -1,6 +1,7 @@
 """Pure analyses over captured arrays (numpy in, dataclasses / pandas out; no torch, no model).
 
-Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
+The per-sink columns are declared once in `columns` (SINK_COLUMNS, docs/method.md §3-§4) and the
+headline numbers are the typed `Summary`. Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
 weakening (§6), levels (§7), the outcome of an edit (§4, `outcomes`), output gates (§12) and learned
 sink logits (§13), prior-work metrics (massive activations, ACT), and `analyze`, which runs them all
 over a set of prompts.
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 # Lazy (PEP 562): `import sinkscope.analysis.config` (the CLI reads its option defaults from it)
 # must not pull in pandas and scipy; each name below loads its module on first use.
 _NAMES = {
+    "Column": "columns",
+    "SINK_COLUMNS": "columns",
     "AnalysisConfig": "config",
     "DetectConfig": "config",
     "KINDS": "detection",
@@ -63,9 +66,12 @@ _NAMES = {
     "layer_table": "weakening",
     "pooled_layer_table": "weakening",
     "weakening": "weakening",
+    "LevelRange": "summary",
+    "Summary": "summary",
 }
 
 if TYPE_CHECKING:
+    from sinkscope.analysis.columns import SINK_COLUMNS, Column
     from sinkscope.analysis.config import AnalysisConfig, DetectConfig
     from sinkscope.analysis.detection import (
         KINDS,
@@ -104,6 +110,7 @@ if TYPE_CHECKING:
         sink_state,
     )
     from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
+    from sinkscope.analysis.summary import LevelRange, Summary
     from sinkscope.analysis.weakening import (
         LAYER_COLUMNS,
         Weakening,
@@ -141,18 +148,22 @@ __all__ = [
     "KINDS",
     "LAYER_COLUMNS",
     "RECORD_COLUMNS",
+    "SINK_COLUMNS",
     "AnalysisConfig",
+    "Column",
     "Correlation",
     "DetectConfig",
     "Detection",
     "EditOutcome",
     "Findings",
     "Level",
+    "LevelRange",
     "Levels",
     "MonotoneFit",
     "NormLaw",
     "Outcome",
     "SinkState",
+    "Summary",
     "Weakening",
     "act_heads",
     "activation_ratio",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import dtypes, names
 from sinkscope.analysis.config import DetectConfig
 from sinkscope.analysis.scores import (
     attention_layers,
@@ -29,26 +30,8 @@ from sinkscope.core.errors import InputError
 
 KINDS = ("primary", "secondary", "noise", "unclassified")
 
-RECORD_COLUMNS = (
-    "position",
-    "token",
-    "token_id",
-    "kind",
-    "is_primary_position",
-    "primary_like",
-    "birth",
-    "death",
-    "lifetime",
-    "longest_run",
-    "coverage",
-    "mean_score",
-    "peak_score",
-    "baseline",
-    "score_ratio",
-    "anti_aligned",
-    "n_queries",
-    "rel_birth",
-)
+#: the columns `detect` writes, in registry order (`sinkscope.analysis.columns`, source "detection")
+RECORD_COLUMNS = names("detection")
 
 
 # The published code's primary candidates: positions [0, 1, 2] when the prompt was rendered through
@@ -159,6 +142,21 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den)
 
 
+def mass_share(ls: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
+    """Each key's share of its layer's attention mass (docs/method.md §1 "Attention mass"):
+
+        M_t^l = n_t^l s_t^l = (1/H) sum_h sum_{i sees t} A_{i,t}^{l,h}    (the mass key t receives)
+        share_t^l = M_t^l / sum_j M_j^l
+
+    ls: [L, T] layer scores s_t^l; n_queries: [L, T] the queries n_t^l that see each key. Returns
+    float64 [L, T]; NaN in a layer without attention probabilities (NaN scores) or without mass.
+    """
+    mass = np.asarray(ls, dtype=np.float64) * np.asarray(n_queries, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = mass.sum(axis=1, keepdims=True)
+        return np.where(total > 0, mass / np.where(total > 0, total, 1.0), np.nan)
+
+
 @dataclass(eq=False)
 class Detection:
     """Result of `detect` for one prompt.
@@ -249,7 +247,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
        S_t, baseline = mean of b_t^l over S_t, score_ratio = mean_score / baseline,
        anti_aligned = (#{l in S_t : cos < 0} > |S_t| / 2), n_queries = min_l n_queries[l, t],
        rel_birth = birth / (L - 1) (0 for L = 1), the relative depth used everywhere (the
-       `rel_depth` of layers.parquet, the findings, the reproduction).
+       `rel_depth` of layers.parquet, the findings, the reproduction), attention_share = mean over
+       S_t of the key's share of its layer's attention mass (`mass_share`).
     4. Classes.
        paper mode (to the letter of the paper): lifetime >= L - paper_margin -> 'primary'
        (primary-like); else paper_noise_max < lifetime -> 'secondary'; else 'noise'. The
@@ -316,6 +315,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
     base = np.full(ls.shape, np.nan)
     base[att] = baseline_scores(ls[att], exclude[att], nq[att], cfg.baseline, min_queries=cfg.min_queries)
     hf = head_fraction(pt.scores, cfg.eps)
+    share = mass_share(ls, nq)
     min_life = cfg.min_secondary_lifetime(n_att)
 
     rows: list[dict] = []
@@ -337,6 +337,8 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
             "peak_score": float(ls[layers, t].max()),
             "baseline": baseline,
             "score_ratio": _ratio(mean_score, baseline),
+            "attention_share": float(np.nanmean(share[layers, t])) if np.isfinite(share[layers, t]).any()
+            else float("nan"),
             "n_queries": int(nq_min[t]),
             "rel_birth": float(layers[0] / (n_layers - 1)) if n_layers > 1 else 0.0,
         }
@@ -379,26 +381,7 @@ def detect(pt: PromptTrace, cfg: DetectConfig | None = None) -> Detection:
         rows.append(row)
 
     records = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
-    records = records.astype(
-        {
-            "position": "int64",
-            "token_id": "int64",
-            "birth": "int64",
-            "death": "int64",
-            "lifetime": "int64",
-            "longest_run": "int64",
-            "n_queries": "int64",
-            "is_primary_position": "bool",
-            "primary_like": "bool",
-            "anti_aligned": "bool",
-            "coverage": "float64",
-            "mean_score": "float64",
-            "peak_score": "float64",
-            "baseline": "float64",
-            "score_ratio": "float64",
-            "rel_birth": "float64",
-        }
-    )
+    records = records.astype(dtypes("detection"))
     records = records.sort_values("position", kind="stable").reset_index(drop=True)
     return Detection(
         p=p,

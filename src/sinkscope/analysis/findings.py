@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import summarised
 from sinkscope.analysis.config import AnalysisConfig, DetectConfig
 from sinkscope.analysis.detection import Detection, detect
 from sinkscope.analysis.formation import formation_columns
@@ -17,6 +18,7 @@ from sinkscope.analysis.massive import act_heads, massive_activations
 from sinkscope.analysis.normlaw import NormLaw, norm_law
 from sinkscope.analysis.properties import SinkProperties, properties
 from sinkscope.analysis.regions import region_counts, region_of
+from sinkscope.analysis.summary import Summary
 from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
@@ -118,7 +120,7 @@ class Findings:
         Levels carry their id "level" (0, 1, ... as `sinkscope levels` prints them, "L0", ...)."""
         return {
             "config": self.config.to_dict(),
-            "summary": self.summary(),
+            "summary": self.summary().to_dict(),
             "prompts": [
                 {"prompt": i, "p": d.p, "window_blocks": [d.window[0], d.window[1] - 1], "n_tokens": d.n_tokens}
                 for i, d in enumerate(self.detections)
@@ -131,11 +133,15 @@ class Findings:
             "learned_sink": self.learned_sink.to_dict(orient="records"),
         }
 
-    def summary(self) -> dict[str, Any]:
-        """The headline numbers (JSON-safe: NaN -> None) for the CLI "findings" block.
+    def summary(self) -> Summary:
+        """The headline numbers, typed (`sinkscope.analysis.summary.Summary`; JSON-safe: NaN -> None),
+        for the CLI "findings" block, the report's cards, the notebook and findings.json
+        (`Summary.to_dict()`, the keys below).
 
-        Medians are over secondary sinks of all prompts; mlp cos is cos(m_t^b, h_p^b) signed
-        (`median_mlp_cos`) and oriented to the sink's own sign (`median_mlp_cos_oriented`).
+        Medians are over secondary sinks of all prompts, one per column the registry summarises
+        (`sinkscope.analysis.columns`, `Column.summary`: median_birth, median_rel_birth, median_lifetime,
+        median_mlp_cos = cos(m_t^b, h_p^b) signed, median_mlp_cos_oriented = oriented to the sink's own
+        sign, median_mlp_share, ...).
 
         Why a number is missing or says little, as text (None when there is nothing to say):
         norm_law_reason / norm_law_lifetime_reason (an undefined correlation, "all 6 lifetime
@@ -175,12 +181,7 @@ class Findings:
             "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
             "no_attention_layers": self.no_attention_layers,
-            "median_birth": _median(sec["birth"]),
-            "median_rel_birth": _median(sec["rel_birth"]),
-            "median_lifetime": _median(sec["lifetime"]),
-            "median_mlp_cos": _median(sec["mlp_cos_primary"]),
-            "median_mlp_cos_oriented": _median(sec["mlp_cos_oriented"]),
-            "median_mlp_share": _median(sec["mlp_share"]),
+            **{c.summary.key: _median(sec[c.name]) for c in summarised() if c.summary is not None},
             "norm_law_n": nl.n,
             "spearman_norm_score": nl.score.spearman,
             "spearman_norm_score_ci": list(nl.score.spearman_ci),
@@ -212,7 +213,7 @@ class Findings:
             **{f"gate_{k}": v for k, v in gate_summary(self.gates).items()},
             **{f"learned_sink_{k}": v for k, v in learned_sink_summary(self.learned_sink).items()},
         }
-        return jsonable(out)
+        return Summary.from_dict(jsonable(out))
 
 
 def analyze(

@@ -9,21 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import names
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
 
-FORMATION_COLUMNS = (
-    "mlp_norm",
-    "attn_norm",
-    "mlp_cos_primary",
-    "mlp_cos_primary_mlp",
-    "attn_cos_primary",
-    "mlp_cos_oriented",
-    "proj_mlp",
-    "proj_attn",
-    "mlp_share",
-    "jump_norm",
-)
+#: the columns `formation_columns` adds, in registry order (`sinkscope.analysis.columns`)
+FORMATION_COLUMNS = names("formation")
 
 
 def formation_columns(records_df: pd.DataFrame, pt: PromptTrace, p: int) -> pd.DataFrame:

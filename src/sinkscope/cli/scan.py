@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from sinkscope.analysis.columns import console_columns, legend
 from sinkscope.cli.common import console, gather_inputs, print_skipped, progress_bar, stage, user_errors
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
@@ -40,6 +41,10 @@ from sinkscope.cli.options import (
 )
 from sinkscope.workflows.outputs import check_output_folder
 
+#: `--top`'s help: what the table shows, and its columns (the column registry, sinkscope.analysis.columns)
+TOP_HELP = ("Rows of the table of sink records other than the primaries (secondary, primary-like, unclassified; "
+            "each class present keeps a row). The columns: " + legend(console_columns()) + ".")
+
 #: what `scan` writes into its folder (the help text, the final message and the README list these)
 SCAN_OUTPUTS = ("manifest.json", "sinks.parquet", "layers.parquet", "massive.parquet", "findings.json", "prompts/",
                 "report.html", "figures/")
@@ -70,7 +75,7 @@ def scan(
     dtype: DtypeOpt = "float32",
     batch_size: BatchSizeOpt = 1,
     on_error: OnErrorOpt = "fail",
-    top: Annotated[int, typer.Option(help="Rows of the table of sink records other than the primaries (secondary, primary-like, unclassified; each class present keeps a row). The columns: x base = mean score / baseline of ordinary keys, cos(m,h_p) = cosine of the forming MLP output with the primary's residual, MLP share = the MLP's part of the move toward the primary.")] = 20,
+    top: Annotated[int, typer.Option(help=TOP_HELP)] = 20,
 ) -> None:
     """Scan texts for primary and secondary attention sinks and explain how they form.
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import column
 from sinkscope.analysis.properties import SinkProperties
 from sinkscope.report.anatomy_figures import (
     NON_SINK_COLOUR,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 DIRECTION_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#B59B00")
 OTHER_DIRECTION = "#b8b8b8"
 PROPERTY_COLUMNS = (
-    ("group", "class"), ("position", "pos"), ("token", "token"), ("birth", "birth"), ("lifetime", "life"),
+    ("group", "class"), *((c, column(c).display) for c in ("position", "token", "birth", "lifetime")),
     ("resid_jump", "‖h‖ jump at birth"), ("resid_ratio_life", "‖h‖ ratio"), ("key_ratio_life", "‖k‖ ratio"),
     ("value_ratio_life", "‖v‖ ratio"), ("value_ratio_before", "‖v‖ ratio before"),
     ("attn_value_ratio_life", "Σ A‖v‖ ratio"), ("score_life", "score"),

@@ -7,10 +7,13 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from sinkscope.analysis.columns import column, console_columns, legend
 from sinkscope.analysis.levels import Levels
 from sinkscope.analysis.regions import REGIONS
+from sinkscope.analysis.summary import Summary
 from sinkscope.report.types import ScanLike
 
 
@@ -31,14 +34,9 @@ def token_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-#: what the abbreviated columns of the sink table mean (printed under it; docs/method.md §1-§4)
-SINK_TABLE_LEGEND = (
-    "pos = token position; life = lifetime (layers where the key is sink-like); mean s / peak s = mean / max "
-    "sink score (attention the key receives) over those layers; x base = mean s / the baseline of ordinary keys "
-    "(a sink needs >= k); cos(m,h_p) = cosine of the MLP output at birth with the primary's residual; "
-    "||m|| = that MLP output's norm; MLP share = the MLP's part of the residual's move toward the primary at "
-    "birth. Block ranges are inclusive."
-)
+#: what the abbreviated columns of the sink table mean (printed under it), from the column registry
+#: (`sinkscope.analysis.columns`; docs/method.md §1-§4)
+SINK_TABLE_LEGEND = legend(console_columns(regions=True)) + ". Block ranges are inclusive."
 KIND_LABELS = {"secondary": "secondary", "primary": "primary-like", "unclassified": "unclassified"}
 MAX_PROMPT_ROWS = 40
 
@@ -67,7 +65,7 @@ def prompts_table(res: ScanLike, max_rows: int = MAX_PROMPT_ROWS) -> Table:
     token of largest norm; "none" when its score is below k x its baseline, so it is no sink),
     its window (blocks, inclusive), its mean score and x base, and the record counts per class (§3)."""
     t = Table(title=f"sinks per prompt ({res.manifest['model']['ref']}, {res.config.mode} mode)")
-    for col in ("prompt", "tokens", "primary", "window", "primary s", "x base", "secondary", "primary-like",
+    for col in ("prompt", "tokens", "primary", "window", "primary s", column("score_ratio").label, "secondary", "primary-like",
                 "noise", "unclassified"):
         t.add_column(col, justify="left" if col in ("primary", "window") else "right")
     sinks = res.sinks
@@ -112,21 +110,14 @@ def sinks_table(sinks: pd.DataFrame, top: int = 20, regions: bool = False) -> Ta
     per prompt): secondary, primary-like and unclassified, each class represented (`_pick`), by
     mean score; the caption counts what is not shown. `regions` (prompts with a response) adds
     each record's region (docs/method.md §3)."""
-    cols = [
-        ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "kind"),
-        *([("region", "region")] if regions else []),
-        ("birth", "birth"), ("death", "death"), ("lifetime", "life"), ("mean_score", "mean s"),
-        ("peak_score", "peak s"), ("score_ratio", "x base"), ("mlp_cos_primary", "cos(m,h_p)"),
-        ("mlp_norm", "||m||"), ("mlp_share", "MLP share"),
-    ]
-    cols = [(c, h) for c, h in cols if c in sinks.columns]
+    cols = [(c.name, c.label) for c in console_columns(regions) if c.name in sinks.columns]
     others = sinks[~sinks["is_primary_position"]]
     cand = others[others["kind"].isin(list(KIND_LABELS))]
     shown = _pick(cand, top)
     per_class = ", ".join(f"{KIND_LABELS[c]} {int((cand['kind'] == c).sum())}" for c in KIND_LABELS)
     t = Table(title=f"sink records other than the primaries (top {top} non-noise by mean score; {per_class})")
-    for _, h in cols:
-        t.add_column(h, justify="left" if h in ("token", "kind", "region") else "right")
+    for c, h in cols:
+        t.add_column(h, justify="left" if c in ("token", "kind", "region") else "right")
     for _, r in shown.iterrows():
         vals = []
         for c, _ in cols:
@@ -165,11 +156,11 @@ def _corr(label: str, rho: Any, ci: Any, note: str | None, reason: str | None) -
     return f"{label} {_fmt(rho, 2)} {_ci(ci, note)}".rstrip()
 
 
-def _primaries_line(s: dict[str, Any], windows: list | None) -> str:
+def _primaries_line(s: Summary, windows: list | None) -> str:
     """A compact summary of the primaries of all prompts (docs/method.md §2)."""
-    ratios = [r for r in s.get("primary_score_ratio", []) if r is not None]
-    n, bad = s["n_prompts"], s.get("primary_not_sink", [])
-    pos = ", ".join(str(p) for p in s.get("primary_positions", []))
+    ratios = [r for r in s.primary_score_ratio if r is not None]
+    n, bad = s.n_prompts, s.primary_not_sink
+    pos = ", ".join(str(p) for p in s.primary_positions)
     text = f"position {pos}" + (f", {blocks(*_window_span(windows))}" if windows else "")
     if ratios:
         text += f", x{_fmt(min(ratios), 3)}-{_fmt(max(ratios), 3)} base" if len(ratios) > 1 else f", x{_fmt(ratios[0], 3)} base"
@@ -205,7 +196,7 @@ def region_text(counts: dict[str, int]) -> str:
 
 
 def findings_lines(
-    summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
+    summary: Summary, massive: pd.DataFrame | None = None, windows: list | None = None,
     *, bidirectional: bool = False, self_check: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """The headline findings as (label, text) rows (docs/method.md §3-§7). `windows` are the prompts'
@@ -218,8 +209,8 @@ def findings_lines(
                      "mean over all T queries. Defined: scores, the primary and its window, sink-likeness, sink "
                      "records, the norm profile. Not defined: the --min-queries rule (never applies), generation "
                      "and NLL, and the formation columns (MLP output at birth) on post-LN blocks such as BERT's."))
-    if s.get("no_attention_layers"):
-        rows.append(("attention", f"no attention probabilities in block(s) {s['no_attention_layers']} (non-softmax "
+    if s.no_attention_layers:
+        rows.append(("attention", f"no attention probabilities in block(s) {s.no_attention_layers} (non-softmax "
                      "mixers of a hybrid: linear attention, Mamba, convolution, or MLP-only blocks); scores, sink "
                      "records, lifetimes, levels and weakening use the other blocks only, with their original "
                      "indices (docs/method.md §11)."))
@@ -228,37 +219,38 @@ def findings_lines(
         rows.append(("self-check", f"{status}: {detail}" if detail else status))
     rows += gate_lines(s)
     rows.append(("primary", _primaries_line(s, windows)))
-    rows.append(("secondary sinks", f"{s['n_secondary']} over {s['n_prompts']} prompt(s)  "
-                 f"(primary-like {s['n_primary_like']}, noise {s['n_noise']}, unclassified {s['n_unclassified']})"))
-    if s.get("unclassified_reason"):
-        rows.append(("unclassified", s["unclassified_reason"]))
-    if s.get("n_secondary_by_region") is not None:
-        rows.append(("by region", region_text(s["n_secondary_by_region"])))
-    if s["n_secondary"]:
-        nl = (_corr("Spearman(||m||, score)", s["spearman_norm_score"], s["spearman_norm_score_ci"],
-                    s.get("spearman_norm_score_ci_note"), s.get("norm_law_reason"))
-              + ", " + _corr("(||m||, lifetime)", s["spearman_norm_lifetime"], s["spearman_norm_lifetime_ci"],
-                             s.get("spearman_norm_lifetime_ci_note"), s.get("norm_law_lifetime_reason"))
-              + f", n={s['norm_law_n']}")
+    rows.append(("secondary sinks", f"{s.n_secondary} over {s.n_prompts} prompt(s)  "
+                 f"(primary-like {s.n_primary_like}, noise {s.n_noise}, unclassified {s.n_unclassified})"))
+    if s.unclassified_reason:
+        rows.append(("unclassified", s.unclassified_reason))
+    if s.n_secondary_by_region is not None:
+        rows.append(("by region", region_text(s.n_secondary_by_region)))
+    if s.n_secondary:
+        nl = (_corr("Spearman(||m||, score)", s.spearman_norm_score, s.spearman_norm_score_ci,
+                    s.spearman_norm_score_ci_note, s.norm_law_reason)
+              + ", " + _corr("(||m||, lifetime)", s.spearman_norm_lifetime, s.spearman_norm_lifetime_ci,
+                             s.spearman_norm_lifetime_ci_note, s.norm_law_lifetime_reason)
+              + f", n={s.norm_law_n}")
+        med = s.median
         rows += [
-            ("birth / lifetime", f"median birth block {_fmt(s['median_birth'])} (relative depth {_fmt(s['median_rel_birth'], 2)}"
+            ("birth / lifetime", f"median birth block {_fmt(med('birth'))} (relative depth {_fmt(med('rel_birth'), 2)}"
              " = birth / (L - 1)), "
-             f"median lifetime {_fmt(s['median_lifetime'])} blocks"),
-            ("forming MLP", f"median cos(m_t^b, h_p^b) {_fmt(s['median_mlp_cos'])} "
-             f"(oriented {_fmt(s['median_mlp_cos_oriented'])}); median MLP share of the jump {_fmt(s['median_mlp_share'], 2)}"),
+             f"median lifetime {_fmt(med('lifetime'))} blocks"),
+            ("forming MLP", f"median cos(m_t^b, h_p^b) {_fmt(med('mlp_cos_primary'))} "
+             f"(oriented {_fmt(med('mlp_cos_oriented'))}); median MLP share of the jump {_fmt(med('mlp_share'), 2)}"),
             ("norm law", nl),
         ]
-    if s.get("dip_layer") is None:
-        dip = f"no dip ({s.get('weakening_reason') or 'undefined'})"
+    if s.dip_layer is None:
+        dip = f"no dip ({s.weakening_reason or 'undefined'})"
     else:
-        dip = f"dip at block {s['dip_layer']} (x{_fmt(s['dip_ratio'], 2)} of plateau)"
-    rows.append(("primary weakening", f"plateau score {_fmt(s['primary_plateau'])}, {dip}; weakened: {'yes' if s['weakened'] else 'no'}"
-                 + (f", {blocks(s['weakened_layers'][0], s['weakened_layers'][-1])}" if s['weakened_layers'] else "")
-                 + (f"; births within weakened blocks: {_fmt(s['dip_coincides_with_births'], 2)}"
-                    if s.get('dip_coincides_with_births') is not None else "")))
-    lv = "; ".join(f"L{x.get('level', i)}: births {x['birth'][0]}-{x['birth'][1]}, lifetimes {x['lifetime'][0]}-{x['lifetime'][1]} ({x['share']:.0%})"
-                   for i, x in enumerate(s["levels"]))
-    rows.append(("sink levels", f"{s['n_levels']}" + (f" ({lv})" if lv else "")))
+        dip = f"dip at block {s.dip_layer} (x{_fmt(s.dip_ratio, 2)} of plateau)"
+    rows.append(("primary weakening", f"plateau score {_fmt(s.primary_plateau)}, {dip}; weakened: {'yes' if s.weakened else 'no'}"
+                 + (f", {blocks(s.weakened_layers[0], s.weakened_layers[-1])}" if s.weakened_layers else "")
+                 + (f"; births within weakened blocks: {_fmt(s.dip_coincides_with_births, 2)}"
+                    if s.dip_coincides_with_births is not None else "")))
+    lv = "; ".join(f"L{x.level}: births {x.birth[0]}-{x.birth[1]}, lifetimes {x.lifetime[0]}-{x.lifetime[1]} ({x.share:.0%})"
+                   for x in s.levels)
+    rows.append(("sink levels", f"{s.n_levels}" + (f" ({lv})" if lv else "")))
     if massive is not None and len(massive):
         big = massive[massive["over_1000"]] if "over_1000" in massive else massive
         if len(big):
@@ -270,24 +262,24 @@ def findings_lines(
     return rows
 
 
-def gate_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def gate_lines(summary: Summary) -> list[tuple[str, str]]:
     """Rows for gated attention (docs/method.md §12) and learned sink logits (§13), when the model has them:
     the mean over (layer, head) cells of the output gate at the primary / secondary sinks / ordinary
     tokens, and of the learned sink's mass beside the primary's score."""
     s, rows = summary, []
-    if s.get("gate_primary") is not None:
-        rows.append(("output gate", f"mean sigmoid(gate) at the primary {_fmt(s['gate_primary'])}, at secondary sinks "
-                     f"{_fmt(s.get('gate_secondary'))}, at ordinary tokens {_fmt(s.get('gate_ordinary'))} "
+    if s.gate_primary is not None:
+        rows.append(("output gate", f"mean sigmoid(gate) at the primary {_fmt(s.gate_primary)}, at secondary sinks "
+                     f"{_fmt(s.gate_secondary)}, at ordinary tokens {_fmt(s.gate_ordinary)} "
                      "(gated layers and heads; per layer and head in findings.json \"gates\", docs/method.md §12)"))
-    if s.get("learned_sink_sink_mass") is not None:
-        rows.append(("learned sink", f"mass of the learned sink logit {_fmt(s['learned_sink_sink_mass'])} (mean over "
-                     f"queries of 1 - sum_j A_ij), primary score {_fmt(s.get('learned_sink_primary_score'))} (same "
+    if s.learned_sink_sink_mass is not None:
+        rows.append(("learned sink", f"mass of the learned sink logit {_fmt(s.learned_sink_sink_mass)} (mean over "
+                     f"queries of 1 - sum_j A_ij), primary score {_fmt(s.learned_sink_primary_score)} (same "
                      "softmax rows; per layer and head in findings.json \"learned_sink\", docs/method.md §13)"))
     return rows
 
 
 def findings_block(
-    summary: dict[str, Any], massive: pd.DataFrame | None = None, windows: list | None = None,
+    summary: Summary, massive: pd.DataFrame | None = None, windows: list | None = None,
     *, bidirectional: bool = False, self_check: dict[str, Any] | None = None,
 ) -> Table:
     """`findings_lines` as a two-column rich table."""
@@ -306,7 +298,7 @@ def print_scan(res: ScanLike, console: Console, top: int = 20) -> None:
     table = sinks_table(res.sinks, top=top, regions=res.findings.has_response)
     if table.row_count:
         console.print(table)
-        console.print(f"[dim]{SINK_TABLE_LEGEND}[/]", highlight=False)
+        console.print(f"[dim]{escape(SINK_TABLE_LEGEND)}[/]", highlight=False)
     else:
         console.print(f"sink records: none other than the primaries ({table.caption})", highlight=False)
     windows = [d.window for d in res.findings.detections]

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from sinkscope.analysis.summary import Summary
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import jsonable, write_file_atomic
 from sinkscope.core.version import __version__
@@ -87,27 +88,28 @@ class ReportPage:
 def _cards(res: ScanLike) -> list[Card]:
     s = res.summary()
     n_tokens = sum(p.n_tokens for p in res.prompts)
-    ci = s.get("spearman_norm_score_ci") or [None, None]
+    ci = s.spearman_norm_score_ci or [None, None]
     wk_txt, wk_hint = "–", "no middle layer after the plateau"
-    if s.get("dip_ratio") is not None:
-        wk_txt = f"{s['dip_ratio']:.2f}×"
-        wk_hint = f"of the plateau, at layer {s.get('dip_layer')} · " + ("weakened" if s.get("weakened") else "not weakened")
-    rho = s.get("spearman_norm_score")
-    no_att = s.get("no_attention_layers") or []  # a hybrid's non-softmax layers, docs/method.md §11
-    by_region = s.get("n_secondary_by_region")  # prompts with a response (docs/method.md §3)
+    if s.dip_ratio is not None:
+        wk_txt = f"{s.dip_ratio:.2f}×"
+        wk_hint = f"of the plateau, at layer {s.dip_layer} · " + ("weakened" if s.weakened else "not weakened")
+    rho = s.spearman_norm_score
+    no_att = s.no_attention_layers  # a hybrid's non-softmax layers, docs/method.md §11
+    by_region = s.n_secondary_by_region  # prompts with a response (docs/method.md §3)
+    rel_birth = s.median("rel_birth")
     return [
-        Card("secondary sinks", fmt(s.get("n_secondary")),
-             (f"{fmt(s.get('n_primary_like'))} primary-like · {fmt(s.get('n_noise'))} noise · "
-              f"{fmt(s.get('n_unclassified'))} unclassified")),
-        Card("median birth", fmt(s.get("median_birth")),
-             f"relative depth {fmt(s.get('median_rel_birth'), 2)}" if s.get("median_rel_birth") is not None else "layer"),
-        Card("median lifetime", fmt(s.get("median_lifetime")), "layers"),
-        Card("MLP alignment", fmt(s.get("median_mlp_cos")), "median cos(m, h_p) at birth"),
+        Card("secondary sinks", fmt(s.n_secondary),
+             (f"{fmt(s.n_primary_like)} primary-like · {fmt(s.n_noise)} noise · "
+              f"{fmt(s.n_unclassified)} unclassified")),
+        Card("median birth", fmt(s.median("birth")),
+             f"relative depth {fmt(rel_birth, 2)}" if rel_birth is not None else "layer"),
+        Card("median lifetime", fmt(s.median("lifetime")), "layers"),
+        Card("MLP alignment", fmt(s.median("mlp_cos_primary")), "median cos(m, h_p) at birth"),
         Card("norm law ρ", f"{rho:.2f}" if rho is not None else "–",
              f"Spearman ‖m‖ vs score, 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci[0] is not None
-             else (s.get("norm_law_reason") or "Spearman ‖m‖ vs score")),
+             else (s.norm_law_reason or "Spearman ‖m‖ vs score")),
         Card("primary dip", wk_txt, wk_hint),
-        Card("sink levels", fmt(s.get("n_levels")), "clusters of (birth, lifetime)"),
+        Card("sink levels", fmt(s.n_levels), "clusters of (birth, lifetime)"),
         Card("tokens", fmt(n_tokens), f"{len(res.prompts)} prompt{'s' if len(res.prompts) != 1 else ''}"),
         Card("self-check", *self_check_text(((res.manifest or {}).get("capture") or {}).get("self_check"))),
     ] + _gate_cards(s) + ([Card("in the response", fmt(by_region["generated"]),
@@ -116,16 +118,16 @@ def _cards(res: ScanLike) -> list[Card]:
                f"no attention probabilities: layer(s) {', '.join(map(str, no_att))} (hatched)")] if no_att else [])
 
 
-def _gate_cards(s: dict[str, Any]) -> list[Card]:
+def _gate_cards(s: Summary) -> list[Card]:
     """Cards for gated attention (docs/method.md §12) and learned sink logits (§13), when present."""
     cards = []
-    if s.get("gate_primary") is not None:
-        cards.append(Card("output gate", fmt(s.get("gate_primary")),
-                          f"mean sigmoid(gate) at the primary · secondary {fmt(s.get('gate_secondary'))} · "
-                          f"ordinary {fmt(s.get('gate_ordinary'))}"))
-    if s.get("learned_sink_sink_mass") is not None:
-        cards.append(Card("learned sink", fmt(s.get("learned_sink_sink_mass")),
-                          f"mean 1 − Σ_j A_ij · primary score {fmt(s.get('learned_sink_primary_score'))}"))
+    if s.gate_primary is not None:
+        cards.append(Card("output gate", fmt(s.gate_primary),
+                          f"mean sigmoid(gate) at the primary · secondary {fmt(s.gate_secondary)} · "
+                          f"ordinary {fmt(s.gate_ordinary)}"))
+    if s.learned_sink_sink_mass is not None:
+        cards.append(Card("learned sink", fmt(s.learned_sink_sink_mass),
+                          f"mean 1 − Σ_j A_ij · primary score {fmt(s.learned_sink_primary_score)}"))
     return cards
 
 

@@ -14,7 +14,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from sinkscope.analysis.columns import column
 from sinkscope.report.console import token_label
+
+POS = column("position").label  # the header of a token position (the column registry)
 
 
 class NllLike(Protocol):
@@ -139,8 +142,8 @@ def intervention_table(res: InterventionLike) -> Table:
             "before -> after, docs/method.md §4)"
         )
     )
-    for col in ("pos", "token", "outcome", "class", "lifetime", "mean s (l>=b)", "change", "l>=b: sink-like (ratio)",
-                "||m||", "m.u", "primary s"):
+    for col in (POS, "token", "outcome", "class", "lifetime", "mean s (l>=b)", "change", "l>=b: sink-like (ratio)",
+                column("mlp_norm").label, "m.u", "primary s"):
         t.add_column(col, justify="left" if col in ("token", "outcome", "class") else "right",
                      no_wrap=col in ("mode", "outcome", "class"))
     for _, r in res.targets.iterrows():
@@ -183,7 +186,7 @@ def auto_table(a: AutoLike, top: int = 40) -> Table:
     t = Table(title=f"every secondary sink, edited at its birth block (before -> after; first {top} rows)")
     if len(a.table) > top:
         t.caption = f"{len(a.table) - top} more not shown (all in auto.parquet with --out)"
-    for col in ("prompt", "pos", "token", "block", "mode", "outcome", "class", "lifetime", "mean s (l>=b)", "change",
+    for col in ("prompt", POS, "token", "block", "mode", "outcome", "class", "lifetime", "mean s (l>=b)", "change",
                 "primary s", "dNLL mean", "dNLL max"):
         t.add_column(col, justify="left" if col in ("token", "mode", "outcome", "class") else "right",
                      no_wrap=col in ("mode", "outcome", "class"))

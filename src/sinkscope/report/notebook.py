@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sinkscope.analysis.columns import COLUMNS as REGISTRY
 from sinkscope.report.figures import (
     CMAP,
     KIND_COLOURS,
@@ -32,10 +33,8 @@ from sinkscope.report.figures import (
 from sinkscope.report.templates import fmt, render
 from sinkscope.report.types import ScanLike
 
-NOTEBOOK_COLUMNS = (
-    ("prompt", "prompt"), ("position", "pos"), ("token", "token"), ("kind", "class"), ("birth", "birth"),
-    ("lifetime", "life"), ("mean_score", "mean s"), ("mlp_norm", "‖m‖"), ("mlp_cos_primary", "cos(m,h_p)"),
-)
+#: (column, header) of the sink table: the column registry's `notebook` columns (`sinkscope.analysis.columns`)
+NOTEBOOK_COLUMNS = tuple((c.name, c.display) for c in REGISTRY if c.notebook)
 LEGEND_KINDS = ("primary", "primary-like", "secondary", "unclassified")
 
 
@@ -149,13 +148,12 @@ def notebook_html(res: ScanLike, prompt: int = 0, top: int = 8) -> str:
     sinks (primary and secondary records by mean score, at most `top`)."""
     s = res.summary()
     stats = [
-        ("median birth", fmt(s.get("median_birth"))),
-        ("median lifetime", fmt(s.get("median_lifetime"))),
-        ("median cos(m, h_p)", fmt(s.get("median_mlp_cos"))),
-        ("Spearman ‖m‖ vs score",
-         f"{s['spearman_norm_score']:.2f}" if s.get("spearman_norm_score") is not None else "–"),
-        ("primary dip", f"{fmt(s.get('dip_ratio'), 2)}× at layer {fmt(s.get('dip_layer'))}"),
-        ("levels", fmt(s.get("n_levels"))),
+        ("median birth", fmt(s.median("birth"))),
+        ("median lifetime", fmt(s.median("lifetime"))),
+        ("median cos(m, h_p)", fmt(s.median("mlp_cos_primary"))),
+        ("Spearman ‖m‖ vs score", f"{s.spearman_norm_score:.2f}" if s.spearman_norm_score is not None else "–"),
+        ("primary dip", f"{fmt(s.dip_ratio, 2)}× at layer {fmt(s.dip_layer)}"),
+        ("levels", fmt(s.n_levels)),
     ]
     sinks = res.sinks
     keep = sinks[sinks["kind"].isin(["primary", "secondary"])].sort_values("mean_score", ascending=False).head(top)
@@ -176,7 +174,7 @@ def notebook_html(res: ScanLike, prompt: int = 0, top: int = 8) -> str:
         model=str(res.manifest.get("model", {}).get("ref", "model")),
         mode=res.config.mode,
         n_prompts=len(res.prompts),
-        n_secondary=s.get("n_secondary"),
+        n_secondary=s.n_secondary,
         prompt=prompt,
         n_tokens=res.prompts[prompt].n_tokens,
         stats=stats,

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import BY_NAME
+from sinkscope.analysis.columns import COLUMNS as REGISTRY
 from sinkscope.analysis.normlaw import MonotoneFit
 from sinkscope.core.fileio import jsonable
 from sinkscope.report.figures import (
@@ -44,37 +46,9 @@ HEAD_CELL_BUDGET = 2_500_000  # cells of the per-head arrays, all prompts togeth
 HEAD_LOG_LO = -6.0  # per-head quantisation: log10 range [HEAD_LOG_LO, 0]
 EXTRA_ROWS_MAX = 2000
 
-# Column order of the sink table; columns the analysis adds later are appended after these.
-# key -> (header, description, shown by default)
-COLUMNS: dict[str, tuple[str, str, bool]] = {
-    "position": ("pos", "token position t", True),
-    "token": ("token", "the token", True),
-    "kind": ("class", "primary (the primary position), primary-like, secondary, noise or unclassified (docs/method.md §3)", True),
-    "region": ("region", "template (put before the prompt's text by the tokenizer / chat template), prompt, or "
-               "generated (the response) (docs/method.md §3); shown when prompts have a response", True),
-    "birth": ("birth", "first layer where the token is sink-like: min S_t", True),
-    "death": ("death", "last layer where it is sink-like: max S_t", True),
-    "lifetime": ("life", "|S_t|: number of layers where it is sink-like", True),
-    "longest_run": ("run", "longest contiguous run of layers in S_t", False),
-    "mean_score": ("mean s", "mean layer score s_t^l over S_t (docs/method.md §1)", True),
-    "peak_score": ("peak s", "largest s_t^l over S_t", True),
-    "score_ratio": ("× base", "mean score / position-matched baseline of non-sink keys", True),
-    "baseline": ("baseline", "position-matched baseline score", False),
-    "n_queries": ("queries", "queries that can see the key (fewest over layers)", True),
-    "anti_aligned": ("anti", "anti-aligned with the primary: cos(h_t, h_p) <= -tau", False),
-    "mlp_norm": ("‖m‖", "||m_t^b||: norm of the MLP output at birth (docs/method.md §4, §5)", True),
-    "attn_norm": ("‖a‖", "||a_t^b||: norm of the attention output at birth", False),
-    "mlp_cos_primary": ("cos(m,h_p)", "cos(m_t^b, h_p^b): MLP output vs the primary's residual (signed)", True),
-    "mlp_cos_primary_mlp": ("cos(m,m_p)", "cos(m_t^b, m_p^b): MLP output vs the primary's own MLP output", True),
-    "attn_cos_primary": ("cos(a,h_p)", "cos(a_t^b, h_p^b): attention output vs the primary's residual", False),
-    "mlp_cos_oriented": ("cos (oriented)", "cos(m_t^b, h_p^b) oriented to the sink's own sign", False),
-    "mlp_share": ("MLP share", "share of the jump's projection on the primary direction that the MLP makes", True),
-    "proj_mlp": ("proj m", "projection of m_t^b on the primary direction", False),
-    "proj_attn": ("proj a", "projection of a_t^b on the primary direction", False),
-    "jump_norm": ("‖jump‖", "||h_t^b - h_t^(b-1)||", False),
-    "rel_birth": ("rel. birth", "birth / (L - 1)", False),
-    "coverage": ("coverage", "share of the primary window covered", False),
-}
+# The sink table's columns, headers, descriptions and default visibility come from the column
+# registry (`sinkscope.analysis.columns`), in its order; columns it does not know come after them.
+# HIDDEN_COLUMNS are identifiers the table leaves out (the prompt is chosen above it).
 HIDDEN_COLUMNS = frozenset({"prompt", "token_id", "is_primary_position", "primary_like"})
 
 LAYER_COLUMNS = (
@@ -111,10 +85,14 @@ class ExtraTable(Table):
 
 @dataclass
 class ColumnMeta:
+    """A sink-table column as the page reads it: header `label`, `title` (its description, the glossary
+    and the header's tooltip), `shown` by default, and `hover` (a row of the token hover text)."""
+
     key: str
     label: str
     title: str
     shown: bool
+    hover: bool = False
 
 
 @dataclass
@@ -256,18 +234,23 @@ def bin_size(cells: int, budget: int) -> int:
 
 # ---- building ---------------------------------------------------------------------------------
 def record_columns(df: pd.DataFrame) -> list[str]:
-    """The sink table's columns in display order: COLUMNS first, then any others (not HIDDEN_COLUMNS)."""
-    cols = [c for c in COLUMNS if c in df.columns]
-    cols += [c for c in df.columns if c not in COLUMNS and c not in HIDDEN_COLUMNS]
+    """The sink table's columns in display order: the registry's first, then any others (not HIDDEN_COLUMNS)."""
+    cols = [c.name for c in REGISTRY if c.name in df.columns and c.name not in HIDDEN_COLUMNS]
+    cols += [c for c in df.columns if c not in BY_NAME and c not in HIDDEN_COLUMNS]
     return cols
 
 
 def _column_meta(cols: list[str], regions: bool = True) -> list[ColumnMeta]:
-    """The columns' headers, descriptions and default visibility (`region` only shown with `regions`)."""
+    """The columns' headers, descriptions (with their docs/method.md section), default visibility (`region`
+    only shown with `regions`) and whether the token hover text shows them, from the column registry."""
     out = []
     for c in cols:
-        head, desc, shown = COLUMNS.get(c, (c.replace("_", " "), c, False))
-        out.append(ColumnMeta(c, head, desc, shown and (regions or c != "region")))
+        col = BY_NAME.get(c)
+        if col is None:
+            out.append(ColumnMeta(c, c.replace("_", " "), c, False))
+            continue
+        title = f"{col.description} (docs/method.md §{col.section})"
+        out.append(ColumnMeta(c, col.display, title, col.report and (regions or c != "region"), col.hover))
     return out
 
 
@@ -345,7 +328,7 @@ def build_payload(res: ScanLike, extra_tables: dict[str, pd.DataFrame] | None = 
         model=jsonable((res.manifest or {}).get("model", {})),
         mode=res.config.mode,
         config=jsonable(res.config.to_dict()),
-        summary=jsonable(res.summary()),
+        summary=res.summary().to_dict(),
         n_layers=f.n_layers,
         kind_colours=dict(KIND_COLOURS),
         kind_order=list(KIND_ORDER),
@@ -366,7 +349,7 @@ def build_payload(res: ScanLike, extra_tables: dict[str, pd.DataFrame] | None = 
 
 
 __all__ = [
-    "COLUMNS", "EXTRA_ROWS_MAX", "FORMAT", "HEAD_CELL_BUDGET", "HEAD_LOG_LO", "MEAN_CELL_BUDGET",
+    "EXTRA_ROWS_MAX", "FORMAT", "HEAD_CELL_BUDGET", "HEAD_LOG_LO", "MEAN_CELL_BUDGET",
     "BlobRef", "ColumnMeta", "ExtraTable", "FitCurve", "HeadBlobRef", "Heat", "Payload", "PromptData",
     "RecordTable", "ReportData", "Table", "bin_size", "build_payload", "dequantise_log_u8", "fit_curve",
     "frame_rows", "quantise_log_u8", "record_columns",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from sinkscope.analysis.config import DetectConfig
 from sinkscope.analysis.findings import Findings
+from sinkscope.analysis.summary import Summary
 from sinkscope.capture.trace import PromptTrace, Trace
 
 
@@ -56,7 +57,7 @@ class ScanLike(Protocol):
 
     def tokens(self, i: int = 0) -> list[str]: ...
 
-    def summary(self) -> dict[str, Any]: ...
+    def summary(self) -> Summary: ...
 
 
 __all__ = ["ScanLike"]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from sinkscope.analysis import AnalysisConfig, DetectConfig, Findings, analyze
 from sinkscope.analysis.detection import PAPER_CANDIDATES
+from sinkscope.analysis.summary import Summary
 from sinkscope.capture.engine import PromptEdit, capture
 from sinkscope.capture.inputs import Input, Prompt, as_inputs, prepare
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
@@ -102,7 +103,8 @@ class ScanResult:
     def levels(self):
         return self.findings.levels
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
+        """The findings' typed headline numbers (`Findings.summary`)."""
         return self.findings.summary()
 
     def properties(self, kinds: tuple[str, ...] = ("secondary",)):

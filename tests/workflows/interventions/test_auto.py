@@ -49,7 +49,7 @@ def test_auto_removes_the_planted_sink(planted, tmp_path):
     # each row is the summary of a full intervened ScanResult
     assert len(a.runs) == 2
     for row, run in zip(t.itertuples(), a.runs):
-        assert run.intervened.summary()["n_secondary"] == row.n_secondary_after == 0
+        assert run.intervened.summary().n_secondary == row.n_secondary_after == 0
         assert row.delta_nll_mean == run.nll.mean and row.nll_tokens == run.nll.n
         assert run.intervened.manifest["intervention"]["layer"] == BIRTH
     s = a.summary()

@@ -194,7 +194,7 @@ def test_targets_table(lm):
     assert t["score_before"].tolist() == pytest.approx(det.layer_scores[LAYER:, [7, 20]].mean(axis=0).tolist())
     s = res.intervention_summary()
     assert s["mode"] == "rescale:1" and s["positions"] == [7, 20] and s["layer"] == LAYER
-    assert s["n_secondary_after"] == res.summary()["n_secondary"]  # summary(): the intervened scan's
+    assert s["n_secondary_after"] == res.summary().n_secondary  # summary(): the intervened scan's
     assert res.intervened.manifest["intervention"]["mode"] == "rescale:1"
     assert res.intervened.manifest["intervention"]["positions"] == [7, 20]
 

@@ -42,7 +42,7 @@ def test_is_a_scan_result_of_the_intervened_run(res):
     assert res.prompts[0].mlp_norm[LAYER, 6] == 0.0 < res.clean.prompts[0].mlp_norm[LAYER, 6]
     assert not np.allclose(res.scores(0)[LAYER + 1 :], res.clean.scores(0)[LAYER + 1 :])
     assert np.array_equal(res.scores(0)[: LAYER + 1], res.clean.scores(0)[: LAYER + 1])  # attention of blocks <= b runs before the edit
-    assert res.summary() == res.findings.summary() and res.summary()["mode"] == "general"
+    assert res.summary() == res.findings.summary() and res.summary().mode == "general"
     assert res.norm_law() is res.findings.norm_law and res.levels() is res.findings.levels
     assert res.manifest["intervention"]["mode"] == "zero" and res.manifest["intervention"]["layer"] == LAYER
     again = res.reanalyze(tau=0.8)
@@ -50,8 +50,8 @@ def test_is_a_scan_result_of_the_intervened_run(res):
     # the attached comparison
     s = res.intervention_summary()
     assert s["mode"] == "zero" and s["positions"] == [6, 11]
-    assert s["n_secondary_before"] == res.clean.summary()["n_secondary"]
-    assert s["n_secondary_after"] == res.summary()["n_secondary"]
+    assert s["n_secondary_before"] == res.clean.summary().n_secondary
+    assert s["n_secondary_after"] == res.summary().n_secondary
     assert isinstance(res.nll, NllDelta) and res.nll.start == 6
     assert res.targets["mlp_norm_after"].tolist() == [0.0, 0.0]
 

@@ -71,5 +71,5 @@ def test_quick_reproduce_on_smollm2(tmp_path, smollm2):
         assert f"reproduction/smollm2-135m/{key}.png" in md
     # the scan folder is a normal scan result (so `sinkscope report` works on it)
     res = ScanResult.load(smol["scan_dir"])
-    assert res.findings.n_prompts == 6 and res.summary()["n_secondary"] == e["n_secondary"]
+    assert res.findings.n_prompts == 6 and res.summary().n_secondary == e["n_secondary"]
     assert (tmp_path / "runs" / ".gitignore").read_text().strip().endswith("*")

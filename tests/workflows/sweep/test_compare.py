@@ -184,8 +184,10 @@ EXPECTED_ROWS = [
     ("median birth (relative depth)", ["0.60", "-"]),
     ("median birth (block)", ["3.0", "-"]),
     ("median lifetime (blocks)", ["2.0", "-"]),
+    ("median share of the layer's attention", ["-", "-"]),  # (as "median MLP share" below)
     ("median MLP cos(m, h_p)", ["0.700", "-"]),
     ("median MLP cos (oriented)", ["0.350", "-"]),
+    ("median MLP share", ["-", "-"]),  # a registry median whose column these synthetic tables lack
     ("norm law: sinks", ["6", "0"]),
     ("norm law: Spearman(||m||, score)", ["1.00", "-"]),
     ("norm law: Spearman(||m||, lifetime)", [f"{SPEARMAN_LIFETIME:.2f}", "-"]),

@@ -128,6 +128,15 @@ function prep(p) {
 }
 function recVal(p, r, key) { var i = p._ci[key]; return i === undefined ? null : p.records.rows[r][i]; }
 
+// ---- the sink table's glossary: every column's header and description (the column registry) ----
+function initGlossary() {
+  var el = $("#ss-glossary");
+  if (!el) return;
+  el.innerHTML = "<summary>columns</summary><dl>" + D.columns.map(function (c) {
+    return "<dt>" + esc(c.label) + "</dt><dd>" + esc(c.title) + "</dd>";
+  }).join("") + "</dl>";
+}
+
 // ---- prompt picker, info, legends ----
 function initPicker() {
   var sel = $("#ss-prompt");
@@ -175,14 +184,12 @@ function tokenTip(i) {
   }
   var g = function (k) { return recVal(p, r, k); };
   h += "<div>" + chip(p.records.labels[r]) + (g("anti_aligned") ? ' <span class="muted">anti-aligned</span>' : "") + "</div><table>";
-  h += "<tr><td>birth · death</td><td>layer " + fmt(g("birth")) + " · " + fmt(g("death")) + "</td></tr>";
-  h += "<tr><td>lifetime</td><td>" + fmt(g("lifetime")) + " layers" + (g("longest_run") !== null && g("longest_run") !== g("lifetime") ? " (longest run " + fmt(g("longest_run")) + ")" : "") + "</td></tr>";
-  h += "<tr><td>mean score</td><td>" + fmt(g("mean_score")) + (g("score_ratio") !== null ? " (" + fmt(g("score_ratio")) + "× baseline)" : "") + "</td></tr>";
-  h += "<tr><td>peak score</td><td>" + fmt(g("peak_score")) + "</td></tr>";
-  if (g("mlp_norm") !== null) h += "<tr><td>‖m‖ at birth</td><td>" + fmt(g("mlp_norm")) + "</td></tr>";
-  if (g("mlp_cos_primary") !== null) h += "<tr><td>cos(m, h_p)</td><td>" + fmt(g("mlp_cos_primary")) + "</td></tr>";
-  if (g("mlp_share") !== null) h += "<tr><td>MLP share</td><td>" + fmt(g("mlp_share")) + "</td></tr>";
-  h += "<tr><td>queries</td><td>" + fmt(g("n_queries")) + "</td></tr></table>";
+  // the rows: the columns the registry marks `hover` (sinkscope.analysis.columns), with their headers
+  D.columns.forEach(function (c) {
+    var v = c.hover ? g(c.key) : null;
+    if (v !== null) h += '<tr><td title="' + esc(c.title) + '">' + esc(c.label) + "</td><td>" + fmt(v) + "</td></tr>";
+  });
+  h += "</table>";
   return h;
 }
 function initStrip() {
@@ -628,6 +635,7 @@ function selectPrompt(i) {
 }
 
 try {
+  initGlossary();
   initPicker(); initStrip(); initHeat();
   $("#ss-allcols").addEventListener("change", function () { state.allCols = this.checked; renderSinks(); markRow(); });
   selectPrompt(0);

@@ -116,7 +116,7 @@ def auto_row(prompt: int, res: InterventionResult) -> dict[str, Any]:
         "prompt": prompt,
         "mode": res.mode,
         **res.targets.iloc[0].to_dict(),
-        "n_secondary_after": int(res.summary()["n_secondary"]),
+        "n_secondary_after": res.summary().n_secondary,
         "delta_nll_mean": res.nll.mean,
         "delta_nll_max": res.nll.max,
         "nll_tokens": res.nll.n,

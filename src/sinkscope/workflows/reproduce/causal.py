@@ -81,7 +81,7 @@ def causal_check(
                 "prompt": local[i],
                 "mode": r.mode,
                 **r.targets.iloc[0].to_dict(),
-                "n_secondary_after": int(r.intervened.summary()["n_secondary"]),
+                "n_secondary_after": r.intervened.summary().n_secondary,
                 "delta_nll_mean": r.nll.mean,
                 "delta_nll_max": r.nll.max,
                 "nll_tokens": r.nll.n,

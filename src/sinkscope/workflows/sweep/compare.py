@@ -18,10 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.columns import summarised
 from sinkscope.analysis.regions import REGIONS, region_counts
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_file_atomic
 from sinkscope.workflows.sweep.store import SweepStore, read_tables
+
+#: the format of a median, by the column's unit
+_FORMATS = {"layer": ".1f", "layers": ".1f", "ratio": ".2f", "share": ".2f", "cosine": ".3f", "score": ".3g",
+            "norm": ".1f", "count": ".1f", "position": ".1f", "": "s"}
 
 # (column, label for the printed / markdown table, format)
 SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -36,11 +41,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("n_secondary", "secondary sinks", "d"),
     ("secondary_per_1k_tokens", "secondary sinks / 1k tokens", ".2f"),
     *((f"n_secondary_{r}", f"secondary sinks in the {r} region", "d") for r in REGIONS),  # REGION_COLUMNS
-    ("median_rel_birth", "median birth (relative depth)", ".2f"),
-    ("median_birth", "median birth (block)", ".1f"),
-    ("median_lifetime", "median lifetime (blocks)", ".1f"),
-    ("median_mlp_cos", "median MLP cos(m, h_p)", ".3f"),
-    ("median_mlp_cos_oriented", "median MLP cos (oriented)", ".3f"),
+    # the medians over secondary sinks of the columns the registry summarises (sinkscope.analysis.columns)
+    *((c.summary.key, c.summary.label, _FORMATS[c.unit]) for c in summarised() if c.summary is not None),
     ("norm_law_n", "norm law: sinks", "d"),
     ("spearman_norm_score", "norm law: Spearman(||m||, score)", ".2f"),
     ("spearman_norm_lifetime", "norm law: Spearman(||m||, lifetime)", ".2f"),
@@ -97,14 +99,9 @@ def summarize(
         row["secondary_per_1k_tokens"] = 1000.0 * n_sec / row["n_tokens"] if row["n_tokens"] else float("nan")
         if "region" in sec.columns:
             row.update({f"n_secondary_{r}": n for r, n in region_counts(sec["region"]).items()})
-        for col, src in (
-            ("median_rel_birth", "rel_birth"),
-            ("median_birth", "birth"),
-            ("median_lifetime", "lifetime"),
-            ("median_mlp_cos", "mlp_cos_primary"),
-            ("median_mlp_cos_oriented", "mlp_cos_oriented"),
-        ):
-            row[col] = _median(sec[src]) if n_sec else float("nan")
+        for c in summarised():
+            if c.summary is not None:
+                row[c.summary.key] = _median(sec[c.name]) if n_sec and c.name in sec.columns else float("nan")
         if len(sk):
             nl = norm_law(sk)
             row.update(norm_law_n=nl.n, spearman_norm_score=nl.score.spearman,
