@@ -36,6 +36,8 @@ CONVERTED: tuple[str, ...] = (
     "sinkscope.analysis.regions",
     "sinkscope.analysis.outcomes",
     "sinkscope.analysis.formation",
+    "sinkscope.analysis.columns",
+    "sinkscope.analysis.summary",
     "sinkscope.core.errors",
     "sinkscope.core.fileio",
     "sinkscope.core.hashing",
