@@ -45,6 +45,7 @@ import torch
 from sinkscope.capture import attention as attn_fn
 from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls, resolve
 from sinkscope.capture.device import choose_query_block, to_host
+from sinkscope.capture.hooks import Hook, installed
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError, NumericalError, UnsupportedArchitectureError
@@ -174,6 +175,8 @@ class Recorder:
     # per batch: CPU tensors are host memory already (nothing to batch), and keeping them across
     # layers fragments the heap between the blocks' large temporaries (measured +0.1-0.6 GB peak RSS).
     host_at_block_end: tuple[str, ...] = ("cpu",)
+    # A capture measures the model as it is: no simulated KV-cache eviction (`AttentionSink.kv_policy`).
+    kv_policy: None = None
 
     def __init__(
         self,
@@ -554,27 +557,27 @@ class Recorder:
         else:  # resid_norm, act_max, mlp_norm, attn_norm: [T]
             o[name][layer] = x[:n]
 
+    def hooks(self) -> list[Hook]:
+        """The recorder's hooks (`capture.hooks`): per block a pre-hook (h^{l-1}) and a hook (h^l), the
+        MLP output module's (m^l), on the self-check batch the attention parts' (a^l), and the gate's."""
+        out: list[Hook] = []
+        for layer, block in enumerate(self.blocks):
+            out.append(Hook(block, self.block_pre_hook(layer), "pre", with_kwargs=True))
+            out.append(Hook(block, self.block_hook(layer), "post", with_kwargs=True))
+            if self.mlp_out[layer] is not None:
+                out.append(Hook(self.mlp_out[layer], self.mlp_hook(layer)))
+            if self.check:
+                out.extend(Hook(mod, self.attn_hook(layer, attr)) for mod, attr in self.attn_parts[layer])
+            if self.gate_mods and self.gate_mods[layer] is not None:
+                out.append(Hook(self.gate_mods[layer], self.gate_hook(layer)))
+        return out
+
     @contextmanager
     def hooked(self) -> Iterator[Recorder]:
-        """Hooks on every block (and MLP output module) and this recorder as the attention
-        function's sink (`attention.recording`: a ContextVar, so only this context sees it)."""
-        handles = []
-        try:
-            for layer, block in enumerate(self.blocks):
-                handles.append(block.register_forward_pre_hook(self.block_pre_hook(layer), with_kwargs=True))
-                handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
-                if self.mlp_out[layer] is not None:
-                    handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
-                if self.check:
-                    for mod, attr in self.attn_parts[layer]:
-                        handles.append(mod.register_forward_hook(self.attn_hook(layer, attr)))
-                if self.gate_mods and self.gate_mods[layer] is not None:
-                    handles.append(self.gate_mods[layer].register_forward_hook(self.gate_hook(layer)))
-            with attn_fn.recording(self):
-                yield self
-        finally:
-            for h in handles:
-                h.remove()
+        """The recorder's `hooks` installed and this recorder the attention function's sink
+        (`attention.recording`: a ContextVar, so only this context sees it)."""
+        with installed(self.hooks(), self):
+            yield self
 
 
 def _attn_configs(model: torch.nn.Module) -> list[PretrainedConfig]:
