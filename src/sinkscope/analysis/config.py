@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, get_args
 
+from sinkscope.capture.trace import N_CANDIDATES
 from sinkscope.core.errors import InputError
 
 Mode = Literal["general", "paper"]
@@ -86,7 +87,7 @@ class DetectConfig:
     mode: Mode = "general"
     tau: float = 0.9
     cosine: CosineKind = "raw"
-    n_candidates: int = 3
+    n_candidates: int = N_CANDIDATES  # the capture's C by default (`capture.trace.N_CANDIDATES`)
     min_queries: int = 16
     eps: float = 0.3
     paper_margin: int = 15

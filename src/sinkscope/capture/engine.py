@@ -37,12 +37,14 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from sinkscope.capture import attention as attn_fn
+from sinkscope.capture import twopass
 from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls, resolve
 from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.hooks import Hook, installed
@@ -682,9 +684,12 @@ def capture(
     `chat[i]`: whether prompt i was rendered through the chat template (`PromptTrace.chat`; default
     False for every prompt).
 
+    `settings` are not changed: the returned `Trace.settings` is a copy with what the capture used
+    and observed (query block, attention path and matmul dtype in force, attention layers, self-check).
+
     `self_check` (default on): on the first batch, verify h^l - h^{l-1} = a^l + m^l per block from
     an independent reading of the attention branch (`capture.selfcheck`). The outcome is stored in
-    `settings.self_check` (a `SelfCheck` dict, written to the manifest); on failure the formation
+    `Trace.settings.self_check` (a `SelfCheck` dict, written to the manifest); on failure the formation
     columns are NaN for every prompt, a warning names the family and what failed, and `edits`
     (which need m^l) raise `UnsupportedArchitectureError`.
     """
@@ -694,7 +699,14 @@ def capture(
         )
     if chat is not None and len(chat) != len(token_ids):
         raise InputError(f"capture: {len(chat)} chat flags for {len(token_ids)} prompts.")
-    settings = settings or CaptureSettings()
+    given = settings or CaptureSettings()
+    path, matmul = twopass.in_force()  # a caller's `twopass.attention_path` block, unless the settings say
+    settings = replace(
+        given,
+        attention_path=given.attention_path if given.attention_path != "auto" else path,
+        matmul_dtype=given.matmul_dtype if given.matmul_dtype != "auto" else matmul,
+    )
+    attention_layers: list[bool] | None = None
     model = lm.model
     base = base_model_of(model)
     device = _input_device(model)
@@ -708,7 +720,7 @@ def capture(
     # config's counts only until then (a layer-free batch cannot occur: every capture has attention).
     sizes: tuple[int, int, int] = (lm.info.n_heads, lm.info.n_kv_heads, lm.info.hidden_size)
     ties = last_state_is_output(base)
-    with sinkscope_attention(model):
+    with sinkscope_attention(model), twopass.attention_path(settings.attention_path, settings.matmul_dtype):
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
             lengths = [len(token_ids[i]) for i in idx]
@@ -725,7 +737,7 @@ def capture(
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
             # Routing decided by what the model did (docs/method.md §11), before any number is kept.
-            settings.attention_layers = check_attention_calls(
+            attention_layers = check_attention_calls(
                 f"{lm.info.architecture} (model_type {lm.info.model_type!r})", rec.blocks, rec.adapter, rec.callers,
                 bool(getattr(model, "_supports_attention_backend", False)),
             )
@@ -752,9 +764,13 @@ def capture(
             del out, hidden, rec
             if progress is not None:
                 progress(len(idx))
-    settings.query_block = settings.query_block or block_used
+    settings = replace(
+        settings,
+        query_block=settings.query_block or block_used,
+        attention_layers=attention_layers if attention_layers is not None else settings.attention_layers,
+        self_check=check.to_dict() if check is not None else settings.self_check,
+    )
     if check is not None:
-        settings.self_check = check.to_dict()
         if check.status == "failed":
             for p in prompts:
                 for name in FORMATION_FIELDS:

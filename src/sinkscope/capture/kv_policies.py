@@ -51,6 +51,7 @@ from sinkscope.capture.engine import (
     sinkscope_attention,
 )
 from sinkscope.capture.hooks import Hook, installed
+from sinkscope.capture.trace import N_CANDIDATES
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 
@@ -168,10 +169,14 @@ class StreamingSecondary(Streaming):
     strongest of them (largest |cos|, then earlier) are kept."""
 
     max_secondary: int = 8
-    tau: float = 0.9
-    n_candidates: int = 3
+    tau: float | None = None  # the §2 cosine threshold: given by the caller (`DetectConfig.tau` by default)
+    n_candidates: int = N_CANDIDATES
     needs_hidden: bool = True
     detected: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tau is None or not 0 < self.tau <= 1:
+            raise InputError(f"streaming+secondary: the cosine threshold tau={self.tau!r} must be a number in (0, 1].")
 
     def begin(self, n_layers, n_tokens, device):
         super().begin(n_layers, n_tokens, device)
@@ -342,9 +347,11 @@ class Snap(KVPolicy):
 
 
 def make_policy(name: str, budget: int, *, prompt_len: int = 0, keep_masks: bool = False,
-                max_secondary: int = 8, tau: float = 0.9, recent_frac: float = 0.5,
+                max_secondary: int = 8, tau: float | None = None, recent_frac: float = 0.5,
                 obs_window: int = 32) -> KVPolicy | None:
-    """The policy `name` at budget K (None for `full`). Raises InputError naming a bad value."""
+    """The policy `name` at budget K (None for `full`). Raises InputError naming a bad value.
+    `tau` (streaming+secondary only, required there): the §2 cosine threshold, which the analysis
+    layer owns (`DetectConfig.tau`; `workflows.kv.evaluate` passes it)."""
     if name not in POLICIES:
         raise InputError(f"unknown KV policy '{name}': choose from {', '.join(POLICIES)}.")
     if budget < 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,6 +40,10 @@ ARRAY_FIELDS = (
     "output_gate",
     "sink_logit_mass",
 )
+
+# C, the number of leading positions a capture keeps candidate statistics for (docs/method.md §2): the
+# one default of `CaptureSettings.n_candidates` and of the detector's `DetectConfig.n_candidates`.
+N_CANDIDATES = 3
 
 # Per-prompt scalars, saved after the arrays (None is not saved): the region bounds of docs/method.md §3
 # and whether the prompt went through the chat template (paper mode's candidates, §3).
@@ -185,15 +189,40 @@ class PromptTrace:
         return cls(**kw)
 
 
-@dataclass
-class CaptureSettings:
-    """How a capture was taken; written to the manifest."""
+# Which attention computation a capture runs (`capture.twopass`): "auto" (by the measured thresholds),
+# "single" (the blockwise single pass) or "twopass" (fused kernel + column pass).
+AttentionPath = Literal["auto", "single", "twopass"]
+# The dtype the single pass multiplies q, k, v in (`capture.twopass.compute_dtype`): "auto" and "model"
+# the model's dtype, "float32" upcast first.
+MatmulDtype = Literal["auto", "float32", "model"]
 
-    n_candidates: int = 3
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How a capture was taken; written to the manifest ("capture"), every field.
+
+    The settings a caller gives are never changed: `capture` returns the ones it used in
+    `Trace.settings` (a copy with `query_block`, `attention_path`, `matmul_dtype`, `self_check` and
+    `attention_layers` filled in).
+
+    n_candidates    C, the leading positions whose cosines and vectors are kept (`PromptTrace`).
+    dtype           the model's dtype, as loaded.
+    query_block     query rows per attention block; None: chosen from available memory (the capture
+                    records the size it used).
+    with_nll        whether next-token NLL was computed.
+    batch_size      prompts per forward (right-padded; the numbers do not depend on it).
+    attention_path  `AttentionPath`; "auto" is resolved from the context (`twopass.attention_path`)
+                    and recorded as the value in force.
+    matmul_dtype    `MatmulDtype`, resolved the same way.
+    """
+
+    n_candidates: int = N_CANDIDATES
     dtype: str = "float32"
     query_block: int | None = None  # None: chosen from available memory
     with_nll: bool = False
     batch_size: int = 1
+    attention_path: AttentionPath = "auto"
+    matmul_dtype: MatmulDtype = "auto"
     # Outcome of the capture's self-check (`capture.selfcheck.SelfCheck.to_dict()`), filled by
     # `capture`: status "passed" / "failed" (formation columns disabled) / "skipped".
     self_check: dict[str, Any] | None = None
