@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sinkscope.capture.engine import capture
-from sinkscope.capture.trace import ARRAY_FIELDS, SCALAR_FIELDS, CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAY_FIELDS, ARRAYS, SCALAR_FIELDS, CaptureSettings, PromptTrace, Trace
 from sinkscope.models.base import LoadedModel
 from tests.capture.archs import ToyTokenizer, build, random_ids
 
@@ -103,6 +103,17 @@ def test_prompt_trace_helpers():
     ls = pt.layer_scores()
     assert ls.shape == (L, T) and ls.dtype == np.float32
     np.testing.assert_allclose(ls[1, 4], pt.scores[1, :, 4].sum() / H, rtol=1e-6)
+
+
+def test_the_array_registry_is_the_documented_shapes():
+    """`ARRAYS` (which drives save/load and the recorder's allocation and fill) says what the
+    `PromptTrace` docstring says: every entry's shape and dtype, and its "name [dims]" line."""
+    sizes = dict(L=L, H=H, KV=KV, T=T, C=C, D=D)
+    doc = PromptTrace.__doc__
+    assert {a.name: (a.shape(sizes), np.dtype(a.dtype)) for a in ARRAYS} == {
+        k: (shape, np.dtype(dt)) for k, (shape, dt) in documented_shapes(L, H, KV, T, C, D).items()}
+    for a in ARRAYS:
+        assert f"{a.name} [{', '.join(a.dims)}]" in doc, a.name
 
 
 def test_capture_settings_and_trace():

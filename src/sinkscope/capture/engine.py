@@ -49,7 +49,7 @@ from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, c
 from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.hooks import Hook, installed
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
-from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAYS, TENSOR_DIMS, ArraySpec, CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError, NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 _EPS = 1e-12
+# The arrays the recorder makes and fills (`capture.trace.ARRAYS`), and each by the statistic it is reported as.
+RECORDED: tuple[ArraySpec, ...] = tuple(a for a in ARRAYS if a.recorded)
+BY_STAT: dict[str, ArraySpec] = {a.source: a for a in RECORDED}
 
 # An intervention on MLP outputs: called as edit(layer, m [B, T, D]) inside the MLP hook; returns
 # the replacement tensor, or None to leave the layer untouched (see sinkscope.workflows.interventions).
@@ -231,39 +234,13 @@ class Recorder:
         self._hin: torch.Tensor | None = None
         self._mlp: torch.Tensor | None = None
         self._valid_cache: dict[torch.device, torch.Tensor] = {}
-        L, C = info.n_layers, n_candidates
-        # Head counts and the hidden size are read from the tensors the model produces (never from
-        # config fields a model may ignore): the arrays sized by them are made on first sight (`_fill`).
-        self.out: list[dict[str, Any]] = []
-        for n in lengths:
-            nan = lambda *shape: np.full(shape, np.nan, dtype=np.float32)  # noqa: E731
-            self.out.append(
-                dict(
-                    scores=None,
-                    n_queries=np.zeros((L, n), dtype=np.int32),
-                    key_norm=None,
-                    value_norm=None,
-                    output_gate=None,
-                    sink_logit_mass=None,
-                    resid_norm=nan(L, n),
-                    embed_norm=nan(n),
-                    resid_cos=nan(L, C, n),
-                    resid_cos_centred=nan(L, C, n),
-                    mlp_norm=nan(L, n),
-                    attn_norm=nan(L, n),
-                    mlp_cos_resid=nan(L, C, n),
-                    mlp_cos_mlp=nan(L, C, n),
-                    attn_cos_resid=nan(L, C, n),
-                    act_max=nan(L, n),
-                    act_argmax=np.zeros((L, n), dtype=np.int32),
-                    act_median=nan(L),
-                    resid_cand=None,
-                    mlp_cand=None,
-                    final_norm=nan(n),
-                    final_cos=nan(C, n),
-                    final_cos_centred=nan(C, n),
-                )
-            )
+        # The arrays of `capture.trace.ARRAYS` the recorder fills, per batch row. Head counts and the
+        # hidden size are read from the tensors the model produces (never from config fields): the
+        # arrays sized by them are made on first sight (`_fill`), the others here.
+        self.out: list[dict[str, Any]] = [
+            {a.name: None if a.tensor_sized else a.empty({"L": info.n_layers, "T": n, "C": n_candidates}) for a in RECORDED}
+            for n in lengths
+        ]
 
     def _attn_parts(self, block: torch.nn.Module) -> list[tuple[torch.nn.Module, str | None]]:
         if self.adapter.parallel:
@@ -415,21 +392,23 @@ class Recorder:
         """The outcome of the check on this (first) batch; see `capture.selfcheck.judge`."""
         return judge(self.family, self.adapter, self.mlp_out, self.attn_out, self.residue, dtype)
 
-    def complete(self, n_heads: int, n_kv: int, hidden: int) -> None:
-        """After the batch: arrays no layer filled (a prompt batch where no layer reported them) are
-        NaN of the sizes observed in the capture (`n_heads`, `n_kv`, `hidden`)."""
-        L, C = self.n_layers, self.n_candidates
+    def complete(self, sizes: Mapping[str, int]) -> None:
+        """After the batch: required arrays no layer filled (a prompt batch where no layer reported
+        them) are NaN of the sizes observed in the capture (`sizes`: H, KV, D)."""
         for o, n in zip(self.out, self.lengths):
-            for name, shape in (("scores", (L, n_heads, n)), ("key_norm", (L, n_kv, n)), ("value_norm", (L, n_kv, n)),
-                                ("resid_cand", (L, C, hidden)), ("mlp_cand", (L, C, hidden))):
-                if o[name] is None:
-                    o[name] = np.full(shape, np.nan, dtype=np.float32)
+            dims = {"L": self.n_layers, "T": n, "C": self.n_candidates, **sizes}
+            for a in RECORDED:
+                if o[a.name] is None and not a.optional:
+                    o[a.name] = a.empty(dims)
 
-    def sizes(self) -> tuple[int | None, int | None, int | None]:
-        """(query heads, key/value heads, hidden size) as the tensors of this batch showed them."""
-        o = self.out[0]
-        get = lambda name, axis: None if o[name] is None else int(o[name].shape[axis])  # noqa: E731
-        return get("scores", 1), get("key_norm", 1), get("resid_cand", 2)
+    def sizes(self) -> dict[str, int]:
+        """The tensor-read sizes (H, KV, D) as the arrays of this batch showed them (absent: not seen)."""
+        seen: dict[str, int] = {}
+        for a in RECORDED:
+            arr = self.out[0][a.name]
+            if a.tensor_sized and arr is not None:
+                seen.update({d: int(arr.shape[i]) for i, d in enumerate(a.dims) if d in TENSOR_DIMS})
+        return seen
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
@@ -523,41 +502,43 @@ class Recorder:
                 for layer, x in per_layer.items():
                     self._fill(o, name, layer, x[b], n, c)
 
-    def _sized(self, o: dict[str, Any], name: str, tail: tuple[int, ...], n: int) -> np.ndarray:
-        """o[name] [L, *tail], made (NaN) on first sight with the size the tensors have; a layer whose
-        tensors disagree with an earlier layer's is refused by name."""
-        arr = o[name]
+    def _sized(self, o: dict[str, Any], spec: ArraySpec, x: np.ndarray, n: int) -> np.ndarray:
+        """o[spec.name], made (NaN) on first sight with the sizes the tensors have (H, KV, D from the
+        axes of `x`, one layer's statistic); a layer whose tensors disagree with an earlier layer's is
+        refused by name."""
+        arr = o[spec.name]
+        if arr is not None and not spec.tensor_sized:
+            return arr
+        per_layer = spec.dims[0] == "L"
+        rest = spec.dims[1:] if per_layer else spec.dims
+        dims = {"L": self.n_layers, "T": n, "C": self.n_candidates}
+        dims.update({d: int(x.shape[i]) for i, d in enumerate(rest) if d in TENSOR_DIMS})
+        shape = spec.shape(dims)
         if arr is None:
-            arr = o[name] = np.full((self.n_layers, *tail), np.nan, dtype=np.float32)
-        elif arr.shape[1:] != tail:
+            arr = o[spec.name] = spec.empty(dims)
+        elif arr.shape != shape:
             raise UnsupportedArchitectureError(
-                f"{self.family}: layers report {name} of different shapes ({arr.shape[1:]} and {tail}); "
+                f"{self.family}: layers report {spec.name} of different shapes ({arr.shape[1:]} and {shape[1:]}); "
                 "sinkscope needs the same number of heads in every attention layer."
             )
         return arr
 
-    def _fill(self, o: dict[str, Any], name: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
-        """Write one layer's row-b statistic `x` (padded to T) into the prompt's arrays."""
-        if name == "colsum":
+    def _fill(self, o: dict[str, Any], stat: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
+        """Write one layer's row-b statistic `x` (padded to T tokens and min(C, T) candidates) into the
+        prompt's array that `capture.trace.ARRAYS` names for it: its T axes cut to the prompt's n
+        tokens, its C axes to its c candidates. Scores are colsum / n_queries (docs/method.md §1; a key
+        no query sees is NaN): n_queries is filled first (`finish`)."""
+        spec = BY_STAT[stat]
+        arr = self._sized(o, spec, x, n)
+        per_layer = spec.dims[0] == "L"
+        rest = spec.dims[1:] if per_layer else spec.dims
+        cut = tuple(slice(0, n) if d == "T" else slice(0, c) if d == "C" else slice(None) for d in rest)
+        value = x[cut]
+        if stat == "colsum":
             nq = o["n_queries"][layer]
             with np.errstate(invalid="ignore", divide="ignore"):
-                self._sized(o, "scores", (x.shape[0], n), n)[layer] = np.where(nq > 0, x[:, :n] / np.maximum(nq, 1)[None, :], np.nan)
-        elif name == "n_visible":
-            o["n_queries"][layer] = x[:n].astype(np.int32)
-        elif name in ("key_norm", "value_norm", "output_gate", "sink_logit_mass"):
-            self._sized(o, name, (x.shape[0], n), n)[layer] = x[:, :n]
-        elif name == "embed_norm":
-            o[name][:] = x[:n]
-        elif name in ("resid_cand", "mlp_cand"):
-            self._sized(o, name, (self.n_candidates, x.shape[-1]), n)[layer, :c] = x[:c]
-        elif name in ("resid_cos", "resid_cos_centred", "mlp_cos_resid", "mlp_cos_mlp", "attn_cos_resid"):
-            o[name][layer, :c] = x[:c, :n]
-        elif name == "act_median":
-            o[name][layer] = x
-        elif name == "act_argmax":
-            o[name][layer] = x[:n].astype(np.int32)
-        else:  # resid_norm, act_max, mlp_norm, attn_norm: [T]
-            o[name][layer] = x[:n]
+                value = np.where(nq > 0, value / np.maximum(nq, 1)[None, :], np.nan)
+        arr[((layer,) if per_layer else ()) + cut] = value
 
     def hooks(self) -> list[Hook]:
         """The recorder's hooks (`capture.hooks`): per block a pre-hook (h^{l-1}) and a hook (h^l), the
@@ -718,7 +699,7 @@ def capture(
     check: SelfCheck | None = None
     # (query heads, KV heads, hidden size): from the tensors of the first batch that showed them; the
     # config's counts only until then (a layer-free batch cannot occur: every capture has attention).
-    sizes: tuple[int, int, int] = (lm.info.n_heads, lm.info.n_kv_heads, lm.info.hidden_size)
+    sizes: dict[str, int] = {"H": lm.info.n_heads, "KV": lm.info.n_kv_heads, "D": lm.info.hidden_size}
     ties = last_state_is_output(base)
     with sinkscope_attention(model), twopass.attention_path(settings.attention_path, settings.matmul_dtype):
         for start in range(0, len(order), settings.batch_size):
@@ -742,9 +723,8 @@ def capture(
                 bool(getattr(model, "_supports_attention_backend", False)),
             )
             rec.finish()  # statistics to the host, once for the batch
-            seen = rec.sizes()
-            sizes = tuple(a if a is not None else b for a, b in zip(seen, sizes))  # type: ignore[assignment]
-            rec.complete(*sizes)
+            sizes.update(rec.sizes())
+            rec.complete(sizes)
             rec.record_final(out.last_hidden_state if ties else None)
             block_used = rec.block_used
             if check is None:

@@ -1,7 +1,9 @@
 """`Trace`: everything one capture pass keeps, already reduced (no T x T, no full hidden states).
 
 The per-prompt arrays and their shapes are documented in ONE place, the `PromptTrace` docstring
-below; every other module (capture, analysis, report) points to it instead of restating them.
+below, and listed as data in ONE registry, `ARRAYS` (name, shape in L/H/KV/T/C/D, dtype, optional),
+which drives save/load and the recorder's allocation and fill; every other module points to them
+instead of restating them.
 """
 
 from __future__ import annotations
@@ -12,34 +14,85 @@ from typing import Any, Literal
 
 import numpy as np
 
-# Names of the per-prompt arrays, in save order. Kept in one place so save/load never drift.
-ARRAY_FIELDS = (
-    "token_ids",
-    "scores",
-    "n_queries",
-    "key_norm",
-    "value_norm",
-    "resid_norm",
-    "embed_norm",
-    "resid_cos",
-    "resid_cos_centred",
-    "mlp_norm",
-    "attn_norm",
-    "mlp_cos_resid",
-    "mlp_cos_mlp",
-    "attn_cos_resid",
-    "act_max",
-    "act_argmax",
-    "act_median",
-    "resid_cand",
-    "mlp_cand",
-    "final_norm",
-    "final_cos",
-    "final_cos_centred",
-    "nll",
-    "output_gate",
-    "sink_logit_mass",
+# Symbols of an array's dimensions (`PromptTrace`): L blocks, H query heads, KV key/value heads,
+# T tokens, C candidate positions, D hidden size, "T-1" next-token targets. H, KV and D are read from
+# the tensors the model produces (never from config fields): arrays with them are made on first sight.
+Dim = Literal["L", "H", "KV", "T", "C", "D", "T-1"]
+TENSOR_DIMS: frozenset[str] = frozenset({"H", "KV", "D"})
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One per-prompt array of `PromptTrace` (its meaning is documented there).
+
+    name      the `PromptTrace` field (and the .npz key).
+    dims      its shape in the symbols of `Dim`.
+    dtype     numpy dtype name; a float array starts NaN, an int array 0.
+    optional  None when the model has nothing to measure (no output gate, no sink logits); a required
+              array a batch did not report is NaN of the observed size (`capture.engine.Recorder.complete`).
+    recorded  made and filled by the recorder (`capture.engine.Recorder`); False: set by `capture`
+              itself (token ids, NLL).
+    stat      the name of the per-layer statistic the recorder reports it under, when not `name`.
+    """
+
+    name: str
+    dims: tuple[Dim, ...]
+    dtype: str = "float32"
+    optional: bool = False
+    recorded: bool = True
+    stat: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.stat or self.name
+
+    @property
+    def tensor_sized(self) -> bool:
+        return any(d in TENSOR_DIMS for d in self.dims)
+
+    def shape(self, sizes: dict[str, int]) -> tuple[int, ...]:
+        """The shape for the sizes of each symbol ("T-1" from "T")."""
+        return tuple(max(sizes["T"] - 1, 0) if d == "T-1" else sizes[d] for d in self.dims)
+
+    def empty(self, sizes: dict[str, int]) -> np.ndarray:
+        """The array before anything is measured: NaN (float) or 0 (int)."""
+        dt = np.dtype(self.dtype)
+        return np.full(self.shape(sizes), np.nan if dt.kind == "f" else 0, dtype=dt)
+
+
+# THE registry of the per-prompt arrays, in save order: it drives `PromptTrace.save` / `load`, the
+# recorder's allocation and its fill (`capture.engine.Recorder`). A new array is one entry here, one
+# field (and docstring line) in `PromptTrace`, and the statistic the recorder computes for it.
+ARRAYS: tuple[ArraySpec, ...] = (
+    ArraySpec("token_ids", ("T",), "int64", recorded=False),
+    ArraySpec("scores", ("L", "H", "T"), stat="colsum"),  # colsum / n_queries (docs/method.md §1)
+    ArraySpec("n_queries", ("L", "T"), "int32", stat="n_visible"),
+    ArraySpec("key_norm", ("L", "KV", "T")),
+    ArraySpec("value_norm", ("L", "KV", "T")),
+    ArraySpec("resid_norm", ("L", "T")),
+    ArraySpec("embed_norm", ("T",)),
+    ArraySpec("resid_cos", ("L", "C", "T")),
+    ArraySpec("resid_cos_centred", ("L", "C", "T")),
+    ArraySpec("mlp_norm", ("L", "T")),
+    ArraySpec("attn_norm", ("L", "T")),
+    ArraySpec("mlp_cos_resid", ("L", "C", "T")),
+    ArraySpec("mlp_cos_mlp", ("L", "C", "T")),
+    ArraySpec("attn_cos_resid", ("L", "C", "T")),
+    ArraySpec("act_max", ("L", "T")),
+    ArraySpec("act_argmax", ("L", "T"), "int32"),
+    ArraySpec("act_median", ("L",)),
+    ArraySpec("resid_cand", ("L", "C", "D")),
+    ArraySpec("mlp_cand", ("L", "C", "D")),
+    ArraySpec("final_norm", ("T",)),  # the final state: `Recorder.record_final`
+    ArraySpec("final_cos", ("C", "T")),
+    ArraySpec("final_cos_centred", ("C", "T")),
+    ArraySpec("nll", ("T-1",), recorded=False, optional=True),
+    ArraySpec("output_gate", ("L", "H", "T"), optional=True),
+    ArraySpec("sink_logit_mass", ("L", "H", "T"), optional=True),
 )
+ARRAY_SPECS: dict[str, ArraySpec] = {a.name: a for a in ARRAYS}
+# Names of the per-prompt arrays, in save order (save/load never drift from the registry).
+ARRAY_FIELDS: tuple[str, ...] = tuple(a.name for a in ARRAYS)
 
 # C, the number of leading positions a capture keeps candidate statistics for (docs/method.md §2): the
 # one default of `CaptureSettings.n_candidates` and of the detector's `DetectConfig.n_candidates`.
