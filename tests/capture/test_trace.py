@@ -120,11 +120,11 @@ def test_capture_settings_and_trace():
     s = CaptureSettings()
     assert s.to_dict() == {"n_candidates": 3, "dtype": "float32", "query_block": None, "with_nll": False,
                            "batch_size": 1, "self_check": None, "attention_layers": None,
-                           "attention_path": "auto", "matmul_dtype": "auto"}
+                           "attention_path": "auto", "matmul_dtype": "auto", "adapter_row": None}
     s2 = CaptureSettings(n_candidates=5, query_block=64, with_nll=True, batch_size=4, dtype="bfloat16")
     assert s2.to_dict() == {"n_candidates": 5, "dtype": "bfloat16", "query_block": 64, "with_nll": True,
                             "batch_size": 4, "self_check": None, "attention_layers": None,
-                            "attention_path": "auto", "matmul_dtype": "auto"}
+                            "attention_path": "auto", "matmul_dtype": "auto", "adapter_row": None}
     tr = Trace(prompts=[synthetic()])
     assert tr.settings == CaptureSettings() and tr.timings == {}
     # docs/method.md §11: all layers have attention probabilities unless the settings say otherwise
@@ -148,6 +148,7 @@ def test_a_real_capture_has_the_documented_shapes_and_round_trips(tmp_path):
     # the caller's settings are never changed; the trace's are what the capture used and observed
     assert given == CaptureSettings(with_nll=True, batch_size=2, n_candidates=3)
     assert trace.settings.self_check["status"] == "passed" and trace.settings.attention_layers == [True] * 3
+    assert trace.settings.adapter_row == "default"  # Llama: verified on the default row
     for pt, n in zip(trace.prompts, lengths):
         for name, (shape, dtype) in documented_shapes(3, 4, 2, n, 3, 64).items():
             arr = getattr(pt, name)

@@ -45,7 +45,14 @@ import torch
 
 from sinkscope.capture import attention as attn_fn
 from sinkscope.capture import twopass
-from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls, resolve
+from sinkscope.capture.adapters import (
+    Adapter,
+    adapter_for,
+    adapter_row,
+    attention_layers,
+    check_attention_calls,
+    resolve,
+)
 from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.hooks import Hook, installed
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
@@ -88,14 +95,25 @@ def rows_edit(edits: Mapping[int, PromptEdit] | None, idx: Sequence[int], length
     return edit
 
 
-def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
-    """The ModuleList of the model's `n_layers` transformer blocks (first one found in module order)."""
-    for _, mod in model.named_modules():
-        if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
-            return mod
+def find_blocks(lm: LoadedModel) -> torch.nn.ModuleList:
+    """The ModuleList of the model's L transformer blocks: at the adapter row's `blocks` path inside the
+    decoder / encoder stack (`base_model_of`; `capture.adapters.Adapter.blocks`), never guessed. A
+    model where that path is not a ModuleList of L blocks is refused, naming the path and the
+    ModuleLists of length L it does hold."""
+    adapter = adapter_for(lm.info.model_type)
+    base = base_model_of(lm.model)
+    n_layers = lm.info.n_layers
+    mod = resolve(base, (adapter.blocks,))
+    if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
+        return mod
+    held = [name for name, m in base.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers]
+    found = "a ModuleList of length " + str(len(mod)) if isinstance(mod, torch.nn.ModuleList) else (
+        type(mod).__name__ if mod is not None else "nothing")
     raise UnsupportedArchitectureError(
-        f"could not find the {n_layers} transformer blocks of {type(model).__name__}: "
-        "sinkscope needs a ModuleList of decoder/encoder layers."
+        f"{lm.info.architecture} (model_type {lm.info.model_type!r}, adapter row {adapter_row(lm.info.model_type)!r}): "
+        f"the row's block container `{adapter.blocks}` of {type(base).__name__} is {found}, not the {n_layers} "
+        f"transformer blocks. ModuleLists of {n_layers} modules it holds: {held or 'none'}; set `blocks` in the "
+        "family's row of sinkscope/capture/adapters.py."
     )
 
 
@@ -123,7 +141,7 @@ def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | 
 def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -> list[torch.nn.Module | None]:
     """Per block, the module whose output (which="output") or input (which="input") is the MLP's."""
     adapter = adapter_for(lm.info.model_type)
-    blocks = find_blocks(lm.model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     names = adapter.mlp_output if which == "output" else adapter.mlp_input
     return [_resolve(b, names) for b in blocks]
 
@@ -202,7 +220,7 @@ class Recorder:
         self.n_candidates = n_candidates
         self.query_block_override = query_block
         self.adapter: Adapter = adapter_for(info.model_type)
-        self.blocks = find_blocks(lm.model, info.n_layers)
+        self.blocks = find_blocks(lm)
         self.layer_map = block_layer_map(self.blocks)
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
         self.attention_layers = attention_layers(self.blocks, self.adapter)  # expected; observed: `callers`
@@ -749,6 +767,7 @@ def capture(
         query_block=settings.query_block or block_used,
         attention_layers=attention_layers if attention_layers is not None else settings.attention_layers,
         self_check=check.to_dict() if check is not None else settings.self_check,
+        adapter_row=adapter_row(lm.info.model_type),
     )
     if check is not None:
         if check.status == "failed":

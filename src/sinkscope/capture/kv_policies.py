@@ -379,7 +379,7 @@ class KVSink:
     def __init__(self, lm: LoadedModel, policy: KVPolicy | None, block: int = BLOCK) -> None:
         self.kv_policy = policy
         self.block = block
-        self.blocks = find_blocks(lm.model, lm.info.n_layers)
+        self.blocks = find_blocks(lm)
         self.layer_map = block_layer_map(self.blocks)
         self.adapter = adapter_for(lm.info.model_type)
         self.attention_layers = attention_layers(self.blocks, self.adapter)

@@ -255,8 +255,8 @@ class CaptureSettings:
     """How a capture was taken; written to the manifest ("capture"), every field.
 
     The settings a caller gives are never changed: `capture` returns the ones it used in
-    `Trace.settings` (a copy with `query_block`, `attention_path`, `matmul_dtype`, `self_check` and
-    `attention_layers` filled in).
+    `Trace.settings` (a copy with `query_block`, `attention_path`, `matmul_dtype`, `self_check`, `attention_layers`
+    and `adapter_row` filled in).
 
     n_candidates    C, the leading positions whose cosines and vectors are kept (`PromptTrace`).
     dtype           the model's dtype, as loaded.
@@ -267,6 +267,8 @@ class CaptureSettings:
     attention_path  `AttentionPath`; "auto" is resolved from the context (`twopass.attention_path`)
                     and recorded as the value in force.
     matmul_dtype    `MatmulDtype`, resolved the same way.
+    adapter_row     the row of the architecture table the capture used (`capture.adapters.adapter_row`):
+                    the model_type, "default", or "default (unknown model_type)"; filled by `capture`.
     """
 
     n_candidates: int = N_CANDIDATES
@@ -282,6 +284,7 @@ class CaptureSettings:
     # Per layer, whether it has softmax attention probabilities (docs/method.md §11), filled by
     # `capture`; None (files written before it) means every layer has them.
     attention_layers: list[bool] | None = None
+    adapter_row: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
