@@ -31,8 +31,8 @@ duration of a capture by `recording(sink)` and reset with its token: a capture i
 or one nested inside this one, never reports into the wrong recorder. Outside a capture the
 function only computes the output.
 
-A recorder may carry a `kv_policy` (`capture.kv_policies.KVPolicy`, docs/method.md §10): its
-`restrict` hides, in each block's scores, the keys a simulated KV-cache eviction dropped (an AND
+Every recorder declares a `kv_policy` (`AttentionSink`; None for a capture): an `EvictionPolicy`
+(`capture.kv_policies.KVPolicy`, docs/method.md §10) whose `restrict` hides, in each block's scores, the keys a simulated KV-cache eviction dropped (an AND
 with the visibility above, before the softmax), and `observe` sees the block's probabilities.
 """
 

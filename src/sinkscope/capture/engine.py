@@ -6,7 +6,8 @@ The single instrumentation point (docs/method.md "Capture"):
     every config restored exactly afterwards (`sinkscope_attention`); the active `Recorder` is
     held in a ContextVar (`attention.recording`), so concurrent or nested captures stay apart;
   * forward hooks on each decoder block (input h^{l-1}, output h^l) and on the module whose
-    output is the block's MLP contribution m^l (declared in `capture.adapters`).
+    output is the block's MLP contribution m^l (declared in `capture.adapters`; the blocks are the
+    ModuleList the row's `blocks` names), installed with the other hooks by `capture.hooks.installed`.
 On the first batch the output of each block's attention module is hooked too, and
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
@@ -24,8 +25,11 @@ to norms and cosines that stay there as tensors; `Recorder.finish` moves them to
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
 finiteness once. Query blocks are sized from the free memory of the layer's device
 (`choose_query_block`). Nothing
-of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place:
-`sinkscope.capture.trace.PromptTrace`.
+of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place,
+`sinkscope.capture.trace.PromptTrace`, and listed in one registry, `capture.trace.ARRAYS`, from which
+the recorder allocates and fills them (`Recorder._fill`). The caller's `CaptureSettings` are never
+changed: the `Trace` carries the settings the capture used (attention path, matmul dtype, query block,
+adapter row, attention layers, self-check), all of which go to the manifest.
 
 Batches are right-padded: with a causal mask no real query ever sees a pad key, and pad queries
 are excluded from the per-key sums, so a batch gives exactly the single-prompt numbers.
