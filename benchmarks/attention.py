@@ -65,6 +65,8 @@ def main() -> None:
     H, KV, d = a.heads, a.kv_heads, a.head_dim
 
     class Sink:
+        kv_policy = None
+
         def __init__(self, block=None):  # noqa: ANN001, ANN204
             self.block = block
 

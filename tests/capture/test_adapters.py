@@ -15,9 +15,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from sinkscope.capture.adapters import ADAPTERS, DEFAULT, Adapter, adapter_for
+from sinkscope.capture.adapters import ADAPTERS, DEFAULT, DEFAULT_FAMILIES, Adapter, adapter_for
 from sinkscope.capture.engine import base_model_of, capture, find_blocks, mlp_modules
 from sinkscope.capture.trace import CaptureSettings
+from sinkscope.core.errors import UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 from tests.capture.archs import (
     ARCHS,
@@ -32,6 +33,9 @@ from tests.capture.archs import (
 from tests.capture.test_hybrid import HYBRIDS  # hybrid rows: checked in test_hybrid.py
 
 OWN_TESTS = {"zamba2", "minimax", "qwen3_5", "qwen3_5_moe"}  # rows with their own tests in test_hybrid.py
+# Rows that set only `blocks` (families of the docs/ARCHITECTURES.md survey whose blocks are not at `layers`).
+CONTAINER_ONLY = sorted(k for k, row in ADAPTERS.items() if row == dataclasses.replace(DEFAULT, blocks=row.blocks)
+                        and row.blocks != DEFAULT.blocks and k not in ARCHS)
 
 # Families of the table that `archs.ARCHS` does not build (model_type -> (overrides, kind)).
 EXTRA: dict[str, tuple[dict, str]] = {
@@ -70,11 +74,48 @@ def _get(block, dotted: str):
 
 
 def test_every_table_row_is_built_here():
-    # zamba2, minimax, the Qwen3.5 composites: their own tests in test_hybrid.py
-    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3"} | set(HYBRIDS) | OWN_TESTS
+    # zamba2, minimax, the Qwen3.5 composites: their own tests in test_hybrid.py; container-only rows below
+    assert set(ADAPTERS) <= set(ARCHS) | set(EXTRA) | {"gemma3"} | set(HYBRIDS) | OWN_TESTS | set(CONTAINER_ONLY)
+    assert not DEFAULT_FAMILIES & set(ADAPTERS)
+    assert set(ARCHS) <= set(ADAPTERS) | DEFAULT_FAMILIES  # every tested family is known: no warning
 
 
-@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS) - OWN_TESTS))
+
+@pytest.mark.parametrize("model_type", sorted(set(ARCHS) | set(EXTRA) | {"gemma3"}))
+def test_the_row_names_the_block_container(model_type):
+    """`Adapter.blocks` is the ModuleList of the L blocks, the one the model runs (no guess)."""
+    lm = _lm(_model(model_type))
+    blocks = find_blocks(lm)
+    assert isinstance(blocks, torch.nn.ModuleList) and len(blocks) == lm.info.n_layers
+    seen = []
+    with torch.no_grad():
+        hooks = [b.register_forward_pre_hook(lambda m, a, i=i: seen.append(i)) for i, b in enumerate(blocks)]
+        try:
+            base_model_of(lm.model)(input_ids=torch.tensor([random_ids(6, seed=0)]))
+        finally:
+            for h in hooks:
+                h.remove()
+    assert seen == list(range(lm.info.n_layers))
+
+
+@pytest.mark.parametrize("model_type", CONTAINER_ONLY)
+def test_container_only_rows_name_the_blocks_of_their_family(model_type):
+    """Built on the meta device from the family's default config (no weights): the row's container is
+    the ModuleList of its L blocks."""
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type))
+    lm = _lm(model)
+    assert lm.info.model_type == model_type and len(find_blocks(lm)) == lm.info.n_layers
+
+
+def test_a_wrong_container_is_refused_by_path(monkeypatch):
+    lm = _lm(build("gpt2"))
+    monkeypatch.setitem(ADAPTERS, "gpt2", dataclasses.replace(ADAPTERS["gpt2"], blocks="layers"))
+    with pytest.raises(UnsupportedArchitectureError, match=r"`layers` of GPT2Model is nothing.*\['h'\]"):
+        find_blocks(lm)
+
+
+@pytest.mark.parametrize("model_type", sorted(set(ADAPTERS) - set(HYBRIDS) - OWN_TESTS - set(CONTAINER_ONLY)))
 def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     """Each row of the table: a module list it sets itself names exactly its family's module, so
     every name in it is a module of every block; a list it keeps from `DEFAULT` (a list of
@@ -82,7 +123,7 @@ def test_table_rows_name_modules_and_attributes_that_exist(model_type):
     row = ADAPTERS[model_type]
     assert adapter_for(model_type) is row
     lm = _lm(_model(model_type))
-    blocks = find_blocks(lm.model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     for block in blocks:
         pairs = ((row.mlp_output, DEFAULT.mlp_output), (row.mlp_input, DEFAULT.mlp_input), (row.attn_output, DEFAULT.attn_output))
         for names, default in pairs:
@@ -116,7 +157,7 @@ def test_default_row_finds_an_mlp_on_every_other_family(model_type):
 def _contributions(model, lm, ids):
     """Per block (h_in, h_out, m = output of the adapter's MLP module, a = output of the module
     that adds the attention contribution)."""
-    blocks = find_blocks(model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     mlps = mlp_modules(lm)
     attn_mods = [
         getattr(b, POST_ATTN_NORM[lm.info.model_type])
@@ -180,14 +221,19 @@ def test_granite_residual_multiplier():
 
 def test_unknown_family_uses_the_default_row():
     """A model_type the table does not know gets `DEFAULT` (mlp / feed_forward / ... names), so a
-    Llama-like fork captures exactly like Llama."""
-    assert adapter_for("no-such-family") is DEFAULT == Adapter()
+    Llama-like fork captures exactly like Llama; but it is said: a warning naming the model_type, and
+    the capture's settings (the manifest) record that the default row was used."""
+    with pytest.warns(RuntimeWarning, match="no adapter row for model_type 'no-such-family'"):
+        assert adapter_for("no-such-family") is DEFAULT == Adapter()
     assert DEFAULT.residual == "pre" and DEFAULT.mlp_output[0] == "mlp"
     model = build("llama")
     lm = _lm(model)
     fork = dataclasses.replace(lm, info=dataclasses.replace(lm.info, model_type="my-llama-fork"))
     ids = [random_ids(16, seed=1)]
-    a = capture(lm, ["p"], ids, [["t"] * 16], CaptureSettings(query_block=5)).prompts[0]
-    b = capture(fork, ["p"], ids, [["t"] * 16], CaptureSettings(query_block=5)).prompts[0]
+    a = capture(lm, ["p"], ids, [["t"] * 16], CaptureSettings(query_block=5))
+    with pytest.warns(RuntimeWarning, match="'my-llama-fork'"):
+        b = capture(fork, ["p"], ids, [["t"] * 16], CaptureSettings(query_block=5))
+    assert a.settings.adapter_row == "default" and b.settings.adapter_row == "default (unknown model_type)"
+    a, b = a.prompts[0], b.prompts[0]
     assert (a.scores == b.scores).all() and (a.mlp_norm == b.mlp_norm).all()
     assert np.isfinite(b.mlp_norm).all() and np.isfinite(b.attn_norm).all()

@@ -25,6 +25,8 @@ from tests.capture.archs import run_in_threads
 class Sink:
     """An `AttentionSink` that keeps what the function reports for one module (layer 0)."""
 
+    kv_policy = None
+
     def __init__(self, module, block=3, lengths=None, n=None):
         self.module, self.block = module, block
         self.valid = None if lengths is None else torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]

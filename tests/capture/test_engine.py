@@ -185,8 +185,12 @@ def test_disk_offloaded_layers_through_accelerate_hooks(tmp_path):
     assert b.settings.self_check["status"] == a.settings.self_check["status"] == "passed"
 
 
-def test_unsupported_architecture_is_named():
+def test_unsupported_architecture_is_named(monkeypatch):
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    from sinkscope.capture.adapters import ADAPTERS, Adapter
+
+    monkeypatch.setitem(ADAPTERS, "bloom", Adapter(blocks="h"))  # its blocks found, its attention observed
 
     cfg = AutoConfig.for_model("bloom", hidden_size=32, n_layer=2, n_head=4, vocab_size=100)
     model = AutoModelForCausalLM.from_config(cfg).eval()

@@ -126,6 +126,21 @@ def test_bfloat16_accumulates_in_float32(matmul):
     np.testing.assert_allclose(total, 40.0, rtol=1e-5)
 
 
+def test_matmul_dtype_and_path_are_capture_settings_recorded_in_the_trace():
+    """The matmul dtype and attention path are `CaptureSettings` fields: given there they run (the same
+    numbers as the `twopass.attention_path` block), and "auto" records the value in force."""
+    lm = _lm(build("llama").to(torch.bfloat16))
+    ids = [random_ids(40, seed=0)]
+    with twopass.attention_path(matmul_dtype="float32"):
+        ctx = capture(lm, ["p"], ids, [["t"] * 40], CaptureSettings(query_block=7))
+    via = capture(lm, ["p"], ids, [["t"] * 40], CaptureSettings(query_block=7, matmul_dtype="float32", attention_path="single"))
+    plain = capture(lm, ["p"], ids, [["t"] * 40], CaptureSettings(query_block=7))
+    assert ctx.settings.matmul_dtype == via.settings.matmul_dtype == "float32" and plain.settings.matmul_dtype == "auto"
+    assert via.settings.attention_path == "single" and plain.settings.attention_path == "auto"
+    assert np.array_equal(ctx.prompts[0].scores, via.prompts[0].scores)
+    assert not np.array_equal(plain.prompts[0].scores, via.prompts[0].scores)  # bfloat16 products differ
+
+
 def test_statistics_kept_until_the_batch_ends_do_not_pin_block_outputs(monkeypatch):
     """What `Recorder` keeps per layer until `finish` owns its storage: no view of a [B, T, D] tensor."""
     monkeypatch.setattr(engine.Recorder, "host_at_block_end", ())

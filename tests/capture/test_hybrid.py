@@ -314,7 +314,7 @@ def test_hybrid_rows_name_modules_that_exist(model_type):
     `non_softmax` mixer exactly in the blocks without attention, the MLP output in every block."""
     lm = hybrid_lm(model_type)
     row = ADAPTERS[model_type]
-    blocks = find_blocks(lm.model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     assert attention_layers(blocks, row) == HYBRIDS[model_type][1]
     for block, has_attn in zip(blocks, HYBRIDS[model_type][1]):
         if row.parallel:  # Falcon-H1: both mixers in every block

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from sinkscope.analysis.config import DetectConfig
 from sinkscope.capture.kv_policies import BLOCK, N_SINK, POLICIES, make_policy, run_policy
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
@@ -72,7 +73,7 @@ def test_budget_at_least_T_is_exactly_full(arch):
     full = run_policy(lm, ids, None)
     for name in POLICIES[1:]:
         for budget in (T, T + 7):
-            run = run_policy(lm, ids, make_policy(name, budget, prompt_len=64))
+            run = run_policy(lm, ids, make_policy(name, budget, prompt_len=64, tau=DetectConfig.tau))
             assert np.array_equal(run.nll, full.nll), (name, budget)
             assert not run.dropped.any()
 
@@ -83,7 +84,7 @@ def test_window_at_most_budget_is_untouched():
     ids = random_ids(80, 6)
     full = run_policy(lm, ids, None)
     for name in POLICIES[1:]:
-        assert np.array_equal(run_policy(lm, ids, make_policy(name, 8, prompt_len=32)).nll, full.nll), name
+        assert np.array_equal(run_policy(lm, ids, make_policy(name, 8, prompt_len=32, tau=DetectConfig.tau)).nll, full.nll), name
     assert not np.array_equal(run_policy(lm, ids, make_policy("recent", 7)).nll, full.nll)
 
 

@@ -31,7 +31,7 @@ def _lm(model_type: str, seed: int = 0) -> LoadedModel:
 
 def _reference(lm: LoadedModel, ids: list[int], positions: list[int], norm_name: str):
     """x from the norm module's output hook, m from the MLP output module's hook, full forward."""
-    block = find_blocks(lm.model, lm.info.n_layers)[LAYER]
+    block = find_blocks(lm)[LAYER]
     store: dict[str, torch.Tensor] = {}
     out_mod = mlp_modules(lm, "output")[LAYER]
     norm = getattr(block, norm_name)
@@ -82,7 +82,7 @@ def test_layer_mlp_alone_reproduces_the_block_contribution(model_type):
 def test_gemma_mlp_alone_includes_the_post_norm():
     lm = _lm("gemma3_text")
     f = LayerMlp(lm, LAYER)
-    block = find_blocks(lm.model, lm.info.n_layers)[LAYER]
+    block = find_blocks(lm)[LAYER]
     assert f.mod_in is block.mlp and f.mod_out is block.post_feedforward_layernorm
     x = np.random.default_rng(0).normal(size=(4, lm.info.hidden_size)).astype(np.float32)
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_gemma_mlp_alone_includes_the_post_norm():
 
 def test_forward_stops_after_the_layer():
     lm = _lm("llama")
-    blocks = find_blocks(lm.model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     calls = {"next": 0, "this": 0}
     h1 = blocks[LAYER + 1].register_forward_pre_hook(lambda m, a: calls.__setitem__("next", calls["next"] + 1))
     h2 = blocks[LAYER].register_forward_pre_hook(lambda m, a: calls.__setitem__("this", calls["this"] + 1))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sinkscope.capture.engine import capture
-from sinkscope.capture.trace import ARRAY_FIELDS, SCALAR_FIELDS, CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAY_FIELDS, ARRAYS, SCALAR_FIELDS, CaptureSettings, PromptTrace, Trace
 from sinkscope.models.base import LoadedModel
 from tests.capture.archs import ToyTokenizer, build, random_ids
 
@@ -105,13 +105,26 @@ def test_prompt_trace_helpers():
     np.testing.assert_allclose(ls[1, 4], pt.scores[1, :, 4].sum() / H, rtol=1e-6)
 
 
+def test_the_array_registry_is_the_documented_shapes():
+    """`ARRAYS` (which drives save/load and the recorder's allocation and fill) says what the
+    `PromptTrace` docstring says: every entry's shape and dtype, and its "name [dims]" line."""
+    sizes = dict(L=L, H=H, KV=KV, T=T, C=C, D=D)
+    doc = PromptTrace.__doc__
+    assert {a.name: (a.shape(sizes), np.dtype(a.dtype)) for a in ARRAYS} == {
+        k: (shape, np.dtype(dt)) for k, (shape, dt) in documented_shapes(L, H, KV, T, C, D).items()}
+    for a in ARRAYS:
+        assert f"{a.name} [{', '.join(a.dims)}]" in doc, a.name
+
+
 def test_capture_settings_and_trace():
     s = CaptureSettings()
     assert s.to_dict() == {"n_candidates": 3, "dtype": "float32", "query_block": None, "with_nll": False,
-                           "batch_size": 1, "self_check": None, "attention_layers": None}
+                           "batch_size": 1, "self_check": None, "attention_layers": None,
+                           "attention_path": "auto", "matmul_dtype": "auto", "adapter_row": None}
     s2 = CaptureSettings(n_candidates=5, query_block=64, with_nll=True, batch_size=4, dtype="bfloat16")
     assert s2.to_dict() == {"n_candidates": 5, "dtype": "bfloat16", "query_block": 64, "with_nll": True,
-                            "batch_size": 4, "self_check": None, "attention_layers": None}
+                            "batch_size": 4, "self_check": None, "attention_layers": None,
+                            "attention_path": "auto", "matmul_dtype": "auto", "adapter_row": None}
     tr = Trace(prompts=[synthetic()])
     assert tr.settings == CaptureSettings() and tr.timings == {}
     # docs/method.md §11: all layers have attention probabilities unless the settings say otherwise
@@ -128,10 +141,14 @@ def test_a_real_capture_has_the_documented_shapes_and_round_trips(tmp_path):
     lm = LoadedModel.from_pair(model, ToyTokenizer(), ref="random-llama")
     lengths = [11, 2]
     ids = [random_ids(n, seed=i) for i, n in enumerate(lengths)]
-    trace = capture(lm, ["a", "b"], ids, [["t"] * n for n in lengths],
-                    CaptureSettings(with_nll=True, batch_size=2, n_candidates=3))
+    given = CaptureSettings(with_nll=True, batch_size=2, n_candidates=3)
+    trace = capture(lm, ["a", "b"], ids, [["t"] * n for n in lengths], given)
     assert [p.text for p in trace.prompts] == ["a", "b"]  # input order, not length order
     assert trace.settings.query_block is not None and trace.timings["capture_s"] > 0
+    # the caller's settings are never changed; the trace's are what the capture used and observed
+    assert given == CaptureSettings(with_nll=True, batch_size=2, n_candidates=3)
+    assert trace.settings.self_check["status"] == "passed" and trace.settings.attention_layers == [True] * 3
+    assert trace.settings.adapter_row == "default"  # Llama: verified on the default row
     for pt, n in zip(trace.prompts, lengths):
         for name, (shape, dtype) in documented_shapes(3, 4, 2, n, 3, 64).items():
             arr = getattr(pt, name)

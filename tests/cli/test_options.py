@@ -85,6 +85,24 @@ def test_builder_defaults_are_the_config_defaults():
         analysis_config(tau=2.0)
 
 
+def test_option_defaults_come_from_their_config():
+    """One source per setting: `anatomy`'s option defaults are `AnatomyConfig`'s, `kv --tau` is the
+    detector's tau (`DetectConfig.tau`), the KV policies take it from there."""
+    import typer.main
+
+    from sinkscope.analysis.config import AnatomyConfig, DetectConfig
+
+    def defaults(name):
+        cmd = typer.main.get_command(app).commands[name]
+        return {p.name: p.default for p in cmd.params}
+
+    a, cfg = defaults("anatomy"), AnatomyConfig()
+    assert (a["pcs"], a["threshold"], a["seed"]) == (cfg.n_pcs, cfg.threshold, cfg.seed)
+    assert tuple(float(x) for x in a["alphas"].split(",")) == cfg.alphas
+    assert (a["alpha_unit"].replace("-", "_"), a["contrast"].replace("-", "_")) == (cfg.alpha_unit, cfg.contrast)
+    assert defaults("kv")["tau"] == DetectConfig.tau == DetectConfig().tau
+
+
 def test_intervene_has_n_candidates_and_detection_mode_options():
     r = runner.invoke(app, ["intervene", "--help"])
     assert "--n-candidates" in r.output and "--mode" in r.output and "--edit" in r.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sinkscope.analysis import AnalysisConfig, analyze
 from sinkscope.workflows.scan import ScanResult
 from tests.report.reportsynth import synthetic_result
@@ -50,5 +52,12 @@ def test_old_manifest_gets_documented_defaults_and_says_so(tmp_path):
 
 def test_analyze_keywords_override_and_are_recorded():
     res = synthetic_result((300,))
-    f = analyze(res.prompts, res.config, n_boot=11, min_share=0.5)
+    f = analyze(res.prompts, AnalysisConfig.coerce(res.config, levels_min_share=0.5), n_boot=11)
     assert f.config.n_boot == 11 and f.config.levels_min_share == 0.5 and f.norm_law.n_boot == 11
+
+
+def test_analyze_takes_the_levels_thresholds_from_the_config_only():
+    """One source per setting: the levels thresholds are `AnalysisConfig` fields, not analyze() keywords."""
+    res = synthetic_result((300,))
+    with pytest.raises(TypeError):
+        analyze(res.prompts, res.config, min_share=0.5)  # type: ignore[call-arg]

@@ -50,13 +50,10 @@ from sklearn.model_selection import LeaveOneOut, StratifiedKFold, cross_val_pred
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from sinkscope.analysis.config import AlphaUnit, AnatomyConfig, Base, Contrast, EffectiveAt  # noqa: F401 (re-exported)
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import jsonable
 
-AlphaUnit = Literal["input_norm", "pc_std", "absolute"]
-EffectiveAt = Literal["any", "largest"]
-Contrast = Literal["never_sink_like", "not_secondary"]
-Base = Literal["pooled", "non_sink"]
 ProbeMethod = Literal["stratified-k-fold", "leave-one-out"]
 
 MlpFn = Callable[[np.ndarray], np.ndarray]
@@ -84,73 +81,6 @@ def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     nb = np.linalg.norm(b)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((na > _EPS) & (nb > _EPS), a @ b / np.maximum(na * nb, _EPS), np.nan)
-
-
-@dataclass(frozen=True)
-class AnatomyConfig:
-    """Options of §9 (all written to anatomy.json).
-
-    n_pcs         top principal components analysed (clipped to the data's rank).
-    alphas        the alpha grid (non-negative; each signed direction uses +alpha and -alpha).
-    alpha_unit    what alpha multiplies: "input_norm" (median ||x|| of the pooled inputs, default),
-                  "pc_std" (sqrt of the component's variance) or "absolute".
-    base          the point the directions are added to: "pooled" mean (the PCA centre, default)
-                  or the "non_sink" mean.
-    threshold     |cos(f(.), m_p)| above which a signed direction is effective (0.98).
-    effective_at  "any" alpha > 0 of the grid (default) or only the "largest".
-    probe_folds   k of the stratified k-fold probe CV; leave-one-out below k per class.
-    probe_l2      L2 penalty of the logistic regression (on z-scored inputs): loss =
-                  sum_i w_i logloss_i / sum_i w_i + probe_l2 / 2 * ||beta||^2 / n
-                  (scikit-learn's C = 1 / probe_l2, see `probe_model`).
-    seed          fold assignment seed (and of the contrast subsample).
-    max_non_sink  at most this many contrast inputs (a seeded random subset; None: all).
-    contrast      "never_sink_like" (default: same token ids never sink-like at any layer) or
-                  "not_secondary" (same token ids that are not secondary sinks).
-    """
-
-    n_pcs: int = 10
-    alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-    alpha_unit: AlphaUnit = "input_norm"
-    base: Base = "pooled"
-    threshold: float = 0.98
-    effective_at: EffectiveAt = "any"
-    probe_folds: int = 5
-    probe_l2: float = 1.0
-    seed: int = 0
-    contrast: Contrast = "never_sink_like"
-    max_non_sink: int | None = 2000
-
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> InputError:
-            return InputError(f"AnatomyConfig.{name}={getattr(self, name)!r} is invalid: {name} must be {allowed}.")
-
-        if not (isinstance(self.n_pcs, int) and not isinstance(self.n_pcs, bool) and self.n_pcs >= 1):
-            raise bad("n_pcs", "an integer >= 1")
-        alphas = tuple(float(a) for a in self.alphas)
-        if not alphas or any(not math.isfinite(a) or a < 0 for a in alphas) or not any(a > 0 for a in alphas):
-            raise bad("alphas", "a non-empty list of finite numbers >= 0 with at least one > 0")
-        object.__setattr__(self, "alphas", tuple(sorted(set(alphas))))
-        if self.alpha_unit not in ("input_norm", "pc_std", "absolute"):
-            raise bad("alpha_unit", "one of 'input_norm', 'pc_std', 'absolute'")
-        if self.base not in ("pooled", "non_sink"):
-            raise bad("base", "one of 'pooled', 'non_sink'")
-        if not (0.0 < float(self.threshold) <= 1.0):
-            raise bad("threshold", "a number in (0, 1]")
-        if self.effective_at not in ("any", "largest"):
-            raise bad("effective_at", "one of 'any', 'largest'")
-        if not (isinstance(self.probe_folds, int) and self.probe_folds >= 2):
-            raise bad("probe_folds", "an integer >= 2")
-        if not (math.isfinite(float(self.probe_l2)) and self.probe_l2 >= 0):
-            raise bad("probe_l2", "a number >= 0")
-        if self.contrast not in ("never_sink_like", "not_secondary"):
-            raise bad("contrast", "one of 'never_sink_like', 'not_secondary'")
-        if self.max_non_sink is not None and not (isinstance(self.max_non_sink, int) and self.max_non_sink >= 1):
-            raise bad("max_non_sink", "None or an integer >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["alphas"] = list(self.alphas)
-        return d
 
 
 # ---- linear probe -----------------------------------------------------------------------------

@@ -220,8 +220,6 @@ def analyze(
     prompts: list[PromptTrace],
     cfg: DetectConfig | None = None,
     *,
-    min_share: float | None = None,
-    tol: int | None = None,
     n_boot: int | None = None,
     seed: int | None = None,
 ) -> Findings:
@@ -230,10 +228,11 @@ def analyze(
     layers. Pooled quantities (norm law, levels, pooled weakening) use all prompts together.
 
     Every threshold comes from `cfg` (an `AnalysisConfig`; a plain `DetectConfig` gets the
-    documented defaults of the other fields). The keywords, when given, override
-    `levels_min_share`, `levels_tol`, `n_boot` and `seed`; `Findings.config` records the result.
+    documented defaults of the other fields; the levels thresholds are its `levels_min_share` and
+    `levels_tol`). The keywords, when given, override `n_boot` and `seed`; `Findings.config`
+    records the result.
     """
-    given = {"levels_min_share": min_share, "levels_tol": tol, "n_boot": n_boot, "seed": seed}
+    given = {"n_boot": n_boot, "seed": seed}
     cfg = AnalysisConfig.coerce(cfg, **{k: v for k, v in given.items() if v is not None})
     if not prompts:
         raise InputError("analyze: no prompts to analyse.")

@@ -4,9 +4,16 @@ Every decoder that routes attention through HF's attention interface is captured
 way; the only things that differ between families are *where* the MLP's and the attention's
 residual contributions can be read (and by what they are scaled) and how final logits are
 post-processed. A wrong or missing row is caught at run time by the self-check. `adapter_for(model_type)` returns the row
-for a family, falling back to `DEFAULT`.
+for a family: its own row in `ADAPTERS`, or `DEFAULT` for the families verified on it (`DEFAULT_FAMILIES`,
+the tested ones); any other model_type also gets `DEFAULT`, but said: a `RuntimeWarning` naming it, and
+`adapter_row` (recorded by the capture in `CaptureSettings.adapter_row`, the manifest) says so.
 
 Fields:
+  blocks       dotted path, relative to the model's decoder / encoder stack (HF's `base_model`,
+               `capture.engine.base_model_of`), of the ModuleList holding its L blocks: "layers" for
+               most families, "h" (GPT-2, Falcon), "encoder.layer" (BERT-style encoders),
+               "decoder.layers" (OPT), "language_model.layers" (image-text composites). Never guessed:
+               a model where it is not a ModuleList of L blocks is refused, naming the path.
   mlp_output   dotted names (relative to a block), tried in order, of the module whose OUTPUT is
                exactly what the block adds to the residual stream for its MLP (m_t^l, docs/method.md
                "Notation"). Gemma2/3 add `post_feedforward_layernorm(mlp(x))`, so that norm is the
@@ -53,6 +60,7 @@ of that class (Kimi-Linear holds linear attention and softmax attention both at 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -79,6 +87,7 @@ class OutputGate:
 
 @dataclass(frozen=True)
 class Adapter:
+    blocks: str = "layers"
     mlp_output: tuple[str, ...] = ("mlp", "feed_forward", "block_sparse_moe", "ffn")
     mlp_input: tuple[str, ...] = ("mlp", "feed_forward", "block_sparse_moe", "ffn")
     attn_output: tuple[str, ...] = ("self_attn", "attn", "attention", "self_attention")
@@ -100,15 +109,18 @@ DEFAULT = Adapter()
 
 ADAPTERS: dict[str, Adapter] = {
     "gemma2": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
-    "gemma3": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
+    # the image-text composite (Gemma3ForConditionalGeneration): its language model's blocks
+    "gemma3": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",),
+                      blocks="language_model.layers"),
     "gemma3_text": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
     "olmo2": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
     "olmo3": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
     "exaone4": Adapter(mlp_output=("post_feedforward_layernorm",), attn_output=("post_attention_layernorm",)),
     # GLM-4: h += post_self_attn_layernorm(self_attn(x)); h += post_mlp_layernorm(mlp(post_attention_layernorm(h)))
     "glm4": Adapter(mlp_output=("post_mlp_layernorm",), attn_output=("post_self_attn_layernorm",)),
-    "bert": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
-    "roberta": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post"),
+    "bert": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post", blocks="encoder.layer"),
+    "roberta": Adapter(mlp_output=(), mlp_input=("intermediate",), residual="post", blocks="encoder.layer"),
+    "gpt2": Adapter(blocks="h"),
     # BioGPT: h += self_attn(ln(h)); h += fc2(act(fc1(ln(h)))): the MLP is two bare projections.
     "biogpt": Adapter(mlp_output=("fc2",), mlp_input=("fc1",)),
     "cohere": Adapter(logit_scale_attr="logit_scale", logit_scale_multiplies=True),
@@ -135,9 +147,9 @@ ADAPTERS: dict[str, Adapter] = {
     # the image-text composites (Qwen3_5ForConditionalGeneration, the class real Qwen3.5 checkpoints name):
     # their language model's blocks, the same rows
     "qwen3_5": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
-                       output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+                       output_gate=OutputGate("self_attn.q_proj", "q_halves"), blocks="language_model.layers"),
     "qwen3_5_moe": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",),
-                           output_gate=OutputGate("self_attn.q_proj", "q_halves")),
+                           output_gate=OutputGate("self_attn.q_proj", "q_halves"), blocks="language_model.layers"),
     "lara_mini": Adapter(attn_output=("self_attn", "linear_attn"), non_softmax=("linear_attn",)),
     # OLMo hybrid: attention blocks add post-norms of both branches (as OLMo2); linear blocks are pre-norm.
     "olmo_hybrid": Adapter(mlp_output=("post_feedforward_layernorm", "mlp"),
@@ -173,11 +185,56 @@ ADAPTERS: dict[str, Adapter] = {
     "bailing_hybrid": Adapter(attention=("self_attn:BailingHybridAttention",),
                               non_softmax=("self_attn:BailingHybridDeltaAttention",),
                               output_gate=OutputGate("self_attn:BailingHybridAttention.g_proj", "per_head")),
+    # Families of the installed transformers whose blocks are not at `layers` (the survey of
+    # docs/ARCHITECTURES.md, scripts/arch_table.py): their containers, the default row otherwise.
+    "bert-generation": Adapter(blocks="encoder.layer"),
+    "camembert": Adapter(blocks="encoder.layer"),
+    "data2vec-text": Adapter(blocks="encoder.layer"),
+    "electra": Adapter(blocks="encoder.layer"),
+    "ernie": Adapter(blocks="encoder.layer"),
+    "roberta-prelayernorm": Adapter(blocks="encoder.layer"),
+    "roc_bert": Adapter(blocks="encoder.layer"),
+    "xlm-roberta": Adapter(blocks="encoder.layer"),
+    "xlm-roberta-xl": Adapter(blocks="encoder.layer"),
+    "ctrl": Adapter(blocks="h"),
+    "falcon": Adapter(blocks="h"),
+    "gpt_bigcode": Adapter(blocks="h"),
+    "opt": Adapter(blocks="decoder.layers"),
+    "fuyu": Adapter(blocks="language_model.layers"),
 }
 
 
+# Families verified on the `DEFAULT` row (tests/capture/archs.py and the catalog models): no row of their own.
+DEFAULT_FAMILIES: frozenset[str] = frozenset({
+    "llama", "mistral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "phi3", "gpt_neox", "starcoder2", "gpt_oss",
+    "deepseek_v3", "llama4_text", "smollm3", "seed_oss", "ernie4_5", "stablelm", "modernbert",
+})
+
+
+def adapter_row(model_type: str) -> str:
+    """Which row `adapter_for` gives: the model_type (its own row), "default" (a family verified on
+    the default row) or "default (unknown model_type)"."""
+    if model_type in ADAPTERS:
+        return model_type
+    return "default" if model_type in DEFAULT_FAMILIES else "default (unknown model_type)"
+
+
 def adapter_for(model_type: str) -> Adapter:
-    return ADAPTERS.get(model_type, DEFAULT)
+    """The row of `model_type`. A model_type the table does not know gets `DEFAULT` with a
+    `RuntimeWarning` naming it (the capture's self-check then verifies the default module names and
+    `CaptureSettings.adapter_row` records that the default row was used)."""
+    row = ADAPTERS.get(model_type)
+    if row is not None:
+        return row
+    if model_type not in DEFAULT_FAMILIES:
+        warnings.warn(
+            f"sinkscope has no adapter row for model_type {model_type!r}: using the default row (blocks at "
+            f"`{DEFAULT.blocks}`, MLP at {'/'.join(DEFAULT.mlp_output)}); the self-check verifies it on the first "
+            "batch. Add a row to sinkscope/capture/adapters.py once the family is verified.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return DEFAULT
 
 
 def resolve(block: Any, names: Sequence[str]) -> Any | None:

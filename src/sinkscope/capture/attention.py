@@ -31,8 +31,8 @@ duration of a capture by `recording(sink)` and reset with its token: a capture i
 or one nested inside this one, never reports into the wrong recorder. Outside a capture the
 function only computes the output.
 
-A recorder may carry a `kv_policy` (`capture.kv_policies.KVPolicy`, docs/method.md §10): its
-`restrict` hides, in each block's scores, the keys a simulated KV-cache eviction dropped (an AND
+Every recorder declares a `kv_policy` (`AttentionSink`; None for a capture): an `EvictionPolicy`
+(`capture.kv_policies.KVPolicy`, docs/method.md §10) whose `restrict` hides, in each block's scores, the keys a simulated KV-cache eviction dropped (an AND
 with the visibility above, before the softmax), and `observe` sees the block's probabilities.
 """
 
@@ -52,8 +52,32 @@ from sinkscope.capture.device import choose_query_block
 NAME = "sinkscope"
 
 
+class EvictionPolicy(Protocol):
+    """A simulated KV-cache eviction the attention function applies (docs/method.md §10; implemented by
+    `capture.kv_policies.KVPolicy`). Shapes: scores and probs [B, KV, G, b, t] for the query block
+    [s, e) (absolute positions) and keys [lo, hi); aux [1, KV, G, 1, 1] learned sink logits or None."""
+
+    needs_hidden: bool  # whether `set_hidden` must be called with each block's input (a block pre-hook)
+
+    def restrict(self, layer: int, s: int, e: int, lo: int, hi: int, scores: torch.Tensor,
+                 aux: torch.Tensor | None) -> None:
+        """Hide (-inf, in place) the keys the policy evicted, before the softmax."""
+        ...
+
+    def observe(self, layer: int, s: int, e: int, lo: int, hi: int, probs: torch.Tensor) -> None:
+        """See the block's probabilities under the policy's visibility."""
+        ...
+
+    def set_hidden(self, layer: int, h: torch.Tensor) -> None:
+        """h^{l-1} [T, D], the input of block `layer` (only when `needs_hidden`)."""
+        ...
+
+
 class AttentionSink(Protocol):
-    """What the attention function reports to (implemented by `capture.engine.Recorder`)."""
+    """What the attention function reports to (implemented by `capture.engine.Recorder` and
+    `capture.kv_policies.KVSink`). `kv_policy`: the eviction the function applies, None for none."""
+
+    kv_policy: EvictionPolicy | None
 
     def layer_of(self, module: torch.nn.Module) -> int | None: ...
 
@@ -301,7 +325,7 @@ def sinkscope_attention(
     # softmax applies (docs/method.md §1 n_j), never from a separate formula.
     n_visible = torch.zeros(bsz, n_k, dtype=torch.int32, device=device) if sink else None
     q_real = query_valid > 0 if query_valid is not None else None
-    policy = getattr(sink, "kv_policy", None)  # simulated KV-cache eviction (capture.kv_policies), or None
+    policy = sink.kv_policy if sink is not None else None  # simulated KV-cache eviction (capture.kv_policies)
 
     block = sink.query_block(bsz, n_heads, n_k) if sink is not None else choose_query_block(bsz, n_heads, n_k, device=query.device)
     if chunk is None and policy is None and twopass.applies(

@@ -6,7 +6,8 @@ The single instrumentation point (docs/method.md "Capture"):
     every config restored exactly afterwards (`sinkscope_attention`); the active `Recorder` is
     held in a ContextVar (`attention.recording`), so concurrent or nested captures stay apart;
   * forward hooks on each decoder block (input h^{l-1}, output h^l) and on the module whose
-    output is the block's MLP contribution m^l (declared in `capture.adapters`).
+    output is the block's MLP contribution m^l (declared in `capture.adapters`; the blocks are the
+    ModuleList the row's `blocks` names), installed with the other hooks by `capture.hooks.installed`.
 On the first batch the output of each block's attention module is hooked too, and
 h^l - h^{l-1} = a^l + m^l is checked per block (`capture.selfcheck`): a wrong or missing adapter
 row disables the formation columns (recorded in `CaptureSettings.self_check`, warned about),
@@ -24,8 +25,11 @@ to norms and cosines that stay there as tensors; `Recorder.finish` moves them to
 batch (one transfer per statistic and device, no host sync inside the forward) and checks
 finiteness once. Query blocks are sized from the free memory of the layer's device
 (`choose_query_block`). Nothing
-of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place:
-`sinkscope.capture.trace.PromptTrace`.
+of size T x T or L x T x D is kept. The arrays kept and their shapes are documented in one place,
+`sinkscope.capture.trace.PromptTrace`, and listed in one registry, `capture.trace.ARRAYS`, from which
+the recorder allocates and fills them (`Recorder._fill`). The caller's `CaptureSettings` are never
+changed: the `Trace` carries the settings the capture used (attention path, matmul dtype, query block,
+adapter row, attention layers, self-check), all of which go to the manifest.
 
 Batches are right-padded: with a causal mask no real query ever sees a pad key, and pad queries
 are excluded from the per-key sums, so a batch gives exactly the single-prompt numbers.
@@ -37,16 +41,26 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from sinkscope.capture import attention as attn_fn
-from sinkscope.capture.adapters import Adapter, adapter_for, attention_layers, check_attention_calls, resolve
+from sinkscope.capture import twopass
+from sinkscope.capture.adapters import (
+    Adapter,
+    adapter_for,
+    adapter_row,
+    attention_layers,
+    check_attention_calls,
+    resolve,
+)
 from sinkscope.capture.device import choose_query_block, to_host
+from sinkscope.capture.hooks import Hook, installed
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
-from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
+from sinkscope.capture.trace import ARRAYS, TENSOR_DIMS, ArraySpec, CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError, NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
@@ -54,6 +68,9 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 _EPS = 1e-12
+# The arrays the recorder makes and fills (`capture.trace.ARRAYS`), and each by the statistic it is reported as.
+RECORDED: tuple[ArraySpec, ...] = tuple(a for a in ARRAYS if a.recorded)
+BY_STAT: dict[str, ArraySpec] = {a.source: a for a in RECORDED}
 
 # An intervention on MLP outputs: called as edit(layer, m [B, T, D]) inside the MLP hook; returns
 # the replacement tensor, or None to leave the layer untouched (see sinkscope.workflows.interventions).
@@ -82,14 +99,25 @@ def rows_edit(edits: Mapping[int, PromptEdit] | None, idx: Sequence[int], length
     return edit
 
 
-def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
-    """The ModuleList of the model's `n_layers` transformer blocks (first one found in module order)."""
-    for _, mod in model.named_modules():
-        if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
-            return mod
+def find_blocks(lm: LoadedModel) -> torch.nn.ModuleList:
+    """The ModuleList of the model's L transformer blocks: at the adapter row's `blocks` path inside the
+    decoder / encoder stack (`base_model_of`; `capture.adapters.Adapter.blocks`), never guessed. A
+    model where that path is not a ModuleList of L blocks is refused, naming the path and the
+    ModuleLists of length L it does hold."""
+    adapter = adapter_for(lm.info.model_type)
+    base = base_model_of(lm.model)
+    n_layers = lm.info.n_layers
+    mod = resolve(base, (adapter.blocks,))
+    if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
+        return mod
+    held = [name for name, m in base.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers]
+    found = "a ModuleList of length " + str(len(mod)) if isinstance(mod, torch.nn.ModuleList) else (
+        type(mod).__name__ if mod is not None else "nothing")
     raise UnsupportedArchitectureError(
-        f"could not find the {n_layers} transformer blocks of {type(model).__name__}: "
-        "sinkscope needs a ModuleList of decoder/encoder layers."
+        f"{lm.info.architecture} (model_type {lm.info.model_type!r}, adapter row {adapter_row(lm.info.model_type)!r}): "
+        f"the row's block container `{adapter.blocks}` of {type(base).__name__} is {found}, not the {n_layers} "
+        f"transformer blocks. ModuleLists of {n_layers} modules it holds: {held or 'none'}; set `blocks` in the "
+        "family's row of sinkscope/capture/adapters.py."
     )
 
 
@@ -117,7 +145,7 @@ def _resolve(block: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module | 
 def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -> list[torch.nn.Module | None]:
     """Per block, the module whose output (which="output") or input (which="input") is the MLP's."""
     adapter = adapter_for(lm.info.model_type)
-    blocks = find_blocks(lm.model, lm.info.n_layers)
+    blocks = find_blocks(lm)
     names = adapter.mlp_output if which == "output" else adapter.mlp_input
     return [_resolve(b, names) for b in blocks]
 
@@ -174,6 +202,8 @@ class Recorder:
     # per batch: CPU tensors are host memory already (nothing to batch), and keeping them across
     # layers fragments the heap between the blocks' large temporaries (measured +0.1-0.6 GB peak RSS).
     host_at_block_end: tuple[str, ...] = ("cpu",)
+    # A capture measures the model as it is: no simulated KV-cache eviction (`AttentionSink.kv_policy`).
+    kv_policy: None = None
 
     def __init__(
         self,
@@ -194,7 +224,7 @@ class Recorder:
         self.n_candidates = n_candidates
         self.query_block_override = query_block
         self.adapter: Adapter = adapter_for(info.model_type)
-        self.blocks = find_blocks(lm.model, info.n_layers)
+        self.blocks = find_blocks(lm)
         self.layer_map = block_layer_map(self.blocks)
         self.mlp_out = [_resolve(b, self.adapter.mlp_output) for b in self.blocks]
         self.attention_layers = attention_layers(self.blocks, self.adapter)  # expected; observed: `callers`
@@ -226,39 +256,13 @@ class Recorder:
         self._hin: torch.Tensor | None = None
         self._mlp: torch.Tensor | None = None
         self._valid_cache: dict[torch.device, torch.Tensor] = {}
-        L, C = info.n_layers, n_candidates
-        # Head counts and the hidden size are read from the tensors the model produces (never from
-        # config fields a model may ignore): the arrays sized by them are made on first sight (`_fill`).
-        self.out: list[dict[str, Any]] = []
-        for n in lengths:
-            nan = lambda *shape: np.full(shape, np.nan, dtype=np.float32)  # noqa: E731
-            self.out.append(
-                dict(
-                    scores=None,
-                    n_queries=np.zeros((L, n), dtype=np.int32),
-                    key_norm=None,
-                    value_norm=None,
-                    output_gate=None,
-                    sink_logit_mass=None,
-                    resid_norm=nan(L, n),
-                    embed_norm=nan(n),
-                    resid_cos=nan(L, C, n),
-                    resid_cos_centred=nan(L, C, n),
-                    mlp_norm=nan(L, n),
-                    attn_norm=nan(L, n),
-                    mlp_cos_resid=nan(L, C, n),
-                    mlp_cos_mlp=nan(L, C, n),
-                    attn_cos_resid=nan(L, C, n),
-                    act_max=nan(L, n),
-                    act_argmax=np.zeros((L, n), dtype=np.int32),
-                    act_median=nan(L),
-                    resid_cand=None,
-                    mlp_cand=None,
-                    final_norm=nan(n),
-                    final_cos=nan(C, n),
-                    final_cos_centred=nan(C, n),
-                )
-            )
+        # The arrays of `capture.trace.ARRAYS` the recorder fills, per batch row. Head counts and the
+        # hidden size are read from the tensors the model produces (never from config fields): the
+        # arrays sized by them are made on first sight (`_fill`), the others here.
+        self.out: list[dict[str, Any]] = [
+            {a.name: None if a.tensor_sized else a.empty({"L": info.n_layers, "T": n, "C": n_candidates}) for a in RECORDED}
+            for n in lengths
+        ]
 
     def _attn_parts(self, block: torch.nn.Module) -> list[tuple[torch.nn.Module, str | None]]:
         if self.adapter.parallel:
@@ -410,21 +414,23 @@ class Recorder:
         """The outcome of the check on this (first) batch; see `capture.selfcheck.judge`."""
         return judge(self.family, self.adapter, self.mlp_out, self.attn_out, self.residue, dtype)
 
-    def complete(self, n_heads: int, n_kv: int, hidden: int) -> None:
-        """After the batch: arrays no layer filled (a prompt batch where no layer reported them) are
-        NaN of the sizes observed in the capture (`n_heads`, `n_kv`, `hidden`)."""
-        L, C = self.n_layers, self.n_candidates
+    def complete(self, sizes: Mapping[str, int]) -> None:
+        """After the batch: required arrays no layer filled (a prompt batch where no layer reported
+        them) are NaN of the sizes observed in the capture (`sizes`: H, KV, D)."""
         for o, n in zip(self.out, self.lengths):
-            for name, shape in (("scores", (L, n_heads, n)), ("key_norm", (L, n_kv, n)), ("value_norm", (L, n_kv, n)),
-                                ("resid_cand", (L, C, hidden)), ("mlp_cand", (L, C, hidden))):
-                if o[name] is None:
-                    o[name] = np.full(shape, np.nan, dtype=np.float32)
+            dims = {"L": self.n_layers, "T": n, "C": self.n_candidates, **sizes}
+            for a in RECORDED:
+                if o[a.name] is None and not a.optional:
+                    o[a.name] = a.empty(dims)
 
-    def sizes(self) -> tuple[int | None, int | None, int | None]:
-        """(query heads, key/value heads, hidden size) as the tensors of this batch showed them."""
-        o = self.out[0]
-        get = lambda name, axis: None if o[name] is None else int(o[name].shape[axis])  # noqa: E731
-        return get("scores", 1), get("key_norm", 1), get("resid_cand", 2)
+    def sizes(self) -> dict[str, int]:
+        """The tensor-read sizes (H, KV, D) as the arrays of this batch showed them (absent: not seen)."""
+        seen: dict[str, int] = {}
+        for a in RECORDED:
+            arr = self.out[0][a.name]
+            if a.tensor_sized and arr is not None:
+                seen.update({d: int(arr.shape[i]) for i, d in enumerate(a.dims) if d in TENSOR_DIMS})
+        return seen
 
     @torch.no_grad()
     def _reduce(self, layer: int, h: torch.Tensor, hin: torch.Tensor | None, m: torch.Tensor | None) -> None:
@@ -518,63 +524,65 @@ class Recorder:
                 for layer, x in per_layer.items():
                     self._fill(o, name, layer, x[b], n, c)
 
-    def _sized(self, o: dict[str, Any], name: str, tail: tuple[int, ...], n: int) -> np.ndarray:
-        """o[name] [L, *tail], made (NaN) on first sight with the size the tensors have; a layer whose
-        tensors disagree with an earlier layer's is refused by name."""
-        arr = o[name]
+    def _sized(self, o: dict[str, Any], spec: ArraySpec, x: np.ndarray, n: int) -> np.ndarray:
+        """o[spec.name], made (NaN) on first sight with the sizes the tensors have (H, KV, D from the
+        axes of `x`, one layer's statistic); a layer whose tensors disagree with an earlier layer's is
+        refused by name."""
+        arr = o[spec.name]
+        if arr is not None and not spec.tensor_sized:
+            return arr
+        per_layer = spec.dims[0] == "L"
+        rest = spec.dims[1:] if per_layer else spec.dims
+        dims = {"L": self.n_layers, "T": n, "C": self.n_candidates}
+        dims.update({d: int(x.shape[i]) for i, d in enumerate(rest) if d in TENSOR_DIMS})
+        shape = spec.shape(dims)
         if arr is None:
-            arr = o[name] = np.full((self.n_layers, *tail), np.nan, dtype=np.float32)
-        elif arr.shape[1:] != tail:
+            arr = o[spec.name] = spec.empty(dims)
+        elif arr.shape != shape:
             raise UnsupportedArchitectureError(
-                f"{self.family}: layers report {name} of different shapes ({arr.shape[1:]} and {tail}); "
+                f"{self.family}: layers report {spec.name} of different shapes ({arr.shape[1:]} and {shape[1:]}); "
                 "sinkscope needs the same number of heads in every attention layer."
             )
         return arr
 
-    def _fill(self, o: dict[str, Any], name: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
-        """Write one layer's row-b statistic `x` (padded to T) into the prompt's arrays."""
-        if name == "colsum":
+    def _fill(self, o: dict[str, Any], stat: str, layer: int, x: np.ndarray, n: int, c: int) -> None:
+        """Write one layer's row-b statistic `x` (padded to T tokens and min(C, T) candidates) into the
+        prompt's array that `capture.trace.ARRAYS` names for it: its T axes cut to the prompt's n
+        tokens, its C axes to its c candidates. Scores are colsum / n_queries (docs/method.md §1; a key
+        no query sees is NaN): n_queries is filled first (`finish`)."""
+        spec = BY_STAT[stat]
+        arr = self._sized(o, spec, x, n)
+        per_layer = spec.dims[0] == "L"
+        rest = spec.dims[1:] if per_layer else spec.dims
+        cut = tuple(slice(0, n) if d == "T" else slice(0, c) if d == "C" else slice(None) for d in rest)
+        value = x[cut]
+        if stat == "colsum":
             nq = o["n_queries"][layer]
             with np.errstate(invalid="ignore", divide="ignore"):
-                self._sized(o, "scores", (x.shape[0], n), n)[layer] = np.where(nq > 0, x[:, :n] / np.maximum(nq, 1)[None, :], np.nan)
-        elif name == "n_visible":
-            o["n_queries"][layer] = x[:n].astype(np.int32)
-        elif name in ("key_norm", "value_norm", "output_gate", "sink_logit_mass"):
-            self._sized(o, name, (x.shape[0], n), n)[layer] = x[:, :n]
-        elif name == "embed_norm":
-            o[name][:] = x[:n]
-        elif name in ("resid_cand", "mlp_cand"):
-            self._sized(o, name, (self.n_candidates, x.shape[-1]), n)[layer, :c] = x[:c]
-        elif name in ("resid_cos", "resid_cos_centred", "mlp_cos_resid", "mlp_cos_mlp", "attn_cos_resid"):
-            o[name][layer, :c] = x[:c, :n]
-        elif name == "act_median":
-            o[name][layer] = x
-        elif name == "act_argmax":
-            o[name][layer] = x[:n].astype(np.int32)
-        else:  # resid_norm, act_max, mlp_norm, attn_norm: [T]
-            o[name][layer] = x[:n]
+                value = np.where(nq > 0, value / np.maximum(nq, 1)[None, :], np.nan)
+        arr[((layer,) if per_layer else ()) + cut] = value
+
+    def hooks(self) -> list[Hook]:
+        """The recorder's hooks (`capture.hooks`): per block a pre-hook (h^{l-1}) and a hook (h^l), the
+        MLP output module's (m^l), on the self-check batch the attention parts' (a^l), and the gate's."""
+        out: list[Hook] = []
+        for layer, block in enumerate(self.blocks):
+            out.append(Hook(block, self.block_pre_hook(layer), "pre", with_kwargs=True))
+            out.append(Hook(block, self.block_hook(layer), "post", with_kwargs=True))
+            if self.mlp_out[layer] is not None:
+                out.append(Hook(self.mlp_out[layer], self.mlp_hook(layer)))
+            if self.check:
+                out.extend(Hook(mod, self.attn_hook(layer, attr)) for mod, attr in self.attn_parts[layer])
+            if self.gate_mods and self.gate_mods[layer] is not None:
+                out.append(Hook(self.gate_mods[layer], self.gate_hook(layer)))
+        return out
 
     @contextmanager
     def hooked(self) -> Iterator[Recorder]:
-        """Hooks on every block (and MLP output module) and this recorder as the attention
-        function's sink (`attention.recording`: a ContextVar, so only this context sees it)."""
-        handles = []
-        try:
-            for layer, block in enumerate(self.blocks):
-                handles.append(block.register_forward_pre_hook(self.block_pre_hook(layer), with_kwargs=True))
-                handles.append(block.register_forward_hook(self.block_hook(layer), with_kwargs=True))
-                if self.mlp_out[layer] is not None:
-                    handles.append(self.mlp_out[layer].register_forward_hook(self.mlp_hook(layer)))
-                if self.check:
-                    for mod, attr in self.attn_parts[layer]:
-                        handles.append(mod.register_forward_hook(self.attn_hook(layer, attr)))
-                if self.gate_mods and self.gate_mods[layer] is not None:
-                    handles.append(self.gate_mods[layer].register_forward_hook(self.gate_hook(layer)))
-            with attn_fn.recording(self):
-                yield self
-        finally:
-            for h in handles:
-                h.remove()
+        """The recorder's `hooks` installed and this recorder the attention function's sink
+        (`attention.recording`: a ContextVar, so only this context sees it)."""
+        with installed(self.hooks(), self):
+            yield self
 
 
 def _attn_configs(model: torch.nn.Module) -> list[PretrainedConfig]:
@@ -679,9 +687,12 @@ def capture(
     `chat[i]`: whether prompt i was rendered through the chat template (`PromptTrace.chat`; default
     False for every prompt).
 
+    `settings` are not changed: the returned `Trace.settings` is a copy with what the capture used
+    and observed (query block, attention path and matmul dtype in force, attention layers, self-check).
+
     `self_check` (default on): on the first batch, verify h^l - h^{l-1} = a^l + m^l per block from
     an independent reading of the attention branch (`capture.selfcheck`). The outcome is stored in
-    `settings.self_check` (a `SelfCheck` dict, written to the manifest); on failure the formation
+    `Trace.settings.self_check` (a `SelfCheck` dict, written to the manifest); on failure the formation
     columns are NaN for every prompt, a warning names the family and what failed, and `edits`
     (which need m^l) raise `UnsupportedArchitectureError`.
     """
@@ -691,7 +702,14 @@ def capture(
         )
     if chat is not None and len(chat) != len(token_ids):
         raise InputError(f"capture: {len(chat)} chat flags for {len(token_ids)} prompts.")
-    settings = settings or CaptureSettings()
+    given = settings or CaptureSettings()
+    path, matmul = twopass.in_force()  # a caller's `twopass.attention_path` block, unless the settings say
+    settings = replace(
+        given,
+        attention_path=given.attention_path if given.attention_path != "auto" else path,
+        matmul_dtype=given.matmul_dtype if given.matmul_dtype != "auto" else matmul,
+    )
+    attention_layers: list[bool] | None = None
     model = lm.model
     base = base_model_of(model)
     device = _input_device(model)
@@ -703,9 +721,9 @@ def capture(
     check: SelfCheck | None = None
     # (query heads, KV heads, hidden size): from the tensors of the first batch that showed them; the
     # config's counts only until then (a layer-free batch cannot occur: every capture has attention).
-    sizes: tuple[int, int, int] = (lm.info.n_heads, lm.info.n_kv_heads, lm.info.hidden_size)
+    sizes: dict[str, int] = {"H": lm.info.n_heads, "KV": lm.info.n_kv_heads, "D": lm.info.hidden_size}
     ties = last_state_is_output(base)
-    with sinkscope_attention(model):
+    with sinkscope_attention(model), twopass.attention_path(settings.attention_path, settings.matmul_dtype):
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
             lengths = [len(token_ids[i]) for i in idx]
@@ -722,14 +740,13 @@ def capture(
             with rec.hooked(), torch.no_grad():
                 out = base(input_ids=ids, use_cache=False)
             # Routing decided by what the model did (docs/method.md §11), before any number is kept.
-            settings.attention_layers = check_attention_calls(
+            attention_layers = check_attention_calls(
                 f"{lm.info.architecture} (model_type {lm.info.model_type!r})", rec.blocks, rec.adapter, rec.callers,
                 bool(getattr(model, "_supports_attention_backend", False)),
             )
             rec.finish()  # statistics to the host, once for the batch
-            seen = rec.sizes()
-            sizes = tuple(a if a is not None else b for a, b in zip(seen, sizes))  # type: ignore[assignment]
-            rec.complete(*sizes)
+            sizes.update(rec.sizes())
+            rec.complete(sizes)
             rec.record_final(out.last_hidden_state if ties else None)
             block_used = rec.block_used
             if check is None:
@@ -749,9 +766,14 @@ def capture(
             del out, hidden, rec
             if progress is not None:
                 progress(len(idx))
-    settings.query_block = settings.query_block or block_used
+    settings = replace(
+        settings,
+        query_block=settings.query_block or block_used,
+        attention_layers=attention_layers if attention_layers is not None else settings.attention_layers,
+        self_check=check.to_dict() if check is not None else settings.self_check,
+        adapter_row=adapter_row(lm.info.model_type),
+    )
     if check is not None:
-        settings.self_check = check.to_dict()
         if check.status == "failed":
             for p in prompts:
                 for name in FORMATION_FIELDS:

@@ -34,7 +34,7 @@ dropped_i = exp(LSE_{j hidden} z_ij - LSE_{j visible} z_ij), averaged over heads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -42,7 +42,6 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-from sinkscope.capture import attention as attn_fn
 from sinkscope.capture.adapters import adapter_for, attention_layers, check_attention_calls
 from sinkscope.capture.engine import (
     base_model_of,
@@ -51,6 +50,8 @@ from sinkscope.capture.engine import (
     find_blocks,
     sinkscope_attention,
 )
+from sinkscope.capture.hooks import Hook, installed
+from sinkscope.capture.trace import N_CANDIDATES
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 
@@ -76,6 +77,7 @@ class KVPolicy:
     masks: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
     dropped: np.ndarray | None = field(default=None, repr=False)
     needs_visible: bool = field(default=False, repr=False)
+    needs_hidden: bool = field(default=False, repr=False)
     block_visible: torch.Tensor | None = field(default=None, repr=False)
 
     def begin(self, n_layers: int, n_tokens: int, device: torch.device) -> None:
@@ -122,6 +124,10 @@ class KVPolicy:
         self.dropped[layer, s:e] = drop.mean(dim=(1, 2))[0].double().cpu().numpy()
         scores.masked_fill_(~k5, float("-inf"))
 
+    def set_hidden(self, layer: int, h: torch.Tensor) -> None:
+        """h^{l-1} [T, D], the input of block l, before its attention runs; called only when
+        `needs_hidden` (the base policy reads nothing)."""
+
     def exempt(self, i: np.ndarray) -> np.ndarray:
         """Queries the budget does not apply to (snap: the prompt)."""
         return np.zeros(len(i), dtype=bool)
@@ -163,10 +169,14 @@ class StreamingSecondary(Streaming):
     strongest of them (largest |cos|, then earlier) are kept."""
 
     max_secondary: int = 8
-    tau: float = 0.9
-    n_candidates: int = 3
+    tau: float | None = None  # the §2 cosine threshold: given by the caller (`DetectConfig.tau` by default)
+    n_candidates: int = N_CANDIDATES
     needs_hidden: bool = True
     detected: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tau is None or not 0 < self.tau <= 1:
+            raise InputError(f"streaming+secondary: the cosine threshold tau={self.tau!r} must be a number in (0, 1].")
 
     def begin(self, n_layers, n_tokens, device):
         super().begin(n_layers, n_tokens, device)
@@ -337,9 +347,11 @@ class Snap(KVPolicy):
 
 
 def make_policy(name: str, budget: int, *, prompt_len: int = 0, keep_masks: bool = False,
-                max_secondary: int = 8, tau: float = 0.9, recent_frac: float = 0.5,
+                max_secondary: int = 8, tau: float | None = None, recent_frac: float = 0.5,
                 obs_window: int = 32) -> KVPolicy | None:
-    """The policy `name` at budget K (None for `full`). Raises InputError naming a bad value."""
+    """The policy `name` at budget K (None for `full`). Raises InputError naming a bad value.
+    `tau` (streaming+secondary only, required there): the §2 cosine threshold, which the analysis
+    layer owns (`DetectConfig.tau`; `workflows.kv.evaluate` passes it)."""
     if name not in POLICIES:
         raise InputError(f"unknown KV policy '{name}': choose from {', '.join(POLICIES)}.")
     if budget < 1:
@@ -367,7 +379,7 @@ class KVSink:
     def __init__(self, lm: LoadedModel, policy: KVPolicy | None, block: int = BLOCK) -> None:
         self.kv_policy = policy
         self.block = block
-        self.blocks = find_blocks(lm.model, lm.info.n_layers)
+        self.blocks = find_blocks(lm)
         self.layer_map = block_layer_map(self.blocks)
         self.adapter = adapter_for(lm.info.model_type)
         self.attention_layers = attention_layers(self.blocks, self.adapter)
@@ -395,21 +407,25 @@ class KVSink:
     def record_attention(self, layer, colsum, n_visible, key, value, sliding_window, is_causal, sink_mass=None) -> None:
         self.calls[layer] += 1
 
+    def hooks(self) -> list[Hook]:
+        """Block pre-hooks handing h^{l-1} to a policy that `needs_hidden` (none otherwise)."""
+        policy = self.kv_policy
+        if policy is None or not policy.needs_hidden:
+            return []
+
+        def pre(layer: int) -> Callable[[torch.nn.Module, tuple, dict], None]:
+            def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+                h = args[0] if args else kwargs.get("hidden_states")
+                policy.set_hidden(layer, h[0])
+
+            return hook
+
+        return [Hook(blk, pre(layer), "pre", with_kwargs=True) for layer, blk in enumerate(self.blocks)]
+
     @contextmanager
     def hooked(self) -> Iterator[KVSink]:
-        handles = []
-        try:
-            if getattr(self.kv_policy, "needs_hidden", False):
-                for layer, blk in enumerate(self.blocks):
-                    def pre(module, args, kwargs, layer=layer):
-                        h = args[0] if args else kwargs.get("hidden_states")
-                        self.kv_policy.set_hidden(layer, h[0])
-                    handles.append(blk.register_forward_pre_hook(pre, with_kwargs=True))
-            with attn_fn.recording(self):
-                yield self
-        finally:
-            for h in handles:
-                h.remove()
+        with installed(self.hooks(), self):
+            yield self
 
 
 @dataclass

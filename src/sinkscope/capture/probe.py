@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from sinkscope.capture.engine import base_model_of, mlp_modules
+from sinkscope.capture.hooks import Hook, installed
 from sinkscope.core.errors import InputError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
@@ -153,23 +154,15 @@ def gather_mlp_io(
             raise InputError(f"gather_mlp_io: a position of prompt {i} is outside its {n} tokens.")
         tap = _Tap(torch.as_tensor(pos), same)
         store = tap.store
-        handles = [
-            mod_in.register_forward_pre_hook(tap.pre_in, with_kwargs=True),
-            mod_in.register_forward_hook(tap.post_in),
-        ]
+        hooks = [Hook(mod_in, tap.pre_in, "pre", with_kwargs=True), Hook(mod_in, tap.post_in)]
         if not same:
-            handles += [
-                mod_out.register_forward_pre_hook(tap.pre_out, with_kwargs=True),
-                mod_out.register_forward_hook(tap.post_out),
-            ]
+            hooks += [Hook(mod_out, tap.pre_out, "pre", with_kwargs=True), Hook(mod_out, tap.post_out)]
         try:
-            ids_t = torch.tensor([list(ids)], dtype=torch.long, device=device)
-            base(input_ids=ids_t, use_cache=False)
+            with installed(hooks):
+                ids_t = torch.tensor([list(ids)], dtype=torch.long, device=device)
+                base(input_ids=ids_t, use_cache=False)
         except _StopForward:
             pass
-        finally:
-            for h in handles:
-                h.remove()
         if "x" not in store or "m" not in store:
             raise UnsupportedArchitectureError(
                 f"{lm.info.architecture}: block {layer}'s MLP did not run during the forward "

@@ -1,45 +1,102 @@
 """`Trace`: everything one capture pass keeps, already reduced (no T x T, no full hidden states).
 
 The per-prompt arrays and their shapes are documented in ONE place, the `PromptTrace` docstring
-below; every other module (capture, analysis, report) points to it instead of restating them.
+below, and listed as data in ONE registry, `ARRAYS` (name, shape in L/H/KV/T/C/D, dtype, optional),
+which drives save/load and the recorder's allocation and fill; every other module points to them
+instead of restating them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-# Names of the per-prompt arrays, in save order. Kept in one place so save/load never drift.
-ARRAY_FIELDS = (
-    "token_ids",
-    "scores",
-    "n_queries",
-    "key_norm",
-    "value_norm",
-    "resid_norm",
-    "embed_norm",
-    "resid_cos",
-    "resid_cos_centred",
-    "mlp_norm",
-    "attn_norm",
-    "mlp_cos_resid",
-    "mlp_cos_mlp",
-    "attn_cos_resid",
-    "act_max",
-    "act_argmax",
-    "act_median",
-    "resid_cand",
-    "mlp_cand",
-    "final_norm",
-    "final_cos",
-    "final_cos_centred",
-    "nll",
-    "output_gate",
-    "sink_logit_mass",
+# Symbols of an array's dimensions (`PromptTrace`): L blocks, H query heads, KV key/value heads,
+# T tokens, C candidate positions, D hidden size, "T-1" next-token targets. H, KV and D are read from
+# the tensors the model produces (never from config fields): arrays with them are made on first sight.
+Dim = Literal["L", "H", "KV", "T", "C", "D", "T-1"]
+TENSOR_DIMS: frozenset[str] = frozenset({"H", "KV", "D"})
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One per-prompt array of `PromptTrace` (its meaning is documented there).
+
+    name      the `PromptTrace` field (and the .npz key).
+    dims      its shape in the symbols of `Dim`.
+    dtype     numpy dtype name; a float array starts NaN, an int array 0.
+    optional  None when the model has nothing to measure (no output gate, no sink logits); a required
+              array a batch did not report is NaN of the observed size (`capture.engine.Recorder.complete`).
+    recorded  made and filled by the recorder (`capture.engine.Recorder`); False: set by `capture`
+              itself (token ids, NLL).
+    stat      the name of the per-layer statistic the recorder reports it under, when not `name`.
+    """
+
+    name: str
+    dims: tuple[Dim, ...]
+    dtype: str = "float32"
+    optional: bool = False
+    recorded: bool = True
+    stat: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.stat or self.name
+
+    @property
+    def tensor_sized(self) -> bool:
+        return any(d in TENSOR_DIMS for d in self.dims)
+
+    def shape(self, sizes: dict[str, int]) -> tuple[int, ...]:
+        """The shape for the sizes of each symbol ("T-1" from "T")."""
+        return tuple(max(sizes["T"] - 1, 0) if d == "T-1" else sizes[d] for d in self.dims)
+
+    def empty(self, sizes: dict[str, int]) -> np.ndarray:
+        """The array before anything is measured: NaN (float) or 0 (int)."""
+        dt = np.dtype(self.dtype)
+        return np.full(self.shape(sizes), np.nan if dt.kind == "f" else 0, dtype=dt)
+
+
+# THE registry of the per-prompt arrays, in save order: it drives `PromptTrace.save` / `load`, the
+# recorder's allocation and its fill (`capture.engine.Recorder`). A new array is one entry here, one
+# field (and docstring line) in `PromptTrace`, and the statistic the recorder computes for it.
+ARRAYS: tuple[ArraySpec, ...] = (
+    ArraySpec("token_ids", ("T",), "int64", recorded=False),
+    ArraySpec("scores", ("L", "H", "T"), stat="colsum"),  # colsum / n_queries (docs/method.md §1)
+    ArraySpec("n_queries", ("L", "T"), "int32", stat="n_visible"),
+    ArraySpec("key_norm", ("L", "KV", "T")),
+    ArraySpec("value_norm", ("L", "KV", "T")),
+    ArraySpec("resid_norm", ("L", "T")),
+    ArraySpec("embed_norm", ("T",)),
+    ArraySpec("resid_cos", ("L", "C", "T")),
+    ArraySpec("resid_cos_centred", ("L", "C", "T")),
+    ArraySpec("mlp_norm", ("L", "T")),
+    ArraySpec("attn_norm", ("L", "T")),
+    ArraySpec("mlp_cos_resid", ("L", "C", "T")),
+    ArraySpec("mlp_cos_mlp", ("L", "C", "T")),
+    ArraySpec("attn_cos_resid", ("L", "C", "T")),
+    ArraySpec("act_max", ("L", "T")),
+    ArraySpec("act_argmax", ("L", "T"), "int32"),
+    ArraySpec("act_median", ("L",)),
+    ArraySpec("resid_cand", ("L", "C", "D")),
+    ArraySpec("mlp_cand", ("L", "C", "D")),
+    ArraySpec("final_norm", ("T",)),  # the final state: `Recorder.record_final`
+    ArraySpec("final_cos", ("C", "T")),
+    ArraySpec("final_cos_centred", ("C", "T")),
+    ArraySpec("nll", ("T-1",), recorded=False, optional=True),
+    ArraySpec("output_gate", ("L", "H", "T"), optional=True),
+    ArraySpec("sink_logit_mass", ("L", "H", "T"), optional=True),
 )
+ARRAY_SPECS: dict[str, ArraySpec] = {a.name: a for a in ARRAYS}
+# Names of the per-prompt arrays, in save order (save/load never drift from the registry).
+ARRAY_FIELDS: tuple[str, ...] = tuple(a.name for a in ARRAYS)
+
+# C, the number of leading positions a capture keeps candidate statistics for (docs/method.md §2): the
+# one default of `CaptureSettings.n_candidates` and of the detector's `DetectConfig.n_candidates`.
+N_CANDIDATES = 3
 
 # Per-prompt scalars, saved after the arrays (None is not saved): the region bounds of docs/method.md §3
 # and whether the prompt went through the chat template (paper mode's candidates, §3).
@@ -185,21 +242,49 @@ class PromptTrace:
         return cls(**kw)
 
 
-@dataclass
-class CaptureSettings:
-    """How a capture was taken; written to the manifest."""
+# Which attention computation a capture runs (`capture.twopass`): "auto" (by the measured thresholds),
+# "single" (the blockwise single pass) or "twopass" (fused kernel + column pass).
+AttentionPath = Literal["auto", "single", "twopass"]
+# The dtype the single pass multiplies q, k, v in (`capture.twopass.compute_dtype`): "auto" and "model"
+# the model's dtype, "float32" upcast first.
+MatmulDtype = Literal["auto", "float32", "model"]
 
-    n_candidates: int = 3
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How a capture was taken; written to the manifest ("capture"), every field.
+
+    The settings a caller gives are never changed: `capture` returns the ones it used in
+    `Trace.settings` (a copy with `query_block`, `attention_path`, `matmul_dtype`, `self_check`, `attention_layers`
+    and `adapter_row` filled in).
+
+    n_candidates    C, the leading positions whose cosines and vectors are kept (`PromptTrace`).
+    dtype           the model's dtype, as loaded.
+    query_block     query rows per attention block; None: chosen from available memory (the capture
+                    records the size it used).
+    with_nll        whether next-token NLL was computed.
+    batch_size      prompts per forward (right-padded; the numbers do not depend on it).
+    attention_path  `AttentionPath`; "auto" is resolved from the context (`twopass.attention_path`)
+                    and recorded as the value in force.
+    matmul_dtype    `MatmulDtype`, resolved the same way.
+    adapter_row     the row of the architecture table the capture used (`capture.adapters.adapter_row`):
+                    the model_type, "default", or "default (unknown model_type)"; filled by `capture`.
+    """
+
+    n_candidates: int = N_CANDIDATES
     dtype: str = "float32"
     query_block: int | None = None  # None: chosen from available memory
     with_nll: bool = False
     batch_size: int = 1
+    attention_path: AttentionPath = "auto"
+    matmul_dtype: MatmulDtype = "auto"
     # Outcome of the capture's self-check (`capture.selfcheck.SelfCheck.to_dict()`), filled by
     # `capture`: status "passed" / "failed" (formation columns disabled) / "skipped".
     self_check: dict[str, Any] | None = None
     # Per layer, whether it has softmax attention probabilities (docs/method.md §11), filled by
     # `capture`; None (files written before it) means every layer has them.
     attention_layers: list[bool] | None = None
+    adapter_row: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

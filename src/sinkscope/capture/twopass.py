@@ -29,7 +29,8 @@ single pass's 1.21 / 1.36 / 1.44 / 1.60x with 32-row blocks): "auto" never takes
 CUDA is unmeasured (no GPU was lent): single pass until `benchmarks/gpu.py` has numbers.
 
 `matmul_dtype` (same context manager) is the dtype the single pass multiplies in; see
-`compute_dtype`.
+`compute_dtype`. A capture's `CaptureSettings.attention_path` / `matmul_dtype` set both for the capture
+("auto": the value in force here, `in_force`), and the manifest records what ran.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from typing import Literal
 
 import torch
 
-Path = Literal["auto", "single", "twopass"]
-MatmulDtype = Literal["auto", "float32", "model"]
+from sinkscope.capture.trace import AttentionPath as Path
+from sinkscope.capture.trace import MatmulDtype
 
 # Smallest number of keys from which "auto" takes the two-pass path, per device type; None = never.
 # CPU, one thread, one SmolLM2-shaped layer on a quiet machine (docs/BENCHMARKS.md "Two-pass
@@ -67,6 +68,11 @@ def attention_path(path: Path = "auto", matmul_dtype: MatmulDtype = "auto") -> I
     finally:
         _PATH.reset(t1)
         _MATMUL.reset(t2)
+
+
+def in_force() -> tuple[Path, MatmulDtype]:
+    """(path, matmul dtype) set for this context by `attention_path` ("auto" where none is)."""
+    return _PATH.get(), _MATMUL.get()
 
 
 def compute_dtype(query: torch.Tensor) -> torch.dtype:

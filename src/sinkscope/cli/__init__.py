@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sinkscope.analysis.config import AnatomyConfig
 from sinkscope.cli.common import app, console, err_console, progress_bar, stage, stage_ticker, user_errors
 from sinkscope.cli.intervene import intervene
 from sinkscope.cli.kv import kv
@@ -29,6 +30,8 @@ from sinkscope.workflows.outputs import check_output_folder
 
 app.add_typer(models_app, name="models")
 
+#: the defaults of `anatomy`'s options: `AnatomyConfig`'s (one source, docs/method.md §9)
+ANATOMY = AnatomyConfig()
 #: what `anatomy` writes into its folder (its help text and final message list these)
 ANATOMY_OUTPUTS = ("anatomy.json", "pcs.parquet", "curves.parquet", "directions.parquet", "samples.parquet",
                    "properties.parquet", "properties_summary.parquet", "anatomy.html", "anatomy.png", "anatomy.svg",
@@ -153,12 +156,12 @@ def anatomy(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it already exists.")] = False,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model to re-run the prompts with. Default: the model recorded in the run's manifest.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float32 or bfloat16. Default: the run's dtype.")] = None,
-    pcs: Annotated[int, typer.Option(help="Top principal components of the pooled MLP inputs to push through the MLP.")] = 10,
-    alphas: Annotated[str, typer.Option(help="Comma-separated alpha grid (>= 0); each signed PC is pushed at +/- alpha.")] = "0,0.25,0.5,1,2,4",
-    alpha_unit: Annotated[str, typer.Option(help="What alpha multiplies: input-norm (median ||x||), pc-std or absolute.")] = "input-norm",
-    threshold: Annotated[float, typer.Option(help="|cos(f(x), m_p)| above which a signed direction is effective.")] = 0.98,
-    contrast: Annotated[str, typer.Option(help="Contrast set of the same token ids: never-sink-like (default) or not-secondary.")] = "never-sink-like",
-    seed: Annotated[int, typer.Option(help="Seed of the linear probe's folds.")] = 0,
+    pcs: Annotated[int, typer.Option(help="Top principal components of the pooled MLP inputs to push through the MLP.")] = ANATOMY.n_pcs,
+    alphas: Annotated[str, typer.Option(help="Comma-separated alpha grid (>= 0); each signed PC is pushed at +/- alpha.")] = ",".join(f"{a:g}" for a in ANATOMY.alphas),
+    alpha_unit: Annotated[str, typer.Option(help="What alpha multiplies: input-norm (median ||x||), pc-std or absolute.")] = ANATOMY.alpha_unit.replace("_", "-"),
+    threshold: Annotated[float, typer.Option(help="|cos(f(x), m_p)| above which a signed direction is effective.")] = ANATOMY.threshold,
+    contrast: Annotated[str, typer.Option(help="Contrast set of the same token ids: never-sink-like or not-secondary.")] = ANATOMY.contrast.replace("_", "-"),
+    seed: Annotated[int, typer.Option(help="Seed of the linear probe's folds.")] = ANATOMY.seed,
 ) -> None:
     """Anatomy of formation (docs/method.md §9): which MLP-input directions make block b's MLP write the
     primary-sink direction, from the secondary sinks born at b and the same tokens where they did not
@@ -174,8 +177,8 @@ def anatomy(
       sinkscope anatomy runs/smol --layer 2 --pcs 5 --alphas 0,1,2,4 --out runs/smol-anatomy
     """
     with user_errors():
-        from sinkscope.workflows.anatomy import AnatomyConfig, resolve_layer
         from sinkscope.workflows.anatomy import anatomy as anatomy_fn
+        from sinkscope.workflows.anatomy import resolve_layer
         from sinkscope.workflows.scan import ScanResult
 
         _check_choice("--alpha-unit", alpha_unit, ("input-norm", "pc-std", "absolute"))

@@ -13,6 +13,7 @@ from sinkscope.cli.common import console, err_console, progress_bar, read_inputs
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
     ChatOpt,
+    D,
     DatasetOpt,
     DtypeOpt,
     FileOpt,
@@ -69,7 +70,7 @@ def kv(
                           "NLL is scored from P on, snap selects from the prompt. Default: the trace's "
                           "n_prompt_tokens, else half the text. Rounded down to a multiple of 32.")] = None,
     max_secondary: Annotated[int, typer.Option(help="streaming+secondary: at most this many secondary sinks kept.")] = 8,
-    tau: TauOpt = 0.9,
+    tau: TauOpt = D.tau,
     recent_frac: Annotated[float, typer.Option(help="heavy-hitter and snap: share of the budget kept as the recent window.")] = 0.5,
     obs_window: Annotated[int, typer.Option(help="snap: observation window (last queries of the prompt).")] = 32,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (over texts) of the 95% interval.")] = 2000,

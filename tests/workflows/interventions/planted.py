@@ -30,7 +30,7 @@ def planted_model():
     lm = LoadedModel.from_pair(model, tok, ref="random-llama-planted")
     ids = torch.tensor(tok(TEXT)["input_ids"])
     store = {}
-    h = find_blocks(model, lm.info.n_layers)[BIRTH].register_forward_hook(
+    h = find_blocks(lm)[BIRTH].register_forward_hook(
         lambda mod, a, o: store.__setitem__("h", (o[0] if isinstance(o, tuple) else o)[0, 0].detach().clone())
     )
     with torch.no_grad():

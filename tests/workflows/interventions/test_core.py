@@ -44,7 +44,7 @@ class Recorder:
     def __init__(self, lm):
         self.runs: list[dict[str, dict[int, torch.Tensor]]] = []
         self.handles = []
-        for layer, block in enumerate(find_blocks(lm.model, lm.info.n_layers)):
+        for layer, block in enumerate(find_blocks(lm)):
             self.handles.append(block.register_forward_pre_hook(self._start(layer)))
             self.handles.append(block.register_forward_hook(self._store("h", layer)))
         for layer, mod in enumerate(mlp_modules(lm)):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sinkscope.analysis.config import DetectConfig
 from sinkscope.capture.inputs import Input, check_ids, input_ids, tokenize
 from sinkscope.capture.kv_policies import (
     BLOCK,
@@ -120,7 +121,7 @@ def evaluate(
     *,
     prompt_len: int | float | None = None,
     max_secondary: int = 8,
-    tau: float = 0.9,
+    tau: float = DetectConfig.tau,
     recent_frac: float = 0.5,
     obs_window: int = 32,
     n_boot: int = 2000,
