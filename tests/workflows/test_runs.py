@@ -31,7 +31,7 @@ def save_run(folder: Path, cfg: AnalysisConfig, *, hybrid_model: bool) -> Path:
         "prompts": [{"source": "synthetic", "n_tokens": pt.n_tokens, "n_prompt_tokens": pt.n_tokens}],
         "timings": {},
     }
-    return ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg), cfg, manifest).save(folder)
+    return ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg), manifest).save(folder)
 
 
 @pytest.mark.parametrize("hybrid_model", [False, True])

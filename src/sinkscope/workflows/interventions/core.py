@@ -15,10 +15,11 @@ Procedure (docs/method.md §4 "Causal check"):
      ||m_t^b|| and m_t^b . u before / after, and the next-token NLL on the rest of the text
      (`NllDelta`).
 
-Both passes run the scan pipeline itself (`workflows.scan.capture_prompts` then
-`workflows.scan.scan_result`, the two stages of `sinkscope.scan` after `prepare`): the clean pass is
-bit-identical to `sinkscope.scan(lm, text, with_nll=True)` (tested), and the intervened pass reuses
-its attention query block, so the two runs differ only by the edit. The result
+Both passes run the scan pipeline itself: the clean pass is `workflows.scan.run_pipeline`, the one
+entry `sinkscope.scan` uses (bit-identical to `sinkscope.scan(lm, text, with_nll=True)`, tested); the
+edited runs of `apply_plans` share one capture (`run_pipeline`'s capture stage, `capture_prompts`)
+and are analysed one by one (its analysis stage, `scan_result`), reusing the clean pass' attention
+query block, so the two runs differ only by the edit. The result
 (`result.InterventionResult`) IS a `ScanResult` of the intervened run.
 """
 
@@ -33,13 +34,13 @@ import numpy as np
 
 from sinkscope.analysis import DetectConfig, analyze
 from sinkscope.capture.engine import PromptEdit
-from sinkscope.capture.inputs import Prompt, prepare
+from sinkscope.capture.inputs import Prompt
 from sinkscope.capture.trace import PromptTrace, Trace
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.interventions.result import InterventionResult, effects, nll_delta
 from sinkscope.workflows.interventions.spec import EditPlan, InterventionSpec, edit_for, parse_mode, unit
-from sinkscope.workflows.scan import ScanResult, capture_prompts, scan_result
+from sinkscope.workflows.scan import ScanResult, capture_prompts, run_pipeline, scan_result
 
 
 # ---- input checks ----------------------------------------------------------------------------
@@ -100,13 +101,11 @@ def run_prompts(
     extra: Mapping[str, Any] | None = None,
     prepare_s: float = 0.0,
 ) -> ScanResult:
-    """Capture + analyse already-prepared prompts: `sinkscope.scan` after its `prepare` step (the
-    same two functions, `scan.capture_prompts` and `scan.scan_result`, batch size 1), so a clean run
-    is exactly a scan. `edits` (prompt index -> `PromptEdit`) edit MLP outputs in flight."""
-    t1 = time.perf_counter()
-    trace = capture_prompts(lm, prompts, cfg, query_block=query_block, with_nll=with_nll, edits=edits)
-    timings = {"prepare_s": prepare_s, "capture_s": time.perf_counter() - t1}
-    return scan_result(lm, prompts, trace, cfg, timings, extra=_run_extra(extra))
+    """Capture + analyse already-prepared prompts: the scan pipeline (`scan.run_pipeline`, batch
+    size 1) after its prepare stage, so a clean run is exactly a scan. `edits` (prompt index ->
+    `PromptEdit`) edit MLP outputs in flight."""
+    return run_pipeline(lm, cfg, prompts=prompts, query_block=query_block, with_nll=with_nll, edits=edits,
+                        extra=_run_extra(extra), prepare_s=prepare_s)
 
 
 def prompt_of(res: ScanResult, i: int = 0) -> Prompt:
@@ -136,7 +135,7 @@ def single(res: ScanResult, i: int) -> ScanResult:
     manifest = dict(res.manifest)
     manifest["prompts"] = [(res.manifest.get("prompts") or [{}] * len(res.prompts))[i]]
     trace = Trace(prompts=[pt], settings=res.trace.settings, timings=dict(res.trace.timings))
-    return ScanResult(trace, analyze([pt], res.config), res.config, manifest)
+    return ScanResult(trace, analyze([pt], res.config), manifest)
 
 
 def primary_direction(pt: PromptTrace, p: int, layer: int) -> tuple[np.ndarray, float]:
@@ -167,13 +166,10 @@ def clean_run(
     """Prepare and scan `text` (a string, (text, source) pair or list of them) with NLL."""
     items = text if isinstance(text, list) else [text]
     pairs = [(t, f"arg {i}") if isinstance(t, str) else _as_pair(t) for i, t in enumerate(items)]
-    t0 = time.perf_counter()
-    prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate)
-    res = run_prompts(
-        lm, prompts, cfg, query_block=query_block, with_nll=with_nll_for(lm),
-        extra={"generate": generate, "chat": chat}, prepare_s=time.perf_counter() - t0,
-    )
-    return res, prompts
+    prepared: list[Prompt] = []
+    res = run_pipeline(lm, cfg, inputs=pairs, chat=chat, generate=generate, query_block=query_block,
+                       with_nll=with_nll_for(lm), check=prepared.extend, extra={"generate": generate, "chat": chat})
+    return res, prepared
 
 
 def intervene(
@@ -240,13 +236,14 @@ def clean_for(
     if text is None:
         raise InputError(f"{caller}: give a text (or clean=, a scan of it).")
     cfg = config or DetectConfig(**thresholds)
-    t0 = time.perf_counter()
-    pr = prepare(lm, [_as_pair(text)], chat=chat, generate_tokens=generate)[0]
-    positions = check_positions(position, len(pr.token_ids))  # before the expensive passes
-    clean = run_prompts(
-        lm, [pr], cfg, query_block=query_block, with_nll=with_nll_for(lm),
-        extra={"generate": generate, "chat": chat}, prepare_s=time.perf_counter() - t0,
-    )
+    got: list[tuple[Prompt, list[int]]] = []
+
+    def check(prompts: list[Prompt]) -> None:  # the positions, before the expensive passes
+        got.append((prompts[0], check_positions(position, len(prompts[0].token_ids))))
+
+    clean = run_pipeline(lm, cfg, inputs=[_as_pair(text)], chat=chat, generate=generate, query_block=query_block,
+                         with_nll=with_nll_for(lm), check=check, extra={"generate": generate, "chat": chat})
+    pr, positions = got[0]
     return clean, pr, positions
 
 
@@ -313,7 +310,6 @@ def apply_plans(
             InterventionResult(
                 res.trace,
                 res.findings,
-                res.config,
                 res.manifest,
                 spec=plan.spec,
                 layer=plan.layer,
