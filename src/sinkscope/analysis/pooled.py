@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,9 @@ class Pooled:
 
     sinks          the pooled records (all kinds).
     n_layers       blocks of the model (every record comes from one model).
-    norm_law       docs/method.md §5 over the secondary sinks (n_boot, seed of the config).
+    config         the `AnalysisConfig` every pooled quantity used.
+    norm_law       docs/method.md §5 over the secondary sinks (n_boot, seed of the config);
+                   computed on first use (its bootstrap is the one costly part).
     levels         docs/method.md §7 over the secondary sinks (levels_min_share, levels_tol;
                    births adjacent across non-attention layers, §11).
     layers_pooled  `pooled_layer_table` of the per-prompt layer tables (None without tables).
@@ -57,11 +60,15 @@ class Pooled:
 
     sinks: pd.DataFrame
     n_layers: int
-    norm_law: NormLaw
+    config: AnalysisConfig
     levels: Levels
     layers_pooled: pd.DataFrame | None
     weakening: Weakening | None
     medians: dict[str, float]
+
+    @cached_property
+    def norm_law(self) -> NormLaw:
+        return norm_law(self.sinks, n_boot=self.config.n_boot, seed=self.config.seed)
 
 
 def attention_layers_of(tables: Sequence[pd.DataFrame]) -> np.ndarray | None:
@@ -106,7 +113,7 @@ def pool(
     return Pooled(
         sinks=sinks,
         n_layers=n_layers,
-        norm_law=norm_law(sinks, n_boot=cfg.n_boot, seed=cfg.seed),
+        config=cfg,
         levels=levels(sinks, n_layers, min_share=cfg.levels_min_share, tol=cfg.levels_tol, attention_layers=att),
         layers_pooled=pooled,
         weakening=weakening(pooled, weak_frac=cfg.weak_frac, middle=cfg.weak_middle) if pooled is not None else None,
