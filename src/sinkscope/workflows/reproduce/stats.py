@@ -145,12 +145,13 @@ def summarize_formation(res: ScanResult, auto_result: AutoResult | None = None) 
     sec = res.findings.secondary
     n = len(sec)
     cos_f = finite(sec["mlp_cos_oriented"]) if n else np.array([])
+    medians = res.findings.medians  # the pooled medians (`analysis.pooled.pool`) of these records
     return {
         "n": n,
-        "median_cos": as_float(np.median(cos_f)) if cos_f.size else None,
+        "median_cos": as_float(medians["median_mlp_cos_oriented"]),
         "median_cos_primary_mlp": _median(sec, "mlp_cos_primary_mlp"),
         "share_abs_cos_09": as_float((np.abs(cos_f) > 0.9).mean()) if cos_f.size else None,
-        "median_mlp_share": _median(sec, "mlp_share"),
+        "median_mlp_share": as_float(medians["median_mlp_share"]),
         "median_mlp_norm": _median(sec, "mlp_norm"),
         "causal": summarize_causal(auto_result) if auto_result is not None else None,
     }
