@@ -329,7 +329,8 @@ def run_pipeline(
     progress: Progress | Callable[[str, int, int], None] | None = None,
     extra: dict[str, Any] | None = None,
     prepare_s: float = 0.0,
-) -> ScanResult:
+    analyse: Callable[[list[Prompt], Trace, dict[str, float]], Any] | None = None,
+) -> Any:
     """The one scan pipeline: prepare -> capture -> analyse, into a `ScanResult`.
 
     prepare  `inputs` (what `capture.inputs.prepare` takes: (text, source) pairs or `Input`s)
@@ -341,7 +342,9 @@ def run_pipeline(
     capture  `capture_prompts` (batch_size, query_block, with_nll; `edits[i]` changes prompt i's
              MLP outputs in flight, docs/method.md §4).
     analyse  `scan_result`: `analyze` with `cfg`, the manifest (with `extra` appended) and the
-             timings prepare_s, capture_s, analysis_s, total_s.
+             timings prepare_s, capture_s, analysis_s, total_s. `analyse(prompts, trace, timings)`
+             replaces it (the interventions' edited runs: one capture, one result per prompt) and
+             its value is returned.
 
     `progress` is a `Progress`, or a plain callback progress(stage, done, total) of the prepare
     and capture steps (`sinkscope.scan`'s protocol).
@@ -374,7 +377,8 @@ def run_pipeline(
     obs.end("capture")
     timings = {"prepare_s": prepare_s, "capture_s": time.perf_counter() - t1}
     obs.start("analysis", 1, prompts)
-    res = scan_result(lm, prompts, trace, cfg, timings, extra=extra)
+    res = analyse(prompts, trace, timings) if analyse is not None else scan_result(lm, prompts, trace, cfg, timings,
+                                                                                   extra=extra)
     obs.end("analysis")
     return res
 

@@ -17,15 +17,14 @@ Procedure (docs/method.md §4 "Causal check"):
 
 Both passes run the scan pipeline itself: the clean pass is `workflows.scan.run_pipeline`, the one
 entry `sinkscope.scan` uses (bit-identical to `sinkscope.scan(lm, text, with_nll=True)`, tested); the
-edited runs of `apply_plans` share one capture (`run_pipeline`'s capture stage, `capture_prompts`)
-and are analysed one by one (its analysis stage, `scan_result`), reusing the clean pass' attention
-query block, so the two runs differ only by the edit. The result
+edited runs of `apply_plans` go through it too, one capture for all of them and each analysed on its
+own (`run_pipeline(analyse=...)`), reusing the clean pass' attention query block, so the two runs
+differ only by the edit. The result
 (`result.InterventionResult`) IS a `ScanResult` of the intervened run.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.interventions.result import InterventionResult, effects, nll_delta
 from sinkscope.workflows.interventions.spec import EditPlan, InterventionSpec, edit_for, parse_mode, unit
-from sinkscope.workflows.scan import ScanResult, capture_prompts, run_pipeline, scan_result
+from sinkscope.workflows.scan import Progress, ScanResult, run_pipeline, scan_result
 
 
 # ---- input checks ----------------------------------------------------------------------------
@@ -283,46 +282,57 @@ def apply_plans(
         u, norm = primary_direction(t.clean.prompts[0], t.clean.findings.detections[0].p, t.layer)
         plans.append(EditPlan(t.layer, tuple(t.positions), t.spec, u if t.spec.needs_direction else None))
         norms.append(norm)
-    t1 = time.perf_counter()
-    trace = capture_prompts(
+
+    def analyse_each(prompts: list[Prompt], trace: Trace, timings: dict[str, float]) -> list[InterventionResult]:
+        capture_s = timings["capture_s"] / len(targets)
+        out: list[InterventionResult] = []
+        for t, plan, norm, ept in zip(targets, plans, norms, trace.prompts):
+            pt, det = t.clean.prompts[0], t.clean.findings.detections[0]
+            res = scan_result(
+                lm,
+                [t.prompt],
+                Trace(prompts=[ept], settings=trace.settings, timings={}),
+                t.clean.config,
+                {"prepare_s": 0.0, "capture_s": capture_s},
+                extra={**_run_extra(t.clean.manifest), "intervention": _plan_dict(plan, det.p)},
+            )
+            out.append(
+                InterventionResult(
+                    res.trace,
+                    res.findings,
+                    res.manifest,
+                    spec=plan.spec,
+                    layer=plan.layer,
+                    positions=list(plan.positions),
+                    primary=det.p,
+                    direction_norm=norm,
+                    clean=t.clean,
+                    nll=nll_delta(pt.nll, ept.nll, min(plan.positions)),
+                    targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer,
+                                    res.config.outcome_margin),
+                )
+            )
+        return out
+
+    class Batches(Progress):  # `progress(k)`: k more edited runs captured
+        n = 0
+
+        def advance(self, stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(done - self.n)
+            self.n = done
+
+    return run_pipeline(
         lm,
-        [t.prompt for t in targets],
         first.config,
+        prompts=[t.prompt for t in targets],
         batch_size=max(1, int(batch_size)),
         query_block=first.trace.settings.query_block,
         with_nll=first.prompts[0].nll is not None,
         edits=edit_for(plans),
-        progress=progress,
+        progress=Batches(),
+        analyse=analyse_each,
     )
-    capture_s = (time.perf_counter() - t1) / len(targets)
-    out: list[InterventionResult] = []
-    for t, plan, norm, ept in zip(targets, plans, norms, trace.prompts):
-        pt, det = t.clean.prompts[0], t.clean.findings.detections[0]
-        res = scan_result(
-            lm,
-            [t.prompt],
-            Trace(prompts=[ept], settings=trace.settings, timings={}),
-            t.clean.config,
-            {"prepare_s": 0.0, "capture_s": capture_s},
-            extra={**_run_extra(t.clean.manifest), "intervention": _plan_dict(plan, det.p)},
-        )
-        out.append(
-            InterventionResult(
-                res.trace,
-                res.findings,
-                res.manifest,
-                spec=plan.spec,
-                layer=plan.layer,
-                positions=list(plan.positions),
-                primary=det.p,
-                direction_norm=norm,
-                clean=t.clean,
-                nll=nll_delta(pt.nll, ept.nll, min(plan.positions)),
-                targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer,
-                                res.config.outcome_margin),
-            )
-        )
-    return out
 
 
 def _plan_dict(plan: EditPlan, p: int) -> dict[str, Any]:
