@@ -38,6 +38,7 @@ CONVERTED: tuple[str, ...] = (
     "sinkscope.analysis.formation",
     "sinkscope.analysis.columns",
     "sinkscope.analysis.summary",
+    "sinkscope.analysis.pooled",
     "sinkscope.core.errors",
     "sinkscope.core.fileio",
     "sinkscope.core.hashing",

@@ -162,7 +162,7 @@ def test_properties_over_prompts_and_scan_result():
     b = make_trace(spec24(seed=3))
     cfg = DetectConfig()
     findings = analyze([a, b], cfg, n_boot=50)
-    res = ScanResult(Trace([a, b], CaptureSettings()), findings, cfg, {})
+    res = ScanResult(Trace([a, b], CaptureSettings()), findings, {})
     props = res.properties()
     assert sorted(props.layers["prompt"].unique()) == [0, 1]
     one = prompt_properties(b, findings.detections[1], prompt=1)
@@ -231,7 +231,7 @@ def test_html_fragment_and_figures(tmp_path):
 
     _, pt = planted()
     cfg = DetectConfig()
-    res = ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg, n_boot=50), cfg, {})
+    res = ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg, n_boot=50), {})
     frag = properties_html(res)
     assert frag.startswith("<section") and frag.endswith("</section>")
     assert frag.count("<svg") == 3 and "<script" not in frag
@@ -242,6 +242,6 @@ def test_html_fragment_and_figures(tmp_path):
     assert sorted(p.name for p in files) == ["properties.png", "properties.svg"]
     # a run with no secondary sinks still renders
     quiet = make_trace(spec24(plants=[]))
-    res0 = ScanResult(Trace([quiet], CaptureSettings()), analyze([quiet], cfg, n_boot=50), cfg, {})
+    res0 = ScanResult(Trace([quiet], CaptureSettings()), analyze([quiet], cfg, n_boot=50), {})
     assert "<svg" in properties_html(res0)
     write_properties_figures(res0, tmp_path / "quiet")

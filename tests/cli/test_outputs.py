@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sinkscope.cli import ANATOMY_OUTPUTS, app
+from sinkscope.cli import app
 from sinkscope.cli.scan import SCAN_OUTPUTS
+from sinkscope.workflows.anatomy import ANATOMY_OUTPUTS
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[2] / "README.md"

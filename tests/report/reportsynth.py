@@ -137,4 +137,4 @@ def synthetic_result(lengths: tuple[int, ...] = (400,), *, n_layers: int = 30, n
         "timings": {},
     }
     trace = Trace(prompts=prompts, settings=settings)
-    return ScanResult(trace, analyze(prompts, cfg, n_boot=200), cfg, manifest)
+    return ScanResult(trace, analyze(prompts, cfg, n_boot=200), manifest)

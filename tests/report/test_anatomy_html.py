@@ -69,3 +69,17 @@ def test_svg_lines():
 def test_show_token():
     assert A.show_token(" ") == "␣" and A.show_token("\n") == "↵" and A.show_token("") == "∅"
     assert A.show_token(" a") == " a"
+
+
+def test_anatomy_page_is_the_two_fragments_in_one_document(res2):
+    """`sinkscope anatomy`'s anatomy.html: §8 of the run, then §9, in one self-contained page."""
+    from sinkscope.analysis.anatomy import AnatomyConfig, anatomy_core
+    from tests.analysis.test_anatomy import planted_case
+
+    _, _, f, xs, xn, xp, mp = planted_case()
+    result = anatomy_core(xs, xn, f, xp, mp, AnatomyConfig(n_pcs=3), layer=3)
+    page = A.anatomy_page(result, res2)
+    head = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sinkscope anatomy</title></head>'
+    assert page == (head + '<body style="margin:16px">' + A.properties_html(res2) + A.anatomy_html(result)
+                    + "</body></html>")
+    assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")

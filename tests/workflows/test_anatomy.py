@@ -30,7 +30,7 @@ def test_package_root_points_at_the_workflow():
 def synthetic_run():
     pt = make_trace(spec24())
     cfg = DetectConfig()
-    return ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg, n_boot=50), cfg,
+    return ScanResult(Trace([pt], CaptureSettings()), analyze([pt], cfg, n_boot=50),
                       {"model": {"ref": "synthetic", "n_layers": 24, "hidden_size": 64}})
 
 

@@ -1,8 +1,9 @@
 """Pure analyses over captured arrays (numpy in, dataclasses / pandas out; no torch, no model).
 
 The per-sink columns are declared once in `columns` (SINK_COLUMNS, docs/method.md §3-§4) and the
-headline numbers are the typed `Summary`. Sections refer to docs/method.md: scores (§1), detection (§2-3), formation (§4), norm law (§5),
-weakening (§6), levels (§7), the outcome of an edit (§4, `outcomes`), output gates (§12) and learned
+headline numbers are the typed `Summary`. Sections refer to docs/method.md: scores (§1), detection
+(§2-3), formation (§4), norm law (§5), weakening (§6), levels (§7), their pooling over prompts or runs
+(`pooled`), the outcome of an edit (§4, `outcomes`), output gates (§12) and learned
 sink logits (§13), prior-work metrics (massive activations, ACT), and `analyze`, which runs them all
 over a set of prompts.
 """
@@ -44,6 +45,10 @@ _NAMES = {
     "activation_ratio": "massive",
     "massive_activations": "massive",
     "top_activation_per_layer": "massive",
+    "Pooled": "pooled",
+    "distinct_records": "pooled",
+    "pool": "pooled",
+    "prefix_keys": "pooled",
     "Correlation": "normlaw",
     "MonotoneFit": "normlaw",
     "NormLaw": "normlaw",
@@ -109,6 +114,7 @@ if TYPE_CHECKING:
         outcome_counts,
         sink_state,
     )
+    from sinkscope.analysis.pooled import Pooled, distinct_records, pool, prefix_keys
     from sinkscope.analysis.scores import baseline_scores, classifiable, head_fraction, layer_scores
     from sinkscope.analysis.summary import LevelRange, Summary
     from sinkscope.analysis.weakening import (
@@ -162,6 +168,7 @@ __all__ = [
     "MonotoneFit",
     "NormLaw",
     "Outcome",
+    "Pooled",
     "SinkState",
     "Summary",
     "Weakening",
@@ -172,6 +179,7 @@ __all__ = [
     "classifiable",
     "correlation",
     "detect",
+    "distinct_records",
     "edit_outcome",
     "formation_columns",
     "gate_table",
@@ -185,7 +193,9 @@ __all__ = [
     "massive_activations",
     "norm_law",
     "outcome_counts",
+    "pool",
     "pooled_layer_table",
+    "prefix_keys",
     "primary_position",
     "primary_window",
     "sink_like",

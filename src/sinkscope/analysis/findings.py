@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sinkscope.analysis.columns import summarised
 from sinkscope.analysis.config import AnalysisConfig, DetectConfig
 from sinkscope.analysis.detection import Detection, detect
 from sinkscope.analysis.formation import formation_columns
 from sinkscope.analysis.gates import gate_summary, gate_table, learned_sink_summary, learned_sink_table
-from sinkscope.analysis.levels import Levels, levels
+from sinkscope.analysis.levels import Levels
 from sinkscope.analysis.massive import act_heads, massive_activations
-from sinkscope.analysis.normlaw import NormLaw, norm_law
+from sinkscope.analysis.normlaw import NormLaw
+from sinkscope.analysis.pooled import MEDIANS, pool
 from sinkscope.analysis.properties import SinkProperties, properties
 from sinkscope.analysis.regions import region_counts, region_of
 from sinkscope.analysis.summary import Summary
-from sinkscope.analysis.weakening import Weakening, layer_table, pooled_layer_table, weakening
+from sinkscope.analysis.weakening import Weakening, layer_table, weakening
 from sinkscope.capture.trace import PromptTrace
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import jsonable
-
-
-def _median(s: pd.Series) -> float:
-    v = s.to_numpy(dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else float("nan")
 
 
 @dataclass(eq=False)
@@ -45,6 +39,9 @@ class Findings:
     norm_law             pooled over all secondary sinks (docs/method.md §5).
     levels               sink levels over all secondary sinks (docs/method.md §7).
     weakening            from the pooled layer table; weakening_per_prompt per prompt (§6).
+    medians              `analysis.pooled.MEDIANS` over all secondary sinks (the summary's medians).
+                         The four pooled quantities come from `analysis.pooled.pool` with `config`
+                         and `attention_layers`.
     massive              massive activations (ratio > 100) with a `prompt` column.
     act                  ACT heads (Yu et al.) with a `prompt` column.
     gates                per layer and head, the mean output gate at the primary, the secondary sinks
@@ -69,6 +66,7 @@ class Findings:
     levels: Levels
     weakening: Weakening
     weakening_per_prompt: list[Weakening] = field(default_factory=list)
+    medians: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MEDIANS, float("nan")))
     massive: pd.DataFrame = field(default_factory=pd.DataFrame)
     act: pd.DataFrame = field(default_factory=pd.DataFrame)
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -91,6 +89,13 @@ class Findings:
         if det is None or det.attention_layers is None:
             return np.ones(self.n_layers, dtype=bool)
         return np.asarray(det.attention_layers, dtype=bool)
+
+    def repooled(self, sinks: pd.DataFrame) -> "Findings":
+        """These findings with other sink records (e.g. `analysis.pooled.distinct_records`): the
+        norm law, levels and medians pooled again over them (`pool`, same config and attention
+        layers); the per-layer tables and the weakening stay."""
+        p = pool(sinks, self.n_layers, self.config, attention_layers=self.attention_layers)
+        return replace(self, sinks=sinks, norm_law=p.norm_law, levels=p.levels, medians=p.medians, _properties={})
 
     @property
     def no_attention_layers(self) -> list[int]:
@@ -181,7 +186,7 @@ class Findings:
             "primary_not_sink": [int(i) for i, r in zip(prim["prompt"], ratios) if not r >= self.config.k],
             "primary_positions": sorted({d.p for d in self.detections}),
             "no_attention_layers": self.no_attention_layers,
-            **{c.summary.key: _median(sec[c.name]) for c in summarised() if c.summary is not None},
+            **self.medians,
             "norm_law_n": nl.n,
             "spearman_norm_score": nl.score.spearman,
             "spearman_norm_score_ci": list(nl.score.spearman_ci),
@@ -225,7 +230,8 @@ def analyze(
 ) -> Findings:
     """Run detection (§2-3), formation (§4), the norm law (§5), weakening (§6), levels (§7) and the
     prior-work metrics over all prompts of one model. All prompts must have the same number of
-    layers. Pooled quantities (norm law, levels, pooled weakening) use all prompts together.
+    layers. Pooled quantities (norm law, levels, pooled weakening, medians) use all prompts together
+    (`analysis.pooled.pool`, with `cfg` and the layers that have attention probabilities).
 
     Every threshold comes from `cfg` (an `AnalysisConfig`; a plain `DetectConfig` gets the
     documented defaults of the other fields; the levels thresholds are its `levels_min_share` and
@@ -266,7 +272,7 @@ def analyze(
         act_parts.append(a)
     sinks = pd.concat(sink_parts, ignore_index=True)
     layers_df = pd.concat(layer_parts, ignore_index=True)
-    pooled = pooled_layer_table(tables)
+    pooled = pool(sinks, n_layers, cfg, attention_layers=detections[0].attention_layers, layer_tables=tables)
     return Findings(
         config=cfg,
         n_prompts=len(prompts),
@@ -274,12 +280,12 @@ def analyze(
         detections=detections,
         sinks=sinks,
         layers=layers_df,
-        layers_pooled=pooled,
-        norm_law=norm_law(sinks, n_boot=cfg.n_boot, seed=cfg.seed),
-        levels=levels(sinks, n_layers, min_share=cfg.levels_min_share, tol=cfg.levels_tol,
-                      attention_layers=detections[0].attention_layers),
-        weakening=weakening(pooled, weak_frac=cfg.weak_frac, middle=cfg.weak_middle),
+        layers_pooled=pooled.layers_pooled,
+        norm_law=pooled.norm_law,
+        levels=pooled.levels,
+        weakening=pooled.weakening,
         weakening_per_prompt=[weakening(t, weak_frac=cfg.weak_frac, middle=cfg.weak_middle) for t in tables],
+        medians=pooled.medians,
         massive=pd.concat(massive_parts, ignore_index=True),
         act=pd.concat(act_parts, ignore_index=True),
         gates=gate_table(prompts, detections),

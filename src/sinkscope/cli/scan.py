@@ -119,12 +119,14 @@ def scan(
         import sinkscope
         from sinkscope.report.console import print_scan
         from sinkscope.report.html import write_report
+        from sinkscope.workflows.scan import run_pipeline
 
         with progress_bar() as bar:
             with stage(bar, f"load {model}"):
                 lm = sinkscope.load_model(model, dtype=dtype)
-            res = run_scan(bar, lm, pairs, cfg, chat=chat, generate=generate, batch_size=batch_size,
-                           inputs=source)
+            res = run_pipeline(lm, cfg, inputs=pairs, chat=chat, generate=generate, batch_size=batch_size,
+                               progress=bar_progress(bar, generate),
+                               extra={"generate": generate, "chat": chat, **({"inputs": source} if source else {})})
             if on_error == "skip":
                 res.manifest["skipped"] = [s.to_dict() for s in skipped]
             with stage(bar, f"write {dest} (report.html, figures/)"):
@@ -136,34 +138,32 @@ def scan(
         console.print(f"\nwrote [bold]{saved}[/] ({', '.join(SCAN_OUTPUTS)})")
 
 
-def run_scan(bar: Any, lm: Any, pairs: list[Any], cfg: Any, *, chat: bool, generate: int,
-             batch_size: int, inputs: dict[str, Any] | None = None) -> Any:
-    """`sinkscope.scan` stage by stage (`prepare`, `capture_prompts`, `scan_result`), each shown
-    on `bar`: generation (or tokenising) and capture per prompt with their tokens, then analysis."""
-    import time
+def bar_progress(bar: Any, generate: int) -> Any:
+    """A `workflows.scan.Progress` drawing the pipeline on `bar`: generation (or tokenising) and
+    capture per prompt with their tokens, then the analysis as a one-step task."""
+    from sinkscope.workflows.scan import Progress
 
-    from sinkscope.capture.inputs import prepare
-    from sinkscope.workflows.scan import capture_prompts, scan_result
+    class BarProgress(Progress):
+        def __init__(self) -> None:
+            self.tasks: dict[str, Any] = {}
+            self.lengths: list[int] = []
 
-    n, t0 = len(pairs), time.perf_counter()
-    task = bar.add_task(f"generate {generate} tokens" if generate else "tokenize", total=n, unit="prompts")
-    done = [0, 0]
+        def start(self, stage: str, total: int, prompts: Any) -> None:
+            if stage == "prepare":
+                label = f"generate {generate} tokens" if generate else "tokenize"
+                self.tasks[stage] = bar.add_task(label, total=total, unit="prompts")
+            elif stage == "capture":
+                self.lengths = sorted(len(p.token_ids) for p in prompts)  # the capture runs the prompts shortest first
+                self.tasks[stage] = bar.add_task("capture", total=total, unit="prompts", tokens_total=sum(self.lengths))
+            else:
+                self.tasks[stage] = bar.add_task(stage, total=1)
 
-    def prepared(k: int) -> None:
-        done[0] += k
-        bar.update(task, completed=done[0], tokens=done[0] * generate or None)
+        def advance(self, stage: str, done: int, total: int) -> None:
+            tokens = done * generate or None if stage == "prepare" else sum(self.lengths[:done])
+            bar.update(self.tasks[stage], completed=done, tokens=tokens)
 
-    prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate, progress=prepared)
-    t1 = time.perf_counter()
-    lengths = sorted(len(p.token_ids) for p in prompts)  # the capture runs the prompts shortest first
-    task = bar.add_task("capture", total=n, unit="prompts", tokens_total=sum(lengths))
+        def end(self, stage: str) -> None:
+            if stage == "analysis":
+                bar.update(self.tasks[stage], completed=1)
 
-    def captured(k: int) -> None:
-        done[1] += k
-        bar.update(task, completed=done[1], tokens=sum(lengths[: done[1]]))
-
-    trace = capture_prompts(lm, prompts, cfg, batch_size=batch_size, progress=captured)
-    timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
-    with stage(bar, "analysis"):
-        return scan_result(lm, prompts, trace, cfg, timings,
-                           extra={"generate": generate, "chat": chat, **({"inputs": inputs} if inputs else {})})
+    return BarProgress()

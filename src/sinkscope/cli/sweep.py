@@ -1,4 +1,4 @@
-"""`sinkscope sweep`: every model x prompt into one resumable store (`workflows.sweep`)."""
+"""`sinkscope sweep`: every model x prompt into one resumable store (`workflows.sweep`); `sinkscope compare`: its per-model summary."""
 
 from __future__ import annotations
 
@@ -168,3 +168,31 @@ def _interrupted(out: Path, total: int) -> None:
     else:
         err_console.print("[yellow]interrupted[/] before any (model, prompt) pair completed: nothing was written.")
     raise typer.Exit(130) from None
+
+
+def compare(
+    run: Annotated[Path, typer.Argument(help="A sweep folder (see `sinkscope sweep --out`).")],
+) -> None:
+    """Compare the models of a sweep: per model, layers, primary position(s) and window, secondary
+    sinks per 1k tokens, median birth (relative depth), lifetime and MLP cosine, the norm law
+    (Spearman, pooled over the model's prompts), the primary's weakening dip and the number of sink
+    levels. Prints a table and writes DIR/compare.csv and DIR/compare.md.
+
+    Examples:\n
+      sinkscope compare runs/sweep
+    """
+    with user_errors():
+        from rich.table import Table
+
+        from sinkscope.workflows.sweep.compare import compare as compare_fn
+        from sinkscope.workflows.sweep.compare import display_rows
+
+        summary = compare_fn(run)
+        table = Table(title=f"sweep {run}", show_lines=False)
+        table.add_column("metric")
+        for m in summary.index:
+            table.add_column(str(m), justify="right")
+        for label, values in display_rows(summary):
+            table.add_row(label, *values)
+        console.print(table)
+        console.print(f"wrote [bold]{run / 'compare.csv'}[/] and [bold]{run / 'compare.md'}[/]", soft_wrap=True)

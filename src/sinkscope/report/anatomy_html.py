@@ -376,4 +376,10 @@ def anatomy_html(result: AnatomyResult, *, max_pcs: int = 10) -> str:
     return render("anatomy.html.j2", v=view).strip()
 
 
-__all__ = ["anatomy_html", "properties_html", "show_token", "svg_lines"]
+def anatomy_page(result: AnatomyResult, res: ScanLike | None = None, *, props: SinkProperties | None = None) -> str:
+    """The self-contained anatomy.html of `sinkscope anatomy`: the run's §8 properties
+    (`properties_html`) followed by the §9 anatomy (`anatomy_html`), one page."""
+    return render("anatomy_page.html.j2", properties=properties_html(res, props=props), anatomy=anatomy_html(result))
+
+
+__all__ = ["anatomy_html", "anatomy_page", "properties_html", "show_token", "svg_lines"]

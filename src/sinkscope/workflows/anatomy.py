@@ -33,6 +33,11 @@ from sinkscope.core.fileio import jsonable, write_dir_atomic
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.scan import ScanResult
 
+#: what `save_run` writes into its folder (`sinkscope anatomy`'s help text and final message list these)
+ANATOMY_OUTPUTS = ("anatomy.json", "pcs.parquet", "curves.parquet", "directions.parquet", "samples.parquet",
+                   "properties.parquet", "properties_summary.parquet", "anatomy.html", "anatomy.png", "anatomy.svg",
+                   "properties.png", "properties.svg")
+
 MLP_NORM_TOLERANCE = 0.05  # largest relative ||m_t^b|| difference (probe vs scan) of the same model and dtype
 
 
@@ -60,6 +65,25 @@ def save_anatomy(
             extra(tmp)
 
     return write_dir_atomic(path, write, overwrite=overwrite)
+
+
+def save_run(result: AnatomyResult, res: ScanResult, path: str | Path, *, overwrite: bool = False) -> Path:
+    """The folder of `sinkscope anatomy` (`ANATOMY_OUTPUTS`), atomically: `save_anatomy`'s files, the
+    run's docs/method.md §8 properties (properties.parquet per layer, properties_summary.parquet),
+    anatomy.html (`report.anatomy_html.anatomy_page`) and the figures (anatomy.*, properties.*)."""
+    from sinkscope.report.anatomy_figures import write_anatomy_figures, write_properties_figures
+    from sinkscope.report.anatomy_html import anatomy_page
+
+    props = res.properties()
+
+    def extra(d: Path) -> None:
+        props.layers.to_parquet(d / "properties.parquet", index=False)
+        props.summary.to_parquet(d / "properties_summary.parquet", index=False)
+        (d / "anatomy.html").write_text(anatomy_page(result, res, props=props), encoding="utf-8")
+        write_anatomy_figures(result, d)
+        write_properties_figures(props, d)
+
+    return save_anatomy(result, path, overwrite=overwrite, extra=extra)
 
 
 def resolve_layer(res: ScanResult, layer: int | None) -> int:
@@ -273,4 +297,5 @@ def anatomy(
     return out
 
 
-__all__ = ["MLP_NORM_TOLERANCE", "AnatomyConfig", "AnatomyRun", "anatomy", "resolve_layer", "save_anatomy"]
+__all__ = ["ANATOMY_OUTPUTS", "MLP_NORM_TOLERANCE", "AnatomyConfig", "AnatomyRun", "anatomy", "resolve_layer", "save_anatomy",
+           "save_run"]

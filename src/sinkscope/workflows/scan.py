@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from sinkscope.core.version import __version__, command_line
 from sinkscope.models.base import LoadedModel
 
 FORMAT_VERSION = 1
+
+#: the stages of `run_pipeline`
+Stage = Literal["prepare", "capture", "analysis"]
 
 
 
@@ -59,18 +62,15 @@ class ScanResult:
 
     trace: Trace
     findings: Findings
-    config: AnalysisConfig
     manifest: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        # every threshold of the analysis: a plain DetectConfig is completed by the config the
-        # findings were computed with (same detection thresholds), else by the documented defaults
-        if not isinstance(self.config, AnalysisConfig):
-            used = getattr(self.findings, "config", None)
-            same = isinstance(used, AnalysisConfig) and used.detect_dict() == self.config.to_dict()
-            self.config = used if same else AnalysisConfig.coerce(self.config)  # type: ignore[assignment]
-
     # ---- accessors ---------------------------------------------------------------------------
+    @property
+    def config(self) -> AnalysisConfig:
+        """The `AnalysisConfig` of the analysis (every threshold, docs/method.md §1-§7): the
+        findings' own (`Findings.config`), the one source of the setting."""
+        return self.findings.config
+
     @property
     def prompts(self) -> list[PromptTrace]:
         return self.trace.prompts
@@ -121,7 +121,7 @@ class ScanResult:
         cfg = AnalysisConfig.coerce(self.config, **overrides)
         manifest = {**self.manifest, **cfg.manifest_entries()}
         manifest.pop("analysis_defaulted", None)
-        return ScanResult(self.trace, analyze(self.trace.prompts, cfg), cfg, manifest)
+        return ScanResult(self.trace, analyze(self.trace.prompts, cfg), manifest)
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -161,7 +161,7 @@ class ScanResult:
         cfg, defaulted = AnalysisConfig.from_manifest(manifest)
         if defaulted:
             manifest["analysis_defaulted"] = defaulted
-        return cls(trace, analyze(prompts, cfg), cfg, manifest)
+        return cls(trace, analyze(prompts, cfg), manifest)
 
     def __repr__(self) -> str:
         """A one-line summary (model, prompts, tokens, record counts per class), not the arrays."""
@@ -286,6 +286,105 @@ def build_manifest(
     }
 
 
+class Progress:
+    """What `run_pipeline` reports as it goes (override what you need; the base does nothing).
+
+    start(stage, total, prompts)   a stage begins: "prepare" (prompts empty), "capture" (the
+                                   prepared prompts, captured shortest first) or "analysis" (total 1)
+    advance(stage, done, total)    `done` of `total` prompts prepared / captured so far
+    end(stage)                     the stage is over
+    """
+
+    def start(self, stage: Stage, total: int, prompts: Sequence[Prompt]) -> None:
+        pass
+
+    def advance(self, stage: Stage, done: int, total: int) -> None:
+        pass
+
+    def end(self, stage: Stage) -> None:
+        pass
+
+
+class _Ticks(Progress):
+    """The plain `progress(stage, done, total)` callback as a `Progress` (prepare and capture steps)."""
+
+    def __init__(self, fn: Callable[[str, int, int], None]) -> None:
+        self.fn = fn
+
+    def advance(self, stage: Stage, done: int, total: int) -> None:
+        self.fn(stage, done, total)
+
+
+def run_pipeline(
+    lm: LoadedModel,
+    cfg: DetectConfig,
+    *,
+    inputs: Sequence[Any] | None = None,
+    prompts: list[Prompt] | None = None,
+    chat: bool = False,
+    generate: int = 0,
+    batch_size: int = 1,
+    query_block: int | None = None,
+    with_nll: bool = False,
+    edits: Mapping[int, PromptEdit] | None = None,
+    check: Callable[[list[Prompt]], None] | None = None,
+    progress: Progress | Callable[[str, int, int], None] | None = None,
+    extra: dict[str, Any] | None = None,
+    prepare_s: float = 0.0,
+    analyse: Callable[[list[Prompt], Trace, dict[str, float]], Any] | None = None,
+) -> Any:
+    """The one scan pipeline: prepare -> capture -> analyse, into a `ScanResult`.
+
+    prepare  `inputs` (what `capture.inputs.prepare` takes: (text, source) pairs or `Input`s)
+             tokenised, with `generate` greedy tokens and the chat template when `chat`; or
+             `prompts` already prepared (interventions, stored traces; `prepare_s` is then the
+             caller's preparation time). Exactly one of the two.
+    check    called on the prepared prompts before the capture (a failing check stops before
+             the expensive pass, e.g. the positions of an intervention).
+    capture  `capture_prompts` (batch_size, query_block, with_nll; `edits[i]` changes prompt i's
+             MLP outputs in flight, docs/method.md §4).
+    analyse  `scan_result`: `analyze` with `cfg`, the manifest (with `extra` appended) and the
+             timings prepare_s, capture_s, analysis_s, total_s. `analyse(prompts, trace, timings)`
+             replaces it (the interventions' edited runs: one capture, one result per prompt) and
+             its value is returned.
+
+    `progress` is a `Progress`, or a plain callback progress(stage, done, total) of the prepare
+    and capture steps (`sinkscope.scan`'s protocol).
+    """
+    if (inputs is None) == (prompts is None):
+        raise InputError("run_pipeline: give either inputs (to prepare) or prepared prompts, not both.")
+    obs = progress if isinstance(progress, Progress) else _Ticks(progress) if progress is not None else Progress()
+    n = len(inputs if inputs is not None else prompts)  # type: ignore[arg-type]
+    done = {"prepare": 0, "capture": 0}
+
+    def tick(stage: Stage) -> Callable[[int], None]:
+        def f(k: int) -> None:
+            done[stage] += k
+            obs.advance(stage, done[stage], n)
+
+        return f
+
+    t0 = time.perf_counter()
+    if prompts is None:
+        obs.start("prepare", n, [])
+        prompts = prepare(lm, list(inputs or []), chat=chat, generate_tokens=generate, progress=tick("prepare"))
+        obs.end("prepare")
+        prepare_s = time.perf_counter() - t0
+    if check is not None:
+        check(prompts)
+    t1 = time.perf_counter()
+    obs.start("capture", n, prompts)
+    trace = capture_prompts(lm, prompts, cfg, batch_size=batch_size, query_block=query_block, with_nll=with_nll,
+                            edits=edits, progress=tick("capture"))
+    obs.end("capture")
+    timings = {"prepare_s": prepare_s, "capture_s": time.perf_counter() - t1}
+    obs.start("analysis", 1, prompts)
+    res = analyse(prompts, trace, timings) if analyse is not None else scan_result(lm, prompts, trace, cfg, timings,
+                                                                                   extra=extra)
+    obs.end("analysis")
+    return res
+
+
 def scan(
     lm: LoadedModel,
     texts: str | list[str] | list[tuple[str, str]] | list[list[int]] | list[Input],
@@ -300,7 +399,7 @@ def scan(
     progress: Callable[[str, int, int], None] | None = None,
     **thresholds: Any,
 ) -> ScanResult:
-    """Scan `texts` with `lm` and analyse them (docs/method.md §1-§7).
+    """Scan `texts` with `lm` and analyse them (docs/method.md §1-§7): `run_pipeline` on them.
 
     `texts` is a string, or a list of strings, (text, source) pairs, token-id lists (`[[ids...]]`,
     used exactly as given) or `Input`s (prompt + response and the other forms of
@@ -313,26 +412,10 @@ def scan(
     if config is not None and thresholds:
         raise InputError("give thresholds either as a config (config=) or as keywords, not both.")
     cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)  # type: ignore[arg-type]
-    t0 = time.perf_counter()
-    done = {"prepare": 0, "capture": 0}
-
-    def tick(stage: str):
-        def f(k: int) -> None:
-            done[stage] += k
-            if progress is not None:
-                progress(stage, done[stage], len(pairs))
-
-        return f
-
-    prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate, progress=tick("prepare"))
-    t1 = time.perf_counter()
-    trace = capture_prompts(
-        lm, prompts, cfg, batch_size=batch_size, query_block=query_block, with_nll=with_nll, progress=tick("capture")
-    )
-    timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
-    forms = {f: sum(p.form == f for p in prompts) for f in dict.fromkeys(p.form for p in prompts)}
-    return scan_result(lm, prompts, trace, cfg, timings,
-                       extra={"generate": generate, "chat": chat, "inputs": {"api": len(pairs), "forms": forms}})
+    forms = {f: sum(p.form == f for p in pairs) for f in dict.fromkeys(p.form for p in pairs)}
+    return run_pipeline(lm, cfg, inputs=pairs, chat=chat, generate=generate, batch_size=batch_size,
+                        query_block=query_block, with_nll=with_nll, progress=progress,
+                        extra={"generate": generate, "chat": chat, "inputs": {"api": len(pairs), "forms": forms}})
 
 
 def capture_prompts(
@@ -394,4 +477,4 @@ def scan_result(
     first = trace.prompts[0] if trace.prompts else None
     heads = (int(first.scores.shape[1]), int(first.key_norm.shape[1])) if first is not None else None
     manifest = build_manifest(lm, cfg, trace.settings, prompts, timings, extra=extra, heads=heads)
-    return ScanResult(trace, findings, cfg, manifest)
+    return ScanResult(trace, findings, manifest)

@@ -105,4 +105,4 @@ def two_prompt_scan(change_at: int):
     b.token_ids[change_at] += 1000
     cfg = DetectConfig()
     manifest = {"prompts": [{"n_prompt_tokens": 100}, {"n_prompt_tokens": 100}]}
-    return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg), cfg, manifest)
+    return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg), manifest)

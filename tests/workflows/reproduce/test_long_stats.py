@@ -32,7 +32,7 @@ def scan(n_prompt: list[int], change_at: int = 30) -> ScanResult:
     b.token_ids[change_at] += 1000
     cfg = DetectConfig()
     manifest = {"prompts": [{"n_prompt_tokens": n} for n in n_prompt]}
-    return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg, n_boot=100), cfg, manifest)
+    return ScanResult(Trace(prompts=[a, b], settings=CaptureSettings()), analyze([a, b], cfg, n_boot=100), manifest)
 
 
 def test_regions_samples_and_matrix():

@@ -246,3 +246,28 @@ def test_summarize_counts_regions_when_prompts_have_a_response(tmp_path):
     assert (s.loc["b", "n_secondary_prompt"], s.loc["b", "n_secondary_generated"]) == (0, 0)
     md = to_markdown(s)
     assert "| secondary sinks in the generated region | 3 | 0 |" in md
+
+
+
+def test_compare_equals_the_analysis_under_the_sweeps_config(tmp_path, smollm2):
+    """run_sweep given an AnalysisConfig: `compare`'s pooled numbers are `analyze` over the model's
+    stored prompts with that config (level settings, weakening fraction and middle band)."""
+    from sinkscope.analysis import AnalysisConfig, analyze
+    from sinkscope.capture.trace import PromptTrace
+    from sinkscope.workflows.sweep import run_sweep
+
+    cfg = AnalysisConfig(n_boot=20, levels_min_share=0.0, levels_tol=3, weak_frac=0.95, weak_middle=(0.1, 0.95))
+    out = tmp_path / "sweep"
+    run_sweep(out, {"smol": smollm2}, write_prompts(tmp_path / "p.jsonl"), config=cfg)
+    row = compare(out, write=False).loc["smol"]
+    prompts = [PromptTrace.load(f) for f in sorted((out / "arrays" / "model=smol").glob("*.npz"))]
+    s = analyze(prompts, cfg).summary().to_dict()
+    default = analyze(prompts, AnalysisConfig(n_boot=20)).summary().to_dict()
+    # the config changes the pooled numbers (else this test could not tell a default pooling apart)
+    assert (s["n_levels"], s["weakened"], s["dip_layer"]) != (default["n_levels"], default["weakened"], default["dip_layer"])
+    assert row["n_levels"] == s["n_levels"] and row["norm_law_n"] == s["norm_law_n"]
+    for col in ("spearman_norm_score", "spearman_norm_lifetime", "median_birth", "median_lifetime",
+                "median_rel_birth", "median_mlp_cos", "median_mlp_cos_oriented", "median_mlp_share",
+                "median_attention_share", "primary_plateau", "dip_ratio"):
+        assert row[col] == pytest.approx(s[col] if s[col] is not None else float("nan"), nan_ok=True), col
+    assert row["dip_layer"] == s["dip_layer"] and row["weakened"] == s["weakened"]

@@ -20,7 +20,8 @@ sink's residual state after block b, from a clean pass):
     rescale:NORM  m' = NORM m / ||m||     induce:ALPHA  m' = m + ALPHA u
 The edit is made in the capture's own MLP-output hook (`capture(edits={prompt index: PromptEdit})`):
 the same hook points as every scan, no per-family patches, keyed by prompt so batching never mixes
-prompts. Both runs go through the scan pipeline (`workflows.scan.capture_prompts` + `scan_result`).
+prompts. Both runs go through the scan pipeline (`workflows.scan.run_pipeline`; the batched edited
+runs share one capture and are analysed one by one, `run_pipeline(analyse=...)`).
 """
 
 from sinkscope.workflows.interventions.auto import AUTO_COLUMNS, AutoResult, auto, auto_row

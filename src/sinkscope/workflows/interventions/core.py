@@ -15,16 +15,16 @@ Procedure (docs/method.md §4 "Causal check"):
      ||m_t^b|| and m_t^b . u before / after, and the next-token NLL on the rest of the text
      (`NllDelta`).
 
-Both passes run the scan pipeline itself (`workflows.scan.capture_prompts` then
-`workflows.scan.scan_result`, the two stages of `sinkscope.scan` after `prepare`): the clean pass is
-bit-identical to `sinkscope.scan(lm, text, with_nll=True)` (tested), and the intervened pass reuses
-its attention query block, so the two runs differ only by the edit. The result
+Both passes run the scan pipeline itself: the clean pass is `workflows.scan.run_pipeline`, the one
+entry `sinkscope.scan` uses (bit-identical to `sinkscope.scan(lm, text, with_nll=True)`, tested); the
+edited runs of `apply_plans` go through it too, one capture for all of them and each analysed on its
+own (`run_pipeline(analyse=...)`), reusing the clean pass' attention query block, so the two runs
+differ only by the edit. The result
 (`result.InterventionResult`) IS a `ScanResult` of the intervened run.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +33,13 @@ import numpy as np
 
 from sinkscope.analysis import DetectConfig, analyze
 from sinkscope.capture.engine import PromptEdit
-from sinkscope.capture.inputs import Prompt, prepare
+from sinkscope.capture.inputs import Prompt
 from sinkscope.capture.trace import PromptTrace, Trace
 from sinkscope.core.errors import InputError
 from sinkscope.models.base import LoadedModel
 from sinkscope.workflows.interventions.result import InterventionResult, effects, nll_delta
 from sinkscope.workflows.interventions.spec import EditPlan, InterventionSpec, edit_for, parse_mode, unit
-from sinkscope.workflows.scan import ScanResult, capture_prompts, scan_result
+from sinkscope.workflows.scan import Progress, ScanResult, run_pipeline, scan_result
 
 
 # ---- input checks ----------------------------------------------------------------------------
@@ -100,13 +100,11 @@ def run_prompts(
     extra: Mapping[str, Any] | None = None,
     prepare_s: float = 0.0,
 ) -> ScanResult:
-    """Capture + analyse already-prepared prompts: `sinkscope.scan` after its `prepare` step (the
-    same two functions, `scan.capture_prompts` and `scan.scan_result`, batch size 1), so a clean run
-    is exactly a scan. `edits` (prompt index -> `PromptEdit`) edit MLP outputs in flight."""
-    t1 = time.perf_counter()
-    trace = capture_prompts(lm, prompts, cfg, query_block=query_block, with_nll=with_nll, edits=edits)
-    timings = {"prepare_s": prepare_s, "capture_s": time.perf_counter() - t1}
-    return scan_result(lm, prompts, trace, cfg, timings, extra=_run_extra(extra))
+    """Capture + analyse already-prepared prompts: the scan pipeline (`scan.run_pipeline`, batch
+    size 1) after its prepare stage, so a clean run is exactly a scan. `edits` (prompt index ->
+    `PromptEdit`) edit MLP outputs in flight."""
+    return run_pipeline(lm, cfg, prompts=prompts, query_block=query_block, with_nll=with_nll, edits=edits,
+                        extra=_run_extra(extra), prepare_s=prepare_s)
 
 
 def prompt_of(res: ScanResult, i: int = 0) -> Prompt:
@@ -136,7 +134,7 @@ def single(res: ScanResult, i: int) -> ScanResult:
     manifest = dict(res.manifest)
     manifest["prompts"] = [(res.manifest.get("prompts") or [{}] * len(res.prompts))[i]]
     trace = Trace(prompts=[pt], settings=res.trace.settings, timings=dict(res.trace.timings))
-    return ScanResult(trace, analyze([pt], res.config), res.config, manifest)
+    return ScanResult(trace, analyze([pt], res.config), manifest)
 
 
 def primary_direction(pt: PromptTrace, p: int, layer: int) -> tuple[np.ndarray, float]:
@@ -167,13 +165,10 @@ def clean_run(
     """Prepare and scan `text` (a string, (text, source) pair or list of them) with NLL."""
     items = text if isinstance(text, list) else [text]
     pairs = [(t, f"arg {i}") if isinstance(t, str) else _as_pair(t) for i, t in enumerate(items)]
-    t0 = time.perf_counter()
-    prompts = prepare(lm, pairs, chat=chat, generate_tokens=generate)
-    res = run_prompts(
-        lm, prompts, cfg, query_block=query_block, with_nll=with_nll_for(lm),
-        extra={"generate": generate, "chat": chat}, prepare_s=time.perf_counter() - t0,
-    )
-    return res, prompts
+    prepared: list[Prompt] = []
+    res = run_pipeline(lm, cfg, inputs=pairs, chat=chat, generate=generate, query_block=query_block,
+                       with_nll=with_nll_for(lm), check=prepared.extend, extra={"generate": generate, "chat": chat})
+    return res, prepared
 
 
 def intervene(
@@ -240,13 +235,14 @@ def clean_for(
     if text is None:
         raise InputError(f"{caller}: give a text (or clean=, a scan of it).")
     cfg = config or DetectConfig(**thresholds)
-    t0 = time.perf_counter()
-    pr = prepare(lm, [_as_pair(text)], chat=chat, generate_tokens=generate)[0]
-    positions = check_positions(position, len(pr.token_ids))  # before the expensive passes
-    clean = run_prompts(
-        lm, [pr], cfg, query_block=query_block, with_nll=with_nll_for(lm),
-        extra={"generate": generate, "chat": chat}, prepare_s=time.perf_counter() - t0,
-    )
+    got: list[tuple[Prompt, list[int]]] = []
+
+    def check(prompts: list[Prompt]) -> None:  # the positions, before the expensive passes
+        got.append((prompts[0], check_positions(position, len(prompts[0].token_ids))))
+
+    clean = run_pipeline(lm, cfg, inputs=[_as_pair(text)], chat=chat, generate=generate, query_block=query_block,
+                         with_nll=with_nll_for(lm), check=check, extra={"generate": generate, "chat": chat})
+    pr, positions = got[0]
     return clean, pr, positions
 
 
@@ -286,47 +282,57 @@ def apply_plans(
         u, norm = primary_direction(t.clean.prompts[0], t.clean.findings.detections[0].p, t.layer)
         plans.append(EditPlan(t.layer, tuple(t.positions), t.spec, u if t.spec.needs_direction else None))
         norms.append(norm)
-    t1 = time.perf_counter()
-    trace = capture_prompts(
+
+    def analyse_each(prompts: list[Prompt], trace: Trace, timings: dict[str, float]) -> list[InterventionResult]:
+        capture_s = timings["capture_s"] / len(targets)
+        out: list[InterventionResult] = []
+        for t, plan, norm, ept in zip(targets, plans, norms, trace.prompts):
+            pt, det = t.clean.prompts[0], t.clean.findings.detections[0]
+            res = scan_result(
+                lm,
+                [t.prompt],
+                Trace(prompts=[ept], settings=trace.settings, timings={}),
+                t.clean.config,
+                {"prepare_s": 0.0, "capture_s": capture_s},
+                extra={**_run_extra(t.clean.manifest), "intervention": _plan_dict(plan, det.p)},
+            )
+            out.append(
+                InterventionResult(
+                    res.trace,
+                    res.findings,
+                    res.manifest,
+                    spec=plan.spec,
+                    layer=plan.layer,
+                    positions=list(plan.positions),
+                    primary=det.p,
+                    direction_norm=norm,
+                    clean=t.clean,
+                    nll=nll_delta(pt.nll, ept.nll, min(plan.positions)),
+                    targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer,
+                                    res.config.outcome_margin),
+                )
+            )
+        return out
+
+    class Batches(Progress):  # `progress(k)`: k more edited runs captured
+        n = 0
+
+        def advance(self, stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(done - self.n)
+            self.n = done
+
+    return run_pipeline(
         lm,
-        [t.prompt for t in targets],
         first.config,
+        prompts=[t.prompt for t in targets],
         batch_size=max(1, int(batch_size)),
         query_block=first.trace.settings.query_block,
         with_nll=first.prompts[0].nll is not None,
         edits=edit_for(plans),
-        progress=progress,
+        progress=Batches(),
+        analyse=analyse_each,
     )
-    capture_s = (time.perf_counter() - t1) / len(targets)
-    out: list[InterventionResult] = []
-    for t, plan, norm, ept in zip(targets, plans, norms, trace.prompts):
-        pt, det = t.clean.prompts[0], t.clean.findings.detections[0]
-        res = scan_result(
-            lm,
-            [t.prompt],
-            Trace(prompts=[ept], settings=trace.settings, timings={}),
-            t.clean.config,
-            {"prepare_s": 0.0, "capture_s": capture_s},
-            extra={**_run_extra(t.clean.manifest), "intervention": _plan_dict(plan, det.p)},
-        )
-        out.append(
-            InterventionResult(
-                res.trace,
-                res.findings,
-                res.config,
-                res.manifest,
-                spec=plan.spec,
-                layer=plan.layer,
-                positions=list(plan.positions),
-                primary=det.p,
-                direction_norm=norm,
-                clean=t.clean,
-                nll=nll_delta(pt.nll, ept.nll, min(plan.positions)),
-                targets=effects(pt, det, ept, res.findings.detections[0], plan.positions, plan.layer,
-                                res.config.outcome_margin),
-            )
-        )
-    return out
 
 
 def _plan_dict(plan: EditPlan, p: int) -> dict[str, Any]:

@@ -248,7 +248,7 @@ class InterventionResult(ScanResult):
     @property
     def intervened(self) -> ScanResult:
         """The intervened run as a plain `ScanResult` (shares trace, findings and manifest)."""
-        return ScanResult(self.trace, self.findings, self.config, self.manifest)
+        return ScanResult(self.trace, self.findings, self.manifest)
 
     @property
     def mode(self) -> str:
@@ -346,7 +346,6 @@ class InterventionResult(ScanResult):
         return cls(
             run.trace,
             run.findings,
-            run.config,
             run.manifest,
             spec=InterventionSpec(spec["kind"], spec["value"]),
             layer=layer,

@@ -2,8 +2,8 @@
 (issue 15). Two stages, each resumable:
 
     generate  per model, the traces not yet in TRACES/<model>.jsonl (`traces.generate_traces`)
-    analyse   per model, one capture over the stored token ids (`scan.capture_prompts` +
-              `scan.scan_result`, general mode, no NLL), cached as WORK/<model>/long-scan and
+    analyse   per model, one capture over the stored token ids (the scan pipeline,
+              `scan.run_pipeline`, on prepared prompts; general mode, no NLL), cached as WORK/<model>/long-scan and
               reused while its "traces_sha256" matches the trace file's (`traces.traces_hash`);
               then the numbers of `long_stats` in general mode and in paper mode (the same capture
               re-analysed with the published rule, `ScanResult.reanalyze(mode="paper")`), and the
@@ -100,16 +100,21 @@ def capture_traces(
 ) -> ScanResult:
     """One capture over every trace and its general-mode analysis; the manifest records the
     protocol, the trace ids and seeds and the trace file's sha256."""
-    from sinkscope.workflows.scan import capture_prompts, scan_result
+    from sinkscope.workflows.scan import Progress, run_pipeline
+
+    class Captured(Progress):  # `progress(k)`: k more traces captured
+        n = 0
+
+        def advance(self, stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(done - self.n)
+            self.n = done
 
     t0 = time.perf_counter()
     prompts = trace_prompts(lm, records)
-    t1 = time.perf_counter()
-    trace = capture_prompts(lm, prompts, cfg, progress=progress)
-    timings = {"prepare_s": t1 - t0, "capture_s": time.perf_counter() - t1}
     extra = {"protocol": "long", "traces_sha256": sha256, "trace_ids": [r.id for r in records],
              "seeds": [r.seed for r in records]}
-    return scan_result(lm, prompts, trace, cfg, timings, extra=extra)
+    return run_pipeline(lm, cfg, prompts=prompts, progress=Captured(), extra=extra, prepare_s=time.perf_counter() - t0)
 
 
 def cached_scan(work: Path, sha256: str) -> ScanResult | None:

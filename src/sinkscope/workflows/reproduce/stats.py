@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sinkscope.analysis import levels as levels_fn
-from sinkscope.analysis import norm_law as norm_law_fn
 from sinkscope.analysis import outcome_counts
+from sinkscope.analysis.pooled import distinct_records, prefix_keys
 from sinkscope.workflows.reproduce.plans import INTERVENTION_MODE
 from sinkscope.workflows.reproduce.rules import RULES
 from sinkscope.workflows.reproduce.values import as_float
@@ -48,16 +47,6 @@ def _ci(pair: Any) -> list[float | None]:
 
 
 # ---- distinct sinks ------------------------------------------------------------------------------
-def prefix_keys(token_ids: Sequence[int]) -> list[int]:
-    """key[t] identifies the prefix token_ids[:t + 1] (a hash chain). Two positions with the same
-    key have the same prefix, so a causal model computes the same states there."""
-    keys, h = [], 0
-    for tok in token_ids:
-        h = hash((h, int(tok)))
-        keys.append(h)
-    return keys
-
-
 def common_prefix(ids: list[Sequence[int]]) -> int:
     """Length of the token-id prefix all of `ids` share (0 for fewer than two)."""
     if len(ids) < 2:
@@ -68,15 +57,6 @@ def common_prefix(ids: list[Sequence[int]]) -> int:
         if any(int(x[t]) != int(first[t]) for x in ids[1:]):
             return t
     return n
-
-
-def _seen_before(values: Sequence[Any]) -> list[bool]:
-    seen: set = set()
-    out = []
-    for v in values:
-        out.append(v in seen)
-        seen.add(v)
-    return out
 
 
 @dataclass
@@ -96,17 +76,13 @@ def distinct_sinks(res: ScanResult) -> Distinct:
     sink there (birth, lifetime, ||m||) repeats in every prompt: counting it once per prompt would
     inflate the count, the norm-law n (and narrow its intervals) and the level shares. Records of
     secondary sinks whose prefix (token ids up to and including the sink) already appeared are
-    dropped, keeping the first occurrence in prompt order; the norm law and levels are recomputed
-    on what is left (`analysis.norm_law`, `analysis.levels`, same defaults). The weakening (per-layer
-    means over prompts) is unchanged."""
+    dropped, keeping the first occurrence in prompt order (`analysis.pooled.distinct_records`); the
+    norm law, levels and medians are pooled again on what is left with the scan's own config and
+    attention layers (`Findings.repooled`, `analysis.pooled.pool`). The weakening (per-layer means
+    over prompts) is unchanged."""
     keys = [prefix_keys(p.token_ids) for p in res.prompts]
-    sinks = res.sinks
-    sec = sinks[sinks["kind"] == "secondary"]
-    k = [keys[int(i)][int(t)] for i, t in zip(sec["prompt"], sec["position"])]
-    dup = sec.index[np.asarray(_seen_before(k), dtype=bool)]
-    kept = sinks.drop(index=dup).reset_index(drop=True)
-    f = res.findings
-    nf = replace(f, sinks=kept, norm_law=norm_law_fn(kept), levels=levels_fn(kept, f.n_layers))
+    sec = res.sinks[res.sinks["kind"] == "secondary"]
+    nf = res.findings.repooled(distinct_records(res.sinks, keys))
     distinct = len({x for ks in keys for x in ks})
     shared = common_prefix([p.token_ids for p in res.prompts])
     return Distinct(replace(res, findings=nf), keys, len(sec), distinct, shared)
@@ -174,12 +150,13 @@ def summarize_formation(res: ScanResult, auto_result: AutoResult | None = None) 
     sec = res.findings.secondary
     n = len(sec)
     cos_f = finite(sec["mlp_cos_oriented"]) if n else np.array([])
+    medians = res.findings.medians  # the pooled medians (`analysis.pooled.pool`) of these records
     return {
         "n": n,
-        "median_cos": as_float(np.median(cos_f)) if cos_f.size else None,
+        "median_cos": as_float(medians["median_mlp_cos_oriented"]),
         "median_cos_primary_mlp": _median(sec, "mlp_cos_primary_mlp"),
         "share_abs_cos_09": as_float((np.abs(cos_f) > 0.9).mean()) if cos_f.size else None,
-        "median_mlp_share": _median(sec, "mlp_share"),
+        "median_mlp_share": as_float(medians["median_mlp_share"]),
         "median_mlp_norm": _median(sec, "mlp_norm"),
         "causal": summarize_causal(auto_result) if auto_result is not None else None,
     }

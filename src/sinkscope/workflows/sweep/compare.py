@@ -4,8 +4,11 @@
     table = sinkscope.workflows.sweep.compare("runs/sweep")      # also writes compare.csv and compare.md
 
 Only completed (model, prompt) units are read (see `store`). The per-model summary pools each
-model's prompts: the norm law (docs/method.md §5) over all its secondary sinks, weakening (§6) over the
-mean of its per-prompt layer tables, and sink levels (§7) over all its secondary sinks.
+model's prompts through the one pooled aggregation (`analysis.pooled.pool`) with the sweep's
+`AnalysisConfig` (sweep.json) and the model's layers with attention probabilities: the norm law
+(docs/method.md §5) over all its secondary sinks, weakening (§6) over the mean of its per-prompt layer
+tables, sink levels (§7) and the medians over all its secondary sinks, as `analyze` computes them over
+the same prompts.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from sinkscope.analysis.columns import summarised
@@ -57,19 +59,17 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 REGION_COLUMNS: tuple[str, ...] = tuple(f"n_secondary_{r}" for r in REGIONS)
 
 
-def _median(s: pd.Series) -> float:
-    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else float("nan")
-
-
 def summarize(
     sinks: pd.DataFrame, layers: pd.DataFrame, records: pd.DataFrame, params: dict[str, Any] | None = None
 ) -> pd.DataFrame:
     """One row per model (index: model label) with the columns of `SUMMARY_COLUMNS`; the per-region
-    counts (docs/method.md §3) only when a prompt has a response (n_prompt_tokens < n_tokens)."""
-    from sinkscope.analysis import LAYER_COLUMNS, levels, norm_law, pooled_layer_table, weakening
+    counts (docs/method.md §3) only when a prompt has a response (n_prompt_tokens < n_tokens).
+    Pooled numbers come from `analysis.pooled.pool` with the config `params` (sweep.json) records
+    (`AnalysisConfig.from_manifest`; the documented defaults without one)."""
+    from sinkscope.analysis import AnalysisConfig, pool
+    from sinkscope.analysis.pooled import MEDIANS
 
+    cfg = AnalysisConfig.from_manifest(params)[0] if isinstance((params or {}).get("thresholds"), dict) else AnalysisConfig()
     order = [m["label"] for m in (params or {}).get("models", [])] or list(dict.fromkeys(records["model"]))
     refs = {m["label"]: m["ref"] for m in (params or {}).get("models", [])}
     rows = []
@@ -99,24 +99,24 @@ def summarize(
         row["secondary_per_1k_tokens"] = 1000.0 * n_sec / row["n_tokens"] if row["n_tokens"] else float("nan")
         if "region" in sec.columns:
             row.update({f"n_secondary_{r}": n for r, n in region_counts(sec["region"]).items()})
-        for c in summarised():
-            if c.summary is not None:
-                row[c.summary.key] = _median(sec[c.name]) if n_sec and c.name in sec.columns else float("nan")
-        if len(sk):
-            nl = norm_law(sk)
+        ly = layers[layers["model"] == model] if len(layers) else layers
+        tables = [g.reset_index(drop=True) for _, g in ly.groupby("prompt_key", sort=True)] if len(ly) else []
+        pooled = pool(sk, row["n_layers"], cfg, layer_tables=tables) if (len(sk) and row["n_layers"]) else None
+        for key in MEDIANS:  # the registry's summarised columns (`analysis.columns`), pooled like `analyze`
+            row[key] = pooled.medians[key] if (pooled is not None and n_sec) else float("nan")
+        if pooled is not None:
+            nl = pooled.norm_law
             row.update(norm_law_n=nl.n, spearman_norm_score=nl.score.spearman,
                        spearman_norm_lifetime=nl.lifetime.spearman)
         else:
             row.update(norm_law_n=0, spearman_norm_score=float("nan"), spearman_norm_lifetime=float("nan"))
-        ly = layers[layers["model"] == model] if len(layers) else layers
-        if len(ly):
-            tables = [g[list(LAYER_COLUMNS)].reset_index(drop=True) for _, g in ly.groupby("prompt_key", sort=True)]
-            wk = weakening(pooled_layer_table(tables))
+        wk = pooled.weakening if pooled is not None else None
+        if wk is not None:
             row.update(primary_plateau=wk.plateau, dip_layer=wk.dip_layer, dip_ratio=wk.dip_ratio,
                        weakened=wk.weakened)
         else:
             row.update(primary_plateau=float("nan"), dip_layer=None, dip_ratio=float("nan"), weakened=None)
-        row["n_levels"] = levels(sk, row["n_layers"]).n_levels if (len(sk) and row["n_layers"]) else 0
+        row["n_levels"] = pooled.levels.n_levels if pooled is not None else 0
         rows.append(row)
     done = records[records["status"] == "done"] if len(records) else records
     has_response = ("region" in sinks.columns and "n_prompt_tokens" in done.columns
