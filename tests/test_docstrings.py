@@ -39,6 +39,9 @@ CONVERTED: tuple[str, ...] = (
     "sinkscope.analysis.columns",
     "sinkscope.analysis.summary",
     "sinkscope.analysis.pooled",
+    "sinkscope.analysis.config",
+    "sinkscope.analysis.detection",
+    "sinkscope.analysis.findings",
     "sinkscope.core.errors",
     "sinkscope.core.fileio",
     "sinkscope.core.hashing",
@@ -74,11 +77,7 @@ CONVERTED: tuple[str, ...] = (
 )
 
 # Analysis modules rewritten on other branches of issue 23; they join CONVERTED when converted.
-NOT_YET_CONVERTED: tuple[str, ...] = (
-    "sinkscope.analysis.config",
-    "sinkscope.analysis.detection",
-    "sinkscope.analysis.findings",
-)
+NOT_YET_CONVERTED: tuple[str, ...] = ()
 
 PROJECT_LETTERS = frozenset({"L", "H", "KV", "T", "C", "D", "B"})
 _DTYPES = frozenset({"or", "bool", "float32", "float64", "int32", "int64", "uint8", "str", "object"})

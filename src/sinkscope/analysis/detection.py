@@ -40,12 +40,18 @@ PAPER_CANDIDATES: dict[bool, int] = {True: 3, False: 2}
 
 
 def paper_states(pt: PromptTrace, centred: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(norm [L, T], cos [L, C, T]): the states the published code reads, HF's `hidden_states[1:]`
-    (docs/method.md §3, paper mode): h^0 .. h^{L-2} (the block outputs `resid_norm`, `resid_cos`) and,
+    """The norms and cosines of the states the published code reads, HF's `hidden_states[1:]`.
+
+    Paper mode (docs/method.md §3): h^0 .. h^{L-2} (the block outputs `resid_norm`, `resid_cos`) and,
     at the last layer, f = `last_hidden_state` (final_norm(h^{L-1}); `final_norm`, `final_cos`), not
     h^{L-1}. With `centred`, the centred cosines (`resid_cos_centred`, `final_cos_centred`).
 
-    A trace captured without the last hidden state (files written before it was recorded) is refused.
+    Shapes:
+        returns: (norm [L, T], cos [L, C, T]) float64.
+
+    Raises:
+        InputError: the trace was captured without the last hidden state (files written before it
+            was recorded), or its final arrays do not match the block arrays.
     """
     final_cos = pt.final_cos_centred if centred else pt.final_cos
     if pt.final_norm is None or final_cos is None:
@@ -68,10 +74,17 @@ def paper_states(pt: PromptTrace, centred: bool = False) -> tuple[np.ndarray, np
 
 
 def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
-    """Primary position p (docs/method.md §2): among the first `n_candidates` positions, the one with the
-    largest mean over layers of ||h_t^l||:  p = argmax_{t < C} (1/L) sum_l resid_norm[l, t].
+    """Primary position p: the candidate with the largest mean residual norm over layers.
 
-    resid_norm: [L, T]. Ties go to the earlier position. C is clipped to T.
+    docs/method.md §2: among the first C = `n_candidates` positions,
+    p = argmax_{t < C} (1/L) sum_l resid_norm[l, t]. Ties go to the earlier position; C is clipped
+    to T.
+
+    Shapes:
+        resid_norm: [L, T] ||h_t^l||.
+
+    Raises:
+        InputError: `resid_norm` is not [L, T] with T >= 1, or `n_candidates` < 1.
     """
     rn = np.asarray(resid_norm, dtype=np.float64)
     if rn.ndim != 2 or rn.shape[1] == 0:
@@ -83,7 +96,7 @@ def primary_position(resid_norm: np.ndarray, n_candidates: int) -> int:
 
 
 def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
-    """Primary window [start, end) (docs/method.md §2), the layers where p carries its massive norm.
+    """Primary window [start, end): the layers where p carries its massive norm (docs/method.md §2).
 
     n_l = ||h_p^l||, d_l = n_{l+1} - n_l (l = 0..L-2);
     start = argmax_l d_l + 1 (the layer after the largest jump);
@@ -93,6 +106,12 @@ def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
 
     Guards: L == 1 -> (0, 1); start == L - 1 (the largest jump is into the last layer, so d[start:]
     is empty) -> end = L. Ties go to the earlier layer. Always 0 <= start < end <= L.
+
+    Shapes:
+        resid_norm: [L, T] ||h_t^l||.
+
+    Raises:
+        InputError: `resid_norm` is not [L, T], or p is outside the prompt.
     """
     rn = np.asarray(resid_norm, dtype=np.float64)
     if rn.ndim != 2:
@@ -113,12 +132,16 @@ def primary_window(resid_norm: np.ndarray, p: int) -> tuple[int, int]:
 
 
 def sink_like(cos: np.ndarray, tau: float, strict: bool = False) -> np.ndarray:
-    """Sink-likeness (docs/method.md §2): |cos(h_t^l, h_p^l)| >= tau, bool [L, T]; with `strict`,
-    |cos| > tau (the published code's test, paper mode §3).
+    """Sink-likeness: |cos(h_t^l, h_p^l)| >= tau (docs/method.md §2).
 
-    The sign is deliberately dropped here; anti-aligned tokens (cos <= -tau) count as sink-like and
-    are flagged from the signed cosine (`np.sign(cos)`, see `Detection.cos`). NaN cosines (zero
-    vectors) are never sink-like.
+    With `strict`, |cos| > tau (the published code's test, paper mode §3). The sign is deliberately
+    dropped here; anti-aligned tokens (cos <= -tau) count as sink-like and are flagged from the
+    signed cosine (`np.sign(cos)`, see `Detection.cos`). NaN cosines (zero vectors) are never
+    sink-like.
+
+    Shapes:
+        cos: [L, T] signed cosine to the primary.
+        returns: [L, T] bool.
     """
     c = np.asarray(cos, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -143,13 +166,16 @@ def _ratio(num: float, den: float) -> float:
 
 
 def mass_share(ls: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
-    """Each key's share of its layer's attention mass (docs/method.md §1 "Attention mass"):
+    """Each key's share of its layer's attention mass (docs/method.md §1 "Attention mass").
 
         M_t^l = n_t^l s_t^l = (1/H) sum_h sum_{i sees t} A_{i,t}^{l,h}    (the mass key t receives)
         share_t^l = M_t^l / sum_j M_j^l
 
-    ls: [L, T] layer scores s_t^l; n_queries: [L, T] the queries n_t^l that see each key. Returns
-    float64 [L, T]; NaN in a layer without attention probabilities (NaN scores) or without mass.
+    Shapes:
+        ls: [L, T] layer scores s_t^l.
+        n_queries: [L, T] the queries n_t^l that see each key.
+        returns: [L, T] float64; NaN in a layer without attention probabilities (NaN scores) or
+            without mass.
     """
     mass = np.asarray(ls, dtype=np.float64) * np.asarray(n_queries, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -204,7 +230,12 @@ class Detection:
         return self.records[self.records["kind"] == "secondary"]
 
     def alive(self, positions: np.ndarray | list[int]) -> np.ndarray:
-        """bool [L, len(positions)]: whether each token is in its S_t at each layer."""
+        """Whether each of `positions` is in its S_t at each layer (docs/method.md §3).
+
+        Shapes:
+            positions: [N] token positions, N = number of positions.
+            returns: [L, N] bool.
+        """
         return self.scanned[:, np.asarray(positions, dtype=int)]
 
 

@@ -83,8 +83,13 @@ class Findings:
 
     @property
     def attention_layers(self) -> np.ndarray:
-        """bool [n_layers]: layers with attention probabilities (docs/method.md §11; all but a hybrid's
-        linear-attention / Mamba / convolution / MLP-only blocks)."""
+        """The layers with attention probabilities (docs/method.md §11).
+
+        All but a hybrid's linear-attention / Mamba / convolution / MLP-only blocks.
+
+        Shapes:
+            returns: [L] bool.
+        """
         det = self.detections[0] if self.detections else None
         if det is None or det.attention_layers is None:
             return np.ones(self.n_layers, dtype=bool)
