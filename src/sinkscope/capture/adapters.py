@@ -201,6 +201,21 @@ ADAPTERS: dict[str, Adapter] = {
     "gpt_bigcode": Adapter(blocks="h"),
     "opt": Adapter(blocks="decoder.layers"),
     "fuyu": Adapter(blocks="language_model.layers"),
+    # Block containers of families whose attention computes its own probabilities (they do not call the
+    # attention function): the rows let the first batch observe that and refuse with it (ARCHITECTURES.md).
+    "bloom": Adapter(blocks="h"),
+    "codegen": Adapter(blocks="h"),
+    "gpt_neo": Adapter(blocks="h"),
+    "gptj": Adapter(blocks="h"),
+    "openai-gpt": Adapter(blocks="h"),
+    "mpt": Adapter(blocks="blocks"),
+    "big_bird": Adapter(blocks="encoder.layer"),
+    "megatron-bert": Adapter(blocks="encoder.layer"),
+    "rembert": Adapter(blocks="encoder.layer"),
+    "roformer": Adapter(blocks="encoder.layer"),
+    "xmod": Adapter(blocks="encoder.layer"),
+    "cpmant": Adapter(blocks="encoder.layers"),
+    "trocr": Adapter(blocks="decoder.layers"),
 }
 
 
