@@ -61,15 +61,38 @@ class EvictionPolicy(Protocol):
 
     def restrict(self, layer: int, s: int, e: int, lo: int, hi: int, scores: torch.Tensor,
                  aux: torch.Tensor | None) -> None:
-        """Hide (-inf, in place) the keys the policy evicted, before the softmax."""
+        """Hide (-inf, in place) the keys the policy evicted, before the softmax (docs/method.md §10).
+
+        Args:
+            layer: the block index l.
+            s, e: the query block [s, e), absolute positions.
+            lo, hi: the keys [lo, hi) the block's scores cover.
+
+        Shapes:
+            scores: [B, KV, G, b, t] float32 scaled scores, G = H / KV, b = e - s, t = hi - lo.
+            aux: [1, KV, G, 1, 1] learned sink logits, or None.
+        """
         ...
 
     def observe(self, layer: int, s: int, e: int, lo: int, hi: int, probs: torch.Tensor) -> None:
-        """See the block's probabilities under the policy's visibility."""
+        """See the block's probabilities under the policy's visibility (docs/method.md §10).
+
+        Args:
+            layer: the block index l.
+            s, e: the query block [s, e), absolute positions.
+            lo, hi: the keys [lo, hi) the block's probabilities cover.
+
+        Shapes:
+            probs: [B, KV, G, b, t] float32, G = H / KV, b = e - s, t = hi - lo.
+        """
         ...
 
     def set_hidden(self, layer: int, h: torch.Tensor) -> None:
-        """h^{l-1} [T, D], the input of block `layer` (only when `needs_hidden`)."""
+        """Receive h^{l-1}, the input of block `layer` (called only when `needs_hidden`).
+
+        Shapes:
+            h: [T, D] the block's input hidden states.
+        """
         ...
 
 
@@ -79,13 +102,29 @@ class AttentionSink(Protocol):
 
     kv_policy: EvictionPolicy | None
 
-    def layer_of(self, module: torch.nn.Module) -> int | None: ...
+    def layer_of(self, module: torch.nn.Module) -> int | None:
+        """The block index l of an attention module, or None for a module the sink does not record."""
+        ...
 
-    def key_valid(self, device: torch.device) -> torch.Tensor | None: ...
+    def key_valid(self, device: torch.device) -> torch.Tensor | None:
+        """The keys that are real tokens (not padding), on `device`; None when every key is real.
 
-    def query_valid(self, device: torch.device) -> torch.Tensor | None: ...
+        Shapes:
+            returns: [B, T] bool, True for a real key.
+        """
+        ...
 
-    def query_block(self, batch: int, heads: int, n_keys: int) -> int: ...
+    def query_valid(self, device: torch.device) -> torch.Tensor | None:
+        """The queries that are real tokens, as weights for the column sums; None when all are real.
+
+        Shapes:
+            returns: [B, T] float32, 1 for a real query and 0 for padding.
+        """
+        ...
+
+    def query_block(self, batch: int, heads: int, n_keys: int) -> int:
+        """The number of query rows per block for a call with this batch, H and number of keys."""
+        ...
 
     def record_attention(
         self,
@@ -97,7 +136,24 @@ class AttentionSink(Protocol):
         sliding_window: int | None,
         is_causal: bool,
         sink_mass: torch.Tensor | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Receive one attention layer's per-key sums for docs/method.md §1 (and §13's sink mass).
+
+        colsum_j = sum_{i real} A_ij per query head, n_j the number of real queries whose softmax
+        row sees key j (counted from the mask the softmax applied); s_j = colsum_j / n_j.
+
+        Args:
+            layer: the block index l.
+            sliding_window: the layer's window, None for full attention.
+            is_causal: whether the layer's mask was causal.
+
+        Shapes:
+            colsum: [B, H, T] float32 attention received per key, summed over real queries.
+            n_visible: [B, T] int32 real queries that see each key.
+            key, value: [B, KV, T, d] the layer's post-RoPE keys and values, d = head dim.
+            sink_mass: [B, H, T] float32 1 - sum_j A_ij per query (learned sink logits only), or None.
+        """
+        ...
 
 
 # The recorder of the capture running in the current context (thread / task). A ContextVar, not a
@@ -194,12 +250,20 @@ def block_visibility(
     chunk: int | None = None,
     chunk_phase: int = 0,
 ) -> torch.Tensor | None:
-    """The softmax mask of one query block: bool [B|1, b, hi - lo], True where query i (absolute
-    position i + q_offset) may see key j; None when every entry is visible. It is the AND of
+    """The softmax mask of one query block [s, e) over keys [lo, hi); None when every entry is visible.
+
+    True where query i (absolute position i + q_offset) may see key j. It is the AND of
     causality (j <= i), the window (|i - j| < window; with causality i - j < window), the chunk
-    (Llama 4 chunked attention: floor((i + phase) / C) == floor((j + phase) / C), `chunk_phase` the
+    (Llama 4 chunked attention: floor((i + phase) / chunk) == floor((j + phase) / chunk), `chunk_phase` the
     absolute position of key 0 when a cache dropped older keys), key padding and a mask HF passed
-    (bool, or additive float where > dtype minimum)."""
+    (bool, or additive float where > dtype minimum) (docs/method.md "Capture").
+
+    Shapes:
+        key_valid: [B, T] bool real keys, or None.
+        hf_mask: [B|1, 1, b, t] bool or additive float (the block's slice of HF's mask), or None,
+            b = e - s, t = hi - lo.
+        returns: [B|1, b, t] bool, or None.
+    """
     vis: torch.Tensor | None = None
     if is_causal or window is not None or chunk is not None:
         q_pos = torch.arange(s, e, device=device)[:, None] + q_offset
@@ -277,7 +341,17 @@ def sinkscope_attention(
 ) -> tuple[torch.Tensor, None]:
     """Exact blockwise attention that also accumulates attention received per key.
 
-    Returns `(attn_output [B, T_q, H, d_v], None)` like HF's sdpa function.
+    P = softmax(cap(q k^T * scaling) + mask), out = P v, colsum_j += sum_{i real} P_ij
+    (module docstring; docs/method.md §1), reported to the active `AttentionSink`.
+
+    Shapes:
+        query: [B, H, Q, d] post-RoPE queries, Q = query positions (T in a capture), d = head dim.
+        key, value: [B, KV, T, d] post-RoPE keys and values.
+        attention_mask: [B|1, 1, 1|Q, T] bool or additive float, or None.
+        returns: (out [B, Q, H, d] in the query's dtype, None), like HF's sdpa function.
+
+    Raises:
+        RuntimeError: the module is in training mode with dropout.
     """
     if module.training and dropout > 0:
         raise RuntimeError("sinkscope attention is for analysis: put the model in eval mode (model.eval()).")

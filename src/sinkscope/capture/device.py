@@ -55,8 +55,15 @@ def choose_query_block(
 
 
 def to_host(parts: Sequence[torch.Tensor]) -> np.ndarray:
-    """Stack per-layer tensors (possibly on several devices: `device_map` splits) and copy them to
-    the host in one transfer per device group: same-device tensors are stacked where they live."""
+    """Stack per-layer tensors on the host, one transfer per device they live on.
+
+    The tensors may sit on several devices (`device_map` splits); same-device tensors are stacked
+    where they live, then copied.
+
+    Shapes:
+        parts: N tensors of one shape [...], N = number of tensors (usually L).
+        returns: [N, ...] the stacked array, in the tensors' dtype.
+    """
     groups: dict[torch.device, list[int]] = {}
     for i, t in enumerate(parts):
         groups.setdefault(t.device, []).append(i)

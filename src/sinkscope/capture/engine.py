@@ -151,10 +151,20 @@ def mlp_modules(lm: LoadedModel, which: Literal["output", "input"] = "output") -
 
 
 def gate_values(g: torch.Tensor, n_heads: int, layout: str) -> torch.Tensor:
-    """The output gate per head and token, [B, H, T] float32 (docs/method.md §12): the mean over the
-    head's gate logits g of sigmoid(g), from the gate module's output [B, T, H * k] (`OutputGate`):
-    layout "q_halves" keeps the last half of each head's 2d query-projection outputs (the gate),
-    "per_head" all k of them."""
+    """The output gate per head and token (docs/method.md §12).
+
+    gate_{h,t} = mean over the head's gate logits g of sigmoid(g), from the gate module's output
+    (`OutputGate`).
+
+    Args:
+        n_heads: H, the number of query heads.
+        layout: "q_halves" keeps the last half of each head's k = 2d query-projection outputs (the
+            gate), "per_head" all k of them.
+
+    Shapes:
+        g: [B, T, H * k] the gate module's output, k = per-head outputs.
+        returns: [B, H, T] float32.
+    """
     x = g.float().reshape(g.shape[0], g.shape[1], n_heads, -1)
     if layout == "q_halves":
         x = x[..., x.shape[-1] // 2 :]
@@ -291,9 +301,19 @@ class Recorder:
         return self._valid_cache[device]
 
     def key_valid(self, device: torch.device) -> torch.Tensor | None:
+        """The real (unpadded) keys of the batch on `device`; None when no prompt is padded.
+
+        Shapes:
+            returns: [B, T] bool, True at positions < the prompt's length (T = padded length).
+        """
         return self._valid(device)
 
     def query_valid(self, device: torch.device) -> torch.Tensor | None:
+        """The real queries as column-sum weights on `device`; None when no prompt is padded.
+
+        Shapes:
+            returns: [B, T] float32, 1 for a real query, 0 for padding (T = padded length).
+        """
         v = self._valid(device)
         return None if v is None else v.float()
 
@@ -313,11 +333,25 @@ class Recorder:
         is_causal: bool,
         sink_mass: torch.Tensor | None = None,
     ) -> None:
-        """docs/method.md §1: s_j = colsum_j / n_j with n_j the number of real queries that see key j,
-        counted by the attention function from the mask its softmax applied (`n_visible`);
-        a key no query sees gets NaN. `sink_mass` [B, H, T_q]: 1 - sum_j A_ij per query where learned
-        sink logits join the softmax (§13). The output gate read by the gate hook (§12) is reduced here,
-        where the number of query heads is known. Kept on the device until `finish`."""
+        """Keep one attention layer's sums on the device until `finish` (docs/method.md §1).
+
+        s_j = colsum_j / n_j with n_j the number of real queries that see key j, counted by the
+        attention function from the mask its softmax applied (`n_visible`); a key no query sees gets
+        NaN. `sink_mass`: 1 - sum_j A_ij per query where learned sink logits join the softmax (§13).
+        The output gate read by the gate hook (§12) is reduced here, where the number of query heads
+        is known; ||k_j|| and ||v_j|| are taken per KV head.
+
+        Args:
+            layer: the block index l.
+            sliding_window: the layer's window, None for full attention (not used here).
+            is_causal: whether the layer's mask was causal (not used here).
+
+        Shapes:
+            colsum: [B, H, T] float32 attention received per key, summed over real queries.
+            n_visible: [B, T] int32 real queries that see each key.
+            key, value: [B, KV, T, d] the layer's keys and values, d = head dim.
+            sink_mass: [B, H, T] float32, or None.
+        """
         self.calls[layer] += 1
         st = self._dev[layer]
         st.update(colsum=colsum, n_visible=n_visible, key_norm=key.float().norm(dim=-1), value_norm=value.float().norm(dim=-1))
@@ -466,12 +500,20 @@ class Recorder:
 
     @torch.no_grad()
     def record_final(self, last: torch.Tensor | None) -> None:
-        """The states paper mode reads at the last layer (docs/method.md §3): f = HF's
-        `hidden_states[-1]`, which is the model's `last_hidden_state` [B, T, D] (the final norm's
+        """Record the states paper mode reads at the last layer (docs/method.md §3).
+
+        f = HF's `hidden_states[-1]`, which is the model's `last_hidden_state` (the final norm's
         output, or the last block's output in a model without a final norm) wherever transformers ties
         the two (`last_state_is_output`); reduced like a block output to ||f_t||, cos(f_t, f_c) and the
         centred cosine, one host transfer per batch. `last` None (not tied): f = h^{L-1}, copied from
-        the block statistics (call after `finish`)."""
+        the block statistics (call after `finish`).
+
+        Shapes:
+            last: [B, T, D] the model's last hidden state (T = padded length), or None.
+
+        Raises:
+            NumericalError: the last hidden state has NaN or inf at a real token.
+        """
         if last is None:
             for o in self.out:
                 o["final_norm"][:] = o["resid_norm"][-1]
@@ -645,7 +687,22 @@ def _input_device(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def chunked_nll(lm: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, n: int) -> np.ndarray:
-    """Next-token NLL from the final hidden states, in chunks of 256 positions (no [T, V] logits)."""
+    """Next-token NLL from the final hidden states, in chunks of 256 positions (no full logits).
+
+    nll_t = -log softmax(logits(f_t))[x_{t+1}], with the model's logit scale and soft-cap
+    (the adapter's `logit_scale_attr` / `logit_softcap_attr`).
+
+    Args:
+        n: the number of real tokens T (the positions of `hidden` and `ids` read).
+
+    Shapes:
+        hidden: [T, D] the final hidden states of one prompt.
+        ids: [T] int64 token ids.
+        returns: [T - 1] float32, the NLL of token t + 1 given tokens 0..t.
+
+    Raises:
+        UnsupportedArchitectureError: the model has no LM head.
+    """
     head = lm.model.get_output_embeddings()
     if head is None:
         raise UnsupportedArchitectureError(f"{lm.info.architecture} has no LM head: NLL is not defined.")

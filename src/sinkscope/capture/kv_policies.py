@@ -90,16 +90,33 @@ class KVPolicy:
         self.masks = {}
 
     def keep(self, layer: int, s: int, e: int, lo: int, hi: int) -> torch.Tensor | None:
-        """Kept keys of queries [s, e) among keys [lo, hi): bool [H|1, e - s, hi - lo], or None (all)."""
+        """Kept keys of queries [s, e) among keys [lo, hi), or None (all kept; the base policy).
+
+        Shapes:
+            returns: [H|1, b, t] bool, True for a kept key (1 when head-independent), b = e - s,
+                t = hi - lo.
+        """
         return None
 
     def observe(self, layer: int, s: int, e: int, lo: int, hi: int, probs: torch.Tensor) -> None:
-        """The block's probabilities [1, KV, G, b, t] under the policy's visibility (state updates)."""
+        """See the block's probabilities under the policy's visibility (state updates; none here).
+
+        Shapes:
+            probs: [1, KV, G, b, t] float32, G = H / KV, b = e - s, t = hi - lo.
+        """
 
     def restrict(self, layer: int, s: int, e: int, lo: int, hi: int, scores: torch.Tensor,
                  aux: torch.Tensor | None) -> None:
-        """Hide the evicted keys in `scores` [1, KV, G, b, t] (in place) and record the dropped mass.
-        Only queries that see more than K keys under the normal visibility are restricted."""
+        """Hide the evicted keys in `scores` (in place) and record the dropped mass (docs/method.md §10).
+
+        Only queries that see more than K keys under the normal visibility are restricted. The
+        dropped mass of a query is sum_{j evicted} P_ij under the full-cache softmax (learned sink
+        logits in the denominator), averaged over heads into `dropped[layer, s:e]`.
+
+        Shapes:
+            scores: [1, KV, G, b, t] float32 scaled scores, G = H / KV, b = e - s, t = hi - lo.
+            aux: [1, KV, G, 1, 1] learned sink logits, or None.
+        """
         if self.budget >= e:  # no query of the block sees more than K keys
             return
         visible = torch.isfinite(scores[0, 0, 0])  # [b, t]: the normal visibility (head-independent)
@@ -125,11 +142,21 @@ class KVPolicy:
         scores.masked_fill_(~k5, float("-inf"))
 
     def set_hidden(self, layer: int, h: torch.Tensor) -> None:
-        """h^{l-1} [T, D], the input of block l, before its attention runs; called only when
-        `needs_hidden` (the base policy reads nothing)."""
+        """Receive h^{l-1}, the input of block l, before its attention runs (base policy: nothing).
+
+        Called only when `needs_hidden`.
+
+        Shapes:
+            h: [T, D] the block's input hidden states.
+        """
 
     def exempt(self, i: np.ndarray) -> np.ndarray:
-        """Queries the budget does not apply to (snap: the prompt)."""
+        """Queries the budget does not apply to (snap: the prompt; the base policy: none).
+
+        Shapes:
+            i: [N] int query positions, N = number of queries.
+            returns: [N] bool, True for an exempt query.
+        """
         return np.zeros(len(i), dtype=bool)
 
     # ---- helpers ----------------------------------------------------------------------------------
@@ -183,7 +210,14 @@ class StreamingSecondary(Streaming):
         self.detected = {}
 
     def set_hidden(self, layer: int, h: torch.Tensor) -> None:
-        """h^{l-1} [T, D] (the input of block l): detect the secondary sinks of layer l."""
+        """Detect the secondary sinks of layer l from h^{l-1}, the input of block l.
+
+        Positions j >= n_sink, j != p, with |cos(h_j, h_p)| >= tau, where p is the largest-norm
+        position among the first `n_candidates` (docs/method.md §10).
+
+        Shapes:
+            h: [T, D] the block's input hidden states.
+        """
         hf = h.float()
         norm = hf.norm(dim=-1)
         c = min(self.n_candidates, hf.shape[0])
@@ -440,7 +474,19 @@ class KVRun:
 def run_policy(lm: LoadedModel, token_ids: list[int] | np.ndarray, policy: KVPolicy | None,
                block: int = BLOCK) -> KVRun:
     """Next-token NLL of one text with `policy` simulated in every attention layer (docs/method.md §10).
-    NLL from the model's logits with its logit scale / soft-cap (`capture.engine.chunked_nll`)."""
+
+    NLL from the model's logits with its logit scale / soft-cap (`capture.engine.chunked_nll`).
+
+    Shapes:
+        token_ids: [T] int token ids of the text.
+
+    Returns:
+        A `KVRun`: nll [T - 1] and dropped [L, T] (zeros without a policy).
+
+    Raises:
+        UnsupportedArchitectureError: an attention layer bypassed the attention function, or the
+            model has no LM head.
+    """
     model = lm.model
     base = base_model_of(model)
     device = model.get_input_embeddings().weight.device

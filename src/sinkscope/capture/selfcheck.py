@@ -77,8 +77,17 @@ class SelfCheck:
 def residue_rows(
     h: torch.Tensor, hin: torch.Tensor, a: torch.Tensor, m: torch.Tensor, valid: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """max_t r_t per row of [B, T, D] tensors (any dtype; computed in float32), over the tokens where
-    `valid` [B, T] is True (all when None): a float32 [B] tensor on h's device (no host sync)."""
+    """The largest relative residue max_t r_t per prompt row, on h's device (no host sync).
+
+    r_t = ||h_t - hin_t - a_t - m_t|| / (||hin_t|| + ||a_t|| + ||m_t||), over the tokens where
+    `valid` is True (all when None); computed in float32 from any dtype. Tensors of different
+    shapes (not a residual branch) give inf.
+
+    Shapes:
+        h, hin, a, m: [B, T, D] block output, block input, attention and MLP branch outputs.
+        valid: [B, T] bool real tokens, or None.
+        returns: [B] float32.
+    """
     if not (h.shape == hin.shape == a.shape == m.shape):  # not a residual branch at all (an inner projection)
         return torch.full(h.shape[:1], float("inf"), device=h.device)
     hf, hi, af, mf = (x.float() for x in (h, hin, a, m))

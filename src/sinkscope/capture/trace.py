@@ -55,7 +55,14 @@ class ArraySpec:
         return tuple(max(sizes["T"] - 1, 0) if d == "T-1" else sizes[d] for d in self.dims)
 
     def empty(self, sizes: dict[str, int]) -> np.ndarray:
-        """The array before anything is measured: NaN (float) or 0 (int)."""
+        """The array before anything is measured: NaN (float) or 0 (int).
+
+        Args:
+            sizes: the size of each of the spec's dimension letters (`shape`).
+
+        Shapes:
+            returns: the spec's shape, in its dtype.
+        """
         dt = np.dtype(self.dtype)
         return np.full(self.shape(sizes), np.nan if dt.kind == "f" else 0, dtype=dt)
 
@@ -218,7 +225,11 @@ class PromptTrace:
         return int(self.scores.shape[0])
 
     def layer_scores(self) -> np.ndarray:
-        """s_j^l = mean over heads of s_j^{l,h} (docs/method.md §1), float32 [L, T]."""
+        """Per-layer sink score: s_j^l = mean over heads of s_j^{l,h} (docs/method.md §1).
+
+        Shapes:
+            returns: [L, T] float32.
+        """
         return self.scores.mean(axis=1)
 
     def save(self, path: Path) -> None:
@@ -300,7 +311,11 @@ class Trace:
     timings: dict[str, float] = field(default_factory=dict)
 
     def attention_mask(self) -> np.ndarray:
-        """bool [L]: the layers with attention probabilities (all when the settings do not say)."""
+        """The layers with attention probabilities (all when the settings do not say).
+
+        Shapes:
+            returns: [L] bool.
+        """
         if self.settings.attention_layers is not None:
             return np.asarray(self.settings.attention_layers, dtype=bool)
         return np.ones(self.prompts[0].n_layers if self.prompts else 0, dtype=bool)

@@ -76,14 +76,19 @@ def in_force() -> tuple[Path, MatmulDtype]:
 
 
 def compute_dtype(query: torch.Tensor) -> torch.dtype:
-    """The dtype the single pass's two matmuls (and the column pass's one) run in; the softmax,
-    the probabilities and the column sums are float32 in every case (docs/method.md §1).
+    """The dtype the single pass's two matmuls (and the column pass's one) run in.
+
+    The softmax, the probabilities and the column sums are float32 in every case (docs/method.md §1).
 
     "auto" and "model": the model's dtype (bfloat16 / float16 matmuls accumulate in float32 inside
     the kernel, read half the bytes, and the scores are upcast before the softmax). "float32":
     upcast q, k, v first (O(T d), exact products). Measured on SmolLM2 in bfloat16 (CPU,
     docs/BENCHMARKS.md "bfloat16"): the same distance to a float32 reference either way (the
-    bfloat16 model's own rounding dominates), and bfloat16 matmuls ~1.2x faster per layer."""
+    bfloat16 model's own rounding dominates), and bfloat16 matmuls ~1.2x faster per layer.
+
+    Shapes:
+        query: [B, H, T, d] the layer's queries (only the dtype is read), d = head dim.
+    """
     mode = _MATMUL.get()
     if mode == "float32" or not query.dtype.is_floating_point:
         return torch.float32
@@ -101,7 +106,14 @@ def applies(
     s_aux: torch.Tensor | None,
     attention_mask: torch.Tensor | None,
 ) -> bool:
-    """True where the fused kernel computes exactly what the single pass does (module docstring)."""
+    """True where the fused kernel computes exactly what the single pass does (module docstring).
+
+    Shapes:
+        query: [B, H, Q, d] queries, Q = query positions, d = head dim.
+        key, value: [B, KV, T, d] keys and values (Q must equal T).
+        s_aux: [H] learned sink logits, or None (must be None).
+        attention_mask: the mask HF passed, or None (must be None).
+    """
     return (
         is_causal
         and window is None
@@ -124,7 +136,12 @@ def choose(device: torch.device, n_keys: int) -> Literal["single", "twopass"]:
 
 
 def fused_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Causal fused attention: (out [B, H, T, d_v] in q's dtype, lse [B, H, T] float32). K/V have H heads."""
+    """Causal fused attention with its log-sum-exp: lse_i = log sum_{j <= i} exp(q_i . k_j * scale).
+
+    Shapes:
+        q, k, v: [B, H, T, d] (keys and values already repeated to H heads), d = head dim.
+        returns: (out [B, H, T, d] in q's dtype, lse [B, H, T] float32).
+    """
     if q.device.type == "cuda":  # untested here (no GPU lent); the efficient kernel takes float32 too
         out, lse, *_ = torch.ops.aten._scaled_dot_product_efficient_attention(
             q, k, v, None, True, 0.0, True, scale=scale
@@ -143,10 +160,22 @@ def twopass_attention(
     block: int,
     record: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Two-pass attention (module docstring) for query [B, H, T, d], key/value [B, KV, T, d].
+    """Two-pass attention (module docstring): the fused output, then the column sums of docs/method.md §1.
 
-    Returns (out [B, T, H, d] in the query's dtype, colsum [B, H, T] float32, n_visible [B, T] int32);
-    the last two are None when `record` is False. `query_valid` [B, T] (1 = real query) or None."""
+    colsum_j = sum_{i >= j, i real} exp(q_i . k_j * scale - lse_i); n_j counted from the same
+    causal mask.
+
+    Args:
+        block: query rows per block of the column pass.
+        record: False skips the column pass (colsum and n_visible are None).
+
+    Shapes:
+        query: [B, H, T, d] post-RoPE queries, d = head dim.
+        key, value: [B, KV, T, d] post-RoPE keys and values.
+        query_valid: [B, T] float32 (1 = real query), or None (all real).
+        returns: (out [B, T, H, d] in the query's dtype, colsum [B, H, T] float32 or None,
+            n_visible [B, T] int32 or None).
+    """
     bsz, n_heads, n, d = query.shape
     n_kv = key.shape[1]
     groups = n_heads // n_kv

@@ -39,7 +39,14 @@ LEGEND_KINDS = ("primary", "primary-like", "secondary", "unclassified")
 
 
 def png_rgb(rgb: np.ndarray) -> bytes:
-    """A minimal PNG (8-bit RGB, no filter) of uint8 [h, w, 3]."""
+    """A minimal PNG (8-bit RGB, no filter) of an image.
+
+    Shapes:
+        rgb: [h, w, 3] uint8, h = image rows, w = image columns.
+
+    Returns:
+        The PNG file's bytes.
+    """
     h, w, _ = rgb.shape
     raw = b"".join(b"\x00" + np.ascontiguousarray(rgb[y]).tobytes() for y in range(h))
 

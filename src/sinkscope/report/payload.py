@@ -213,7 +213,14 @@ def _f16(a: np.ndarray) -> np.ndarray:
 
 
 def quantise_log_u8(a: np.ndarray, lo: float = HEAD_LOG_LO) -> np.ndarray:
-    """uint8 code of scores in [0, 1]: 0 for s <= 10^lo, else 1 + round(254 (log10 s - lo) / -lo)."""
+    """The uint8 log code of scores in [0, 1].
+
+    q = 0 for s <= 10^lo (or not finite), else clip(1 + round(254 (log10 s - lo) / -lo), 1, 255).
+
+    Shapes:
+        a: [...] scores, any shape.
+        returns: [...] uint8, a's shape.
+    """
     s = np.asarray(a, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = 1.0 + np.round(254.0 * (np.log10(np.maximum(s, 1e-300)) - lo) / -lo)
@@ -222,7 +229,12 @@ def quantise_log_u8(a: np.ndarray, lo: float = HEAD_LOG_LO) -> np.ndarray:
 
 
 def dequantise_log_u8(q: np.ndarray, lo: float = HEAD_LOG_LO) -> np.ndarray:
-    """Inverse of `quantise_log_u8`: 10^(lo + (q - 1) / 254 * -lo) for q > 0, else 0."""
+    """Inverse of `quantise_log_u8`: 10^(lo + (q - 1) / 254 * -lo) for q > 0, else 0.
+
+    Shapes:
+        q: [...] uint8 codes, any shape.
+        returns: [...] float64, q's shape.
+    """
     q = np.asarray(q, dtype=np.float64)
     return np.where(q > 0, 10.0 ** (lo + (q - 1.0) / 254.0 * -lo), 0.0)
 

@@ -53,7 +53,13 @@ class ScanLike(Protocol):
     @property
     def layers(self) -> pd.DataFrame: ...
 
-    def scores(self, i: int = 0) -> np.ndarray: ...
+    def scores(self, i: int = 0) -> np.ndarray:
+        """The per-head sink scores s_j^{l,h} of prompt `i` (docs/method.md §1).
+
+        Shapes:
+            returns: [L, H, T] float32.
+        """
+        ...
 
     def tokens(self, i: int = 0) -> list[str]: ...
 

@@ -92,6 +92,11 @@ class ScanResult:
         return self.findings.learned_sink
 
     def scores(self, i: int = 0) -> np.ndarray:
+        """The per-head sink scores s_j^{l,h} of prompt `i` (docs/method.md §1).
+
+        Shapes:
+            returns: [L, H, T] float32 (`PromptTrace.scores`).
+        """
         return self.trace.prompts[i].scores
 
     def tokens(self, i: int = 0) -> list[str]:

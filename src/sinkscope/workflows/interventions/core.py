@@ -138,7 +138,17 @@ def single(res: ScanResult, i: int) -> ScanResult:
 
 
 def primary_direction(pt: PromptTrace, p: int, layer: int) -> tuple[np.ndarray, float]:
-    """(u, ||h_p^b||): the unit primary-sink direction at block `layer` and the primary's norm."""
+    """The unit primary-sink direction u = h_p^b / ||h_p^b|| at block `layer`, and ||h_p^b||.
+
+    h_p^b is the block output at the primary position p (`PromptTrace.resid_cand`), docs/method.md
+    §4 "Causal check".
+
+    Shapes:
+        returns: (u [D] float64, norm float).
+
+    Raises:
+        InputError: the capture has no `resid_cand`, or h_p^b is zero or not finite.
+    """
     if pt.resid_cand is None:
         raise InputError("this capture has no resid_cand (primary residual vectors); re-run the scan.")
     h = np.asarray(pt.resid_cand[layer, p], dtype=np.float64)

@@ -102,6 +102,13 @@ class NllDelta:
 
 
 def nll_delta(clean: np.ndarray | None, edited: np.ndarray | None, start: int) -> NllDelta:
+    """The delta next-token NLL of an edit from position `start` on (docs/method.md §4 "Delta next-token NLL").
+
+    delta_t = nll'[t] - nll[t] for t >= start (`NllDelta`); NaN statistics when either NLL is None.
+
+    Shapes:
+        clean, edited: [T - 1] next-token NLL without and with the edit, or None.
+    """
     if clean is None or edited is None:
         return NllDelta(start, 0, NAN, NAN, NAN, NAN, NAN)
     c = np.asarray(clean, dtype=np.float64)
@@ -255,7 +262,11 @@ class InterventionResult(ScanResult):
         return str(self.spec)
 
     def delta_nll(self) -> np.ndarray:
-        """Per-position nll'[t] - nll[t] (length T-1), NaN when NLL was not captured."""
+        """Per-position delta NLL nll'[t] - nll[t] of prompt 0 (docs/method.md §4 "Delta next-token NLL").
+
+        Shapes:
+            returns: [T - 1] float64, NaN when NLL was not captured.
+        """
         c, e = self.clean.prompts[0].nll, self.prompts[0].nll
         if c is None or e is None:
             return np.full(max(self.clean.prompts[0].n_tokens - 1, 0), np.nan)

@@ -64,7 +64,19 @@ class InterventionSpec:
         return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
 
     def apply(self, m: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-        """The edited rows m' (float32 [k, D]) from m (float32 [k, D]) and the unit direction u [D]."""
+        """The edited rows m' from the MLP output rows m and the unit direction u (docs/method.md §4).
+
+        zero: m' = 0; rescale: m' = value * m / ||m||; project-out: m' = m - (m . u) u;
+        induce: m' = m + value * u.
+
+        Shapes:
+            m: [k, D] float32 the targeted rows, k = number of edited positions.
+            u: [D] float32 unit direction, or None (zero and rescale only).
+            returns: [k, D] float32.
+
+        Raises:
+            InputError: project-out or induce without a direction u.
+        """
         if self.kind == "zero":
             return torch.zeros_like(m)
         if self.kind == "rescale":
@@ -123,7 +135,15 @@ def parse_grid(grid: str | Sequence[float], name: str = "grid") -> list[float]:
 
 
 def unit(v: np.ndarray) -> np.ndarray:
-    """v / ||v|| in float64 (raises InputError for a zero or non-finite vector)."""
+    """The unit vector v / ||v||, in float64.
+
+    Shapes:
+        v: [D] the vector.
+        returns: [D] float64.
+
+    Raises:
+        InputError: v is zero or not finite.
+    """
     v = np.asarray(v, dtype=np.float64)
     n = float(np.linalg.norm(v))
     if not math.isfinite(n) or n == 0.0:
@@ -141,16 +161,27 @@ class EditPlan:
     direction: np.ndarray | None = None
 
     def apply_rows(self, m: torch.Tensor) -> torch.Tensor:
-        """m [k, D] (the targeted rows, any dtype) -> edited rows, in m's dtype (computed in float32)."""
+        """The edited targeted rows, in m's dtype (computed in float32 by `InterventionSpec.apply`).
+
+        Shapes:
+            m: [k, D] the targeted rows (any dtype), k = number of edited positions.
+            returns: [k, D] in m's dtype.
+        """
         u = None
         if self.direction is not None:
             u = torch.as_tensor(self.direction, dtype=torch.float32, device=m.device)
         return self.spec.apply(m.float(), u).to(m.dtype)
 
     def edit(self, layer: int, m: torch.Tensor) -> torch.Tensor | None:
-        """The `PromptEdit` of this plan: m [T, D] (one prompt's MLP output at block `layer`) ->
-        a copy with only the rows at `positions` replaced, at the plan's layer; None (the model's
-        own output, untouched) at every other layer."""
+        """The `PromptEdit` of this plan: one prompt's MLP output at block `layer`, edited.
+
+        At the plan's layer, a copy of m with only the rows at `positions` replaced
+        (`apply_rows`); None (the model's own output, untouched) at every other layer.
+
+        Shapes:
+            m: [T, D] one prompt's MLP output at block `layer`.
+            returns: [T, D] in m's dtype, or None.
+        """
         if layer != self.layer:
             return None
         out = m.clone()
