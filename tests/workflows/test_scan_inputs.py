@@ -20,17 +20,9 @@ RESPONSE = " Two plus two is four, because adding two to two gives four."
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, smollm2):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=len(smollm2.tokenizer), max_position_embeddings=2048)
-    folder = tmp_path_factory.mktemp("tiny-llama-inputs")
-    LlamaForCausalLM(cfg).eval().save_pretrained(folder)
-    smollm2.tokenizer.save_pretrained(folder)
-    return sinkscope.load_model(str(folder))
+def tiny(tiny_folder):
+    """The shared random-init Llama with SmolLM2's tokenizer (tests/conftest.py `tiny_folder`), loaded."""
+    return sinkscope.load_model(str(tiny_folder))
 
 
 def same_records(a, b) -> None:
