@@ -61,7 +61,7 @@ from sinkscope.capture.device import choose_query_block, to_host
 from sinkscope.capture.hooks import Hook, installed
 from sinkscope.capture.selfcheck import FORMATION_FIELDS, SelfCheck, judge, residue_rows, tolerance
 from sinkscope.capture.trace import ARRAYS, TENSOR_DIMS, ArraySpec, CaptureSettings, PromptTrace, Trace
-from sinkscope.core.errors import InputError, NumericalError, UnsupportedArchitectureError
+from sinkscope.core.errors import NumericalError, UnsupportedArchitectureError
 from sinkscope.models.base import LoadedModel
 
 if TYPE_CHECKING:
@@ -733,16 +733,12 @@ def capture(
     progress: Callable[[int], None] | None = None,
     edits: Mapping[int, PromptEdit] | None = None,
     self_check: bool = True,
-    chat: Sequence[bool] | None = None,
 ) -> Trace:
     """Run the model over `token_ids` (one list per prompt) and return the reduced `Trace`.
 
     `progress(k)` is called after each batch with the number of prompts done in it. `edits[i]`
     modifies prompt i's MLP outputs in flight (interventions; `PromptEdit`, keyed by the index in
     `token_ids` whatever batch row the prompt lands in); the capture then describes the edited run.
-
-    `chat[i]`: whether prompt i was rendered through the chat template (`PromptTrace.chat`; default
-    False for every prompt).
 
     `settings` are not changed: the returned `Trace.settings` is a copy with what the capture used
     and observed (query block, attention path and matmul dtype in force, attention layers, self-check).
@@ -757,8 +753,6 @@ def capture(
         raise UnsupportedArchitectureError(
             f"{lm.info.architecture}: no additive MLP output to intervene on (post-LN encoder blocks)."
         )
-    if chat is not None and len(chat) != len(token_ids):
-        raise InputError(f"capture: {len(chat)} chat flags for {len(token_ids)} prompts.")
     given = settings or CaptureSettings()
     path, matmul = twopass.in_force()  # a caller's `twopass.attention_path` block, unless the settings say
     settings = replace(
@@ -817,7 +811,6 @@ def capture(
                     tokens=list(tokens[i]),
                     token_ids=np.asarray(token_ids[i], dtype=np.int64),
                     nll=nll,
-                    chat=bool(chat[i]) if chat is not None else False,
                     **arrays,
                 )
             del out, hidden, rec

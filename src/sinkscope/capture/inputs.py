@@ -320,10 +320,11 @@ def _collect(rows: Any, label: Callable[[int], str], where: Callable[[int], str]
     return out, skipped, used
 
 
-def _forms(inputs: Sequence[Input]) -> dict[str, int]:
+def form_counts(inputs: Sequence[Input]) -> dict[str, int]:
+    """How many inputs of each form, in order of first appearance (the manifest's "forms")."""
     out: dict[str, int] = {}
     for x in inputs:
-        out[x.form] = out.get(x.form, 0) + 1
+        out[x.form] = out.get(x.form, 0) + 1  # type: ignore[index]
     return out
 
 
@@ -358,7 +359,7 @@ def read_prompts(path: str | Path, on_error: OnError = "fail", fields: InputFiel
         if not out:
             why = f" (all {len(skipped)} non-blank line(s) were skipped as bad)" if skipped else ""
             raise InputError(f"prompt file '{p}' holds no prompts{why}; add JSON lines with a \"text\" field.")
-        return PromptFile(out, skipped, {"file": str(p), "fields": used, "forms": _forms(out)})
+        return PromptFile(out, skipped, {"file": str(p), "fields": used, "forms": form_counts(out)})
     if fields.named:
         raise InputError(f"'{p}' is a plain text file (one text): the field options apply to .jsonl files and --dataset.")
     text = p.read_text(encoding="utf-8")
@@ -410,7 +411,7 @@ def read_dataset(name: str, split: str | None = None, limit: int | None = None, 
     if not out:
         why = f" (all {len(skipped)} row(s) were skipped as bad)" if skipped else ""
         raise InputError(f"--dataset '{name}' (split '{split_name}') holds no prompts{why}.")
-    return PromptFile(out, skipped, {"dataset": name, "split": split_name, "fields": used, "forms": _forms(out)})
+    return PromptFile(out, skipped, {"dataset": name, "split": split_name, "fields": used, "forms": form_counts(out)})
 
 
 def tokenize(lm: LoadedModel, text: str, chat: bool = False) -> list[int]:

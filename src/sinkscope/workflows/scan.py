@@ -30,7 +30,7 @@ from sinkscope.analysis import AnalysisConfig, DetectConfig, Findings, analyze
 from sinkscope.analysis.detection import PAPER_CANDIDATES
 from sinkscope.analysis.summary import Summary
 from sinkscope.capture.engine import PromptEdit, capture
-from sinkscope.capture.inputs import Input, Prompt, as_inputs, prepare
+from sinkscope.capture.inputs import Input, Prompt, as_inputs, form_counts, prepare
 from sinkscope.capture.trace import CaptureSettings, PromptTrace, Trace
 from sinkscope.core.errors import InputError
 from sinkscope.core.fileio import write_dir_atomic, write_json
@@ -417,10 +417,10 @@ def scan(
     if config is not None and thresholds:
         raise InputError("give thresholds either as a config (config=) or as keywords, not both.")
     cfg = AnalysisConfig.coerce(config) if config is not None else AnalysisConfig(mode=mode, **thresholds)  # type: ignore[arg-type]
-    forms = {f: sum(p.form == f for p in pairs) for f in dict.fromkeys(p.form for p in pairs)}
     return run_pipeline(lm, cfg, inputs=pairs, chat=chat, generate=generate, batch_size=batch_size,
                         query_block=query_block, with_nll=with_nll, progress=progress,
-                        extra={"generate": generate, "chat": chat, "inputs": {"api": len(pairs), "forms": forms}})
+                        extra={"generate": generate, "chat": chat,
+                               "inputs": {"api": len(pairs), "forms": form_counts(pairs)}})
 
 
 def capture_prompts(
@@ -454,10 +454,9 @@ def capture_prompts(
         settings,
         progress=progress,
         edits=edits,
-        chat=[p.chat for p in prompts],
     )
-    for pt, p in zip(trace.prompts, prompts):  # the region bounds (docs/method.md §3)
-        pt.n_prompt_tokens, pt.n_template_tokens = p.n_prompt_tokens, p.n_template_tokens
+    for pt, p in zip(trace.prompts, prompts):  # the region bounds and the chat flag (docs/method.md §3)
+        pt.n_prompt_tokens, pt.n_template_tokens, pt.chat = p.n_prompt_tokens, p.n_template_tokens, p.chat
     return trace
 
 
