@@ -433,13 +433,20 @@ def template_length(lm: LoadedModel, ids: Sequence[int], text: str, chat: bool =
     character differs (BOS, a chat template's system prompt and user header; 0 for a tokenizer that
     adds nothing)."""
     other = "0" if not text.startswith("0") else "1"
-    ref = tokenize(lm, other, chat=chat)
-    n = 0
-    for a, b in zip(ids, ref):
-        if a != b:
-            break
-        n += 1
+    n = common_prefix([ids, tokenize(lm, other, chat=chat)])
     return min(n, len(ids) - 1) if ids else 0
+
+
+def common_prefix(ids: Sequence[Sequence[int]]) -> int:
+    """Length of the token-id prefix all of `ids` share (0 for fewer than two)."""
+    if len(ids) < 2:
+        return 0
+    first = ids[0]
+    n = min(len(x) for x in ids)
+    for t in range(n):
+        if any(int(x[t]) != int(first[t]) for x in ids[1:]):
+            return t
+    return n
 
 
 def vocab_size(lm: LoadedModel) -> int:

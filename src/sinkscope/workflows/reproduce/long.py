@@ -79,8 +79,7 @@ def trace_prompts(lm: LoadedModel, records: Sequence[TraceRecord]) -> list[Promp
     """`Prompt`s over the stored token ids (checked against the model's vocabulary; text and tokens
     decoded with the model's tokenizer); their template region is the prefix all traces share
     (`long_stats`, docs/method.md §3 "Regions")."""
-    from sinkscope.capture.inputs import Prompt, check_ids
-    from sinkscope.workflows.reproduce.stats import common_prefix
+    from sinkscope.capture.inputs import Prompt, check_ids, common_prefix
 
     dec = lm.tokenizer.decode
     for r in records:

@@ -5,7 +5,6 @@ read. Pure: no model, no file access."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from sinkscope.analysis import outcome_counts
 from sinkscope.analysis.pooled import distinct_records, prefix_keys
+from sinkscope.capture.inputs import common_prefix
 from sinkscope.workflows.reproduce.plans import INTERVENTION_MODE
 from sinkscope.workflows.reproduce.rules import RULES
 from sinkscope.workflows.reproduce.values import as_float
@@ -47,18 +47,6 @@ def _ci(pair: Any) -> list[float | None]:
 
 
 # ---- distinct sinks ------------------------------------------------------------------------------
-def common_prefix(ids: list[Sequence[int]]) -> int:
-    """Length of the token-id prefix all of `ids` share (0 for fewer than two)."""
-    if len(ids) < 2:
-        return 0
-    first = ids[0]
-    n = min(len(x) for x in ids)
-    for t in range(n):
-        if any(int(x[t]) != int(first[t]) for x in ids[1:]):
-            return t
-    return n
-
-
 @dataclass
 class Distinct:
     """A scan whose repeated secondary sinks are counted once (see `distinct_sinks`)."""
