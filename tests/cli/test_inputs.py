@@ -117,8 +117,11 @@ def test_a_missing_field_names_file_line_and_fields(tmp_path, tiny_folder):
     (("--file", "x.jsonl", "--text-field", "a", "--ids-field", "b"), "name different input forms"),
     (("--text-field", "a"), "apply to --file and --dataset"),
 ])
-def test_conflicting_input_options(tmp_path, tiny_folder, args, message):
-    r = run("scan", *args, "--model", tiny_folder, "--out", tmp_path / "o")
+@pytest.mark.parametrize("command", ["scan", "kv"])
+def test_conflicting_input_options(tmp_path, tiny_folder, args, message, command):
+    """One check of the shared input options (`cli.common.check_input_options`), the same words on
+    every command that reads inputs."""
+    r = run(command, *args, "--model", tiny_folder, "--out", tmp_path / "o")
     assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
 
 

@@ -209,9 +209,9 @@ def gather_inputs(
     when none is given. Returns (inputs, the `Skipped` lines of `--on-error skip`, where they came
     from: the manifest's "inputs" entry)."""
     from sinkscope.capture.inputs import Input, InputFields, bundled_path, read_prompts
-    from sinkscope.core.errors import InputError
 
     fields = fields or InputFields()
+    check_input_options(file, dataset, split, fields)
     inputs: list[Any] = [Input(source=f"arg {i}", text=t) for i, t in enumerate(texts)]
     skipped: list[Any] = []
     source: dict[str, Any] = {"arguments": len(texts)} if texts else {}
@@ -220,16 +220,24 @@ def gather_inputs(
         inputs += read.inputs
         skipped = read.skipped
         source.update(read.source)
-    else:
-        if split is not None:
-            raise InputError("--split applies to --dataset.")
-        if fields.named:
-            raise InputError("the field options (--text-field, --ids-field, --prompt-field, --response-field) "
-                             "apply to --file and --dataset.")
     if not inputs:
         inputs = [Input(source="bundled:example.txt", text=t) for t, _ in read_prompts(bundled_path("example.txt")).pairs]
         source = {"file": "bundled:example.txt", "fields": {}, "forms": {"text": 1}}
     return inputs, skipped, source
+
+
+def check_input_options(file: Any, dataset: str | None, split: str | None, fields: Any) -> None:
+    """The one check of the input options every command shares: --file or --dataset (not both),
+    --split only with --dataset, the field options (`InputFields`) only with one of them."""
+    from sinkscope.core.errors import InputError
+
+    if file is not None and dataset is not None:
+        raise InputError("give --file or --dataset, not both.")
+    if split is not None and dataset is None:
+        raise InputError("--split applies to --dataset.")
+    if fields is not None and fields.named and file is None and dataset is None:
+        raise InputError("the field options (--text-field, --ids-field, --prompt-field, --response-field) "
+                         "apply to --file and --dataset.")
 
 
 def read_inputs(file: str | None, on_error: str, *, dataset: str | None = None, split: str | None = None,
@@ -237,13 +245,9 @@ def read_inputs(file: str | None, on_error: str, *, dataset: str | None = None, 
     """The `PromptFile` of --file (`bundled` = the bundled prompt set) or --dataset (one of them),
     with --split, --limit and the field options."""
     from sinkscope.capture.inputs import InputFields, bundled_path, read_dataset, read_prompts
-    from sinkscope.core.errors import InputError
 
     fields = fields or InputFields()
-    if file is not None and dataset is not None:
-        raise InputError("give --file or --dataset, not both.")
-    if split is not None and dataset is None:
-        raise InputError("--split applies to --dataset.")
+    check_input_options(file, dataset, split, fields)
     if dataset is not None:
         return read_dataset(dataset, split=split, limit=limit, fields=fields, on_error=on_error)  # type: ignore[arg-type]
     path = bundled_path("prompts.jsonl") if file == "bundled" else Path(str(file))

@@ -9,7 +9,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from sinkscope.cli.common import console, err_console, progress_bar, read_inputs, stage, user_errors
+from sinkscope.cli.common import (
+    check_input_options,
+    console,
+    err_console,
+    progress_bar,
+    read_inputs,
+    stage,
+    user_errors,
+)
 from sinkscope.cli.options import (
     MODEL_DEFAULT,
     ChatOpt,
@@ -125,12 +133,11 @@ def kv(
         fields = input_fields(text_field, ids_field, prompt_field, response_field)
         texts: list = list(text or [])
         source: dict = {"arguments": len(texts)} if texts else {}
+        check_input_options(file, dataset, split, fields)
         if file is not None or dataset is not None:
             read = read_inputs(file, "fail", dataset=dataset, split=split, limit=limit, fields=fields)
             texts += kv_texts(read, file if dataset is None else None)
             source.update(read.source)
-        elif fields.named or split is not None:
-            raise InputError("--split and the field options apply to --file and --dataset.")
         if not texts:
             raise InputError("give a TEXT argument, --file or --dataset.")
         writers = {t.model for t in texts if isinstance(t, KVText) and t.model and t.model != Path(model).name}

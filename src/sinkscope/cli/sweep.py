@@ -95,12 +95,11 @@ def sweep(
         if (file is None) == (dataset is None):
             raise InputError("give the prompts with --file or --dataset (one of them).")
         prompts: Any = file  # a plain --file is read by the sweep (its sha256 identifies the prompt set)
-        if dataset is not None or fields.named or limit is not None:
-            from sinkscope.cli.common import read_inputs
+        from sinkscope.cli.common import check_input_options, read_inputs
 
+        check_input_options(file, dataset, split, fields)
+        if dataset is not None or fields.named or limit is not None:
             prompts = read_inputs(file, on_error, dataset=dataset, split=split, limit=limit, fields=fields)
-        elif split is not None:
-            raise InputError("--split applies to --dataset.")
         model_list = [m.strip() for m in models.split(",") if m.strip()]
         if not model_list:
             raise InputError("--models is empty; give one or more models, e.g. --models smollm2-135m,gemma3-270m.")
